@@ -1,0 +1,1 @@
+"""Sample analysis: loading, pitch, onset, per-frame harmonic spectrum, amplitude envelope."""

@@ -1,0 +1,1 @@
+"""Pure FM maths: Bessel line spectra of operator graphs and the DX7 algorithm table."""

@@ -1,0 +1,75 @@
+"""Atomic file writes: a crash or a kill never leaves a half-written output file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from wifm_synth.errors import InputError, OutputError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    The temporary name keeps the final suffix (``suffix`` or the target's) so that writers which pick
+    a format from the extension (soundfile) see the right one. On any exception it is removed.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError("output folder does not exist", directory)
+    try:
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=directory
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror})", target) from None
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_output(path) as temp:
+        with open(temp, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def atomic_write_json(path: str | os.PathLike, document: object) -> None:
+    atomic_write_bytes(path, (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
+
+
+def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(temp_path)`` and move the result into place only if it succeeds."""
+    with atomic_output(path) as temp:
+        writer(temp)
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Read a JSON document; a missing or malformed file is an InputError naming it."""
+    try:
+        with open(path, "rb") as stream:
+            return json.loads(stream.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a JSON file", path) from None
+    except PermissionError:
+        raise InputError("permission denied", path) from None
+    except UnicodeDecodeError:
+        raise InputError("not a JSON file (not UTF-8 text)", path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path) from None
