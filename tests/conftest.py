@@ -10,4 +10,4 @@ BUNDLED_NOTES = REPO_ROOT / "samples" / "freepats"
 
 @pytest.fixture(scope="session")
 def bundled_notes() -> list[Path]:
-    return sorted(BUNDLED_NOTES.glob("*.wav"))
+    return sorted(BUNDLED_NOTES.rglob("*.wav"))
