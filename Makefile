@@ -1,0 +1,43 @@
+# Set-up on a fresh Debian machine (run as root, or with sudo available):
+#   make demo   install what is missing, fit the bundled samples, render, report
+#   make test   install what is missing, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# libportaudio2: sounddevice; jackd2: headless real-time tests (JACK dummy backend);
+# chromium: report rendering test; python3-venv: venv on Debian's python3.
+APT_PACKAGES := libportaudio2 libsndfile1 jackd2 chromium python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_OUT := out/demo
+
+.PHONY: demo test deps venv clean
+
+deps:
+	@missing=""; for package in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: deps $(VENV)/.installed
+
+demo: venv
+	$(BIN)/python tools/demo.py --out $(DEMO_OUT)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from wifm_synth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""The ``wifm`` command: fit, render, play, devices, bank, report.
+
+Each subcommand imports its machinery lazily so that ``wifm devices`` does not pay for the fitter and
+``wifm fit`` does not open audio devices. User errors (WifmError) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from wifm_synth import __version__
+from wifm_synth.errors import WifmError
+
+
+def _midi_note(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 127:
+        raise argparse.ArgumentTypeError(f"MIDI note must be 0..127, got {value}")
+    return value
+
+
+def _velocity(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 127:
+        raise argparse.ArgumentTypeError(f"velocity must be 1..127, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _sample_rate(text: str) -> int:
+    value = int(text)
+    if not 8000 <= value <= 384000:
+        raise argparse.ArgumentTypeError(f"sample rate must be 8000..384000, got {value}")
+    return value
+
+
+def _warn(message: str) -> None:
+    print(f"wifm: {message}", file=sys.stderr)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from wifm_synth.fit.fitter import FitSettings, fit_file
+    from wifm_synth.patch.model import save_patch
+
+    started = time.perf_counter()
+    settings = FitSettings(ops=args.ops, loss=args.loss, method=args.method)
+    result = fit_file(args.input, note=args.note, settings=settings)
+    for warning in result.analysis.warnings:
+        _warn(f"{args.input}: {warning}")
+    save_patch(result.patch, args.output)
+    summary = {
+        "output": str(args.output),
+        "f0_hz": round(result.analysis.f0_hz, 3),
+        "midi_note": result.patch.pitch.reference_note,
+        "ratios": result.ratios,
+        "loss": result.loss,
+        "loss_kind": args.loss,
+        "method": args.method,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        ratios = ", ".join(f"{ratio:g}" for ratio in result.ratios)
+        print(
+            f"{args.output}: f0 {summary['f0_hz']:.2f} Hz (MIDI {summary['midi_note']}), ratios {ratios}, "
+            f"{args.loss} loss {result.loss:.4g}, {summary['seconds']:.2f} s"
+        )
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    if args.midi is not None:
+        from wifm_synth.drivers.render_midi import render_midi_command
+
+        summary = render_midi_command(args.instrument, args.midi, args.output, sample_rate=args.sample_rate)
+        print(json.dumps(summary) if args.json else f"{args.output}: {summary.get('seconds_audio', 0):.1f} s of audio")
+        return 0
+    if args.note is None:
+        raise WifmError("render needs --note MIDI (one note) or --midi SONG.mid", args.instrument)
+    from wifm_synth.engine import render_note
+    from wifm_synth.patch.model import load_patch
+    from wifm_synth.drivers.wav import write_wav
+
+    patch = load_patch(args.instrument)
+    audio = render_note(
+        patch, args.note, velocity=args.velocity, hold_s=args.hold, tail_s=args.tail, sample_rate=args.sample_rate
+    )
+    write_wav(args.output, audio, args.sample_rate)
+    if args.json:
+        print(json.dumps({"output": str(args.output), "seconds_audio": len(audio) / args.sample_rate}))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from wifm_synth.drivers.live import play_command
+
+    return play_command(
+        args.instrument,
+        midi_in=args.midi_in,
+        audio_out=args.audio_out,
+        period=args.period,
+        polyphony=args.polyphony,
+        sample_rate=args.sample_rate,
+    )
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from wifm_synth.drivers.live import devices_command
+
+    return devices_command(as_json=args.json)
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    from wifm_synth.fit.bank_builder import bank_command
+
+    return bank_command(
+        args.source,
+        args.output,
+        name=args.name,
+        program=args.program,
+        jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler,
+        ops=args.ops,
+        as_json=args.json,
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wifm_synth.report import report_command
+
+    return report_command(args.instrument, args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wifm", description="Learn FM patches from recorded notes and play them.")
+    parser.add_argument("--version", action="version", version=f"wifm_synth {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="fit an FM patch to a recorded note")
+    fit.add_argument("input", type=Path, help="audio file (WAV, FLAC, AIFF, OGG)")
+    fit.add_argument("-o", "--output", type=Path, required=True, help="patch file to write (.json)")
+    fit.add_argument("--note", type=_midi_note, help="MIDI note of the sample (checked against the detected pitch)")
+    fit.add_argument("--ops", type=int, default=2, help="number of FM operators (default 2)")
+    fit.add_argument("--loss", choices=["w1", "mse", "sinkhorn"], default="w1", help="spectral loss (default w1)")
+    fit.add_argument("--method", choices=["wifm", "seed"], default="wifm", help="fitting method (default wifm)")
+    fit.add_argument("--json", action="store_true", help="print one JSON object")
+    fit.set_defaults(handler=cmd_fit)
+
+    render = commands.add_parser("render", help="render a note or a MIDI file to a WAV file")
+    render.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
+    render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
+    render.add_argument("--note", type=_midi_note, help="render one note of this MIDI key")
+    render.add_argument("--midi", type=Path, help="render this MIDI file (SMF type 0 or 1)")
+    render.add_argument("--velocity", type=_velocity, default=100)
+    render.add_argument("--hold", type=_non_negative_float, default=2.0, help="seconds until note-off (default 2)")
+    render.add_argument("--tail", type=_non_negative_float, default=1.0, help="seconds after note-off (default 1)")
+    render.add_argument("--sample-rate", type=_sample_rate, default=48000)
+    render.add_argument("--json", action="store_true", help="print one JSON object")
+    render.set_defaults(handler=cmd_render)
+
+    play = commands.add_parser("play", help="play a patch or bank live from MIDI input")
+    play.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
+    play.add_argument("--midi-in", default="all", help="MIDI input port name (substring) or 'all' (default)")
+    play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
+    play.add_argument("--period", type=int, default=128, help="audio period in frames (default 128)")
+    play.add_argument("--polyphony", type=int, default=256, help="maximum voices (default 256)")
+    play.add_argument("--sample-rate", type=_sample_rate, default=48000)
+    play.set_defaults(handler=cmd_play)
+
+    devices = commands.add_parser("devices", help="list audio outputs and MIDI inputs")
+    devices.add_argument("--json", action="store_true")
+    devices.set_defaults(handler=cmd_devices)
+
+    bank = commands.add_parser("bank", help="convert a sample folder or SFZ file into a patch bank")
+    bank.add_argument("source", type=Path, help="folder of samples (subfolders = programs) or .sfz file")
+    bank.add_argument("-o", "--output", type=Path, required=True, help="bank folder to write")
+    bank.add_argument("--name", help="bank name (default: the source's name)")
+    bank.add_argument("--program", type=int, help="GM program number for a single-instrument bank")
+    bank.add_argument("--jobs", type=int, help="parallel fits (default: all cores)")
+    bank.add_argument("--dask-scheduler", help="run fits on this Dask distributed scheduler (host:port)")
+    bank.add_argument("--ops", type=int, default=2)
+    bank.add_argument("--json", action="store_true", help="print a JSON summary")
+    bank.set_defaults(handler=cmd_bank)
+
+    report = commands.add_parser("report", help="write an HTML report comparing targets and fitted renders")
+    report.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
+    report.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except WifmError as error:
+        print(f"wifm: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
