@@ -1,0 +1,316 @@
+"""Banks (docs/FORMATS.md): (bank, program, key range, velocity range) → patch.
+
+A Bank holds the document's structure plus the patches it references, keyed by the zone's ``patch``
+path (relative to the bank file), so a patch shared by several zones is loaded and compiled once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from wifm_synth.errors import InputError, OutputError, PatchError
+from wifm_synth.patch.io import atomic_write_json, read_json
+from wifm_synth.patch.model import PATCH_FORMAT, Patch, _Fields, load_patch, patch_from_dict, save_patch
+
+BANK_FORMAT = "wifm-bank"
+BANK_VERSION = 1
+KEY_RANGE = (0, 127)
+# Velocity 0 is a note-off, so zones tile velocities 1..127.
+VELOCITY_RANGE = (1, 127)
+DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
+
+
+@dataclass
+class Zone:
+    patch: str  # path of the patch file, relative to the bank file
+    root_key: int
+    key_lo: int = KEY_RANGE[0]
+    key_hi: int = KEY_RANGE[1]
+    vel_lo: int = VELOCITY_RANGE[0]
+    vel_hi: int = VELOCITY_RANGE[1]
+
+    @classmethod
+    def from_span(cls, span: ZoneSpan, patch: str) -> Zone:
+        return cls(patch=patch, root_key=span.root_key, key_lo=span.key_lo, key_hi=span.key_hi,
+                   vel_lo=span.vel_lo, vel_hi=span.vel_hi)
+
+    def contains(self, key: int, velocity: int) -> bool:
+        return self.key_lo <= key <= self.key_hi and self.vel_lo <= velocity <= self.vel_hi
+
+
+@dataclass
+class Program:
+    program: int
+    zones: list[Zone]
+    bank: int = 0
+    name: str = ""
+
+    def zone_for(self, key: int, velocity: int) -> Zone:
+        """The zone that plays ``key`` at ``velocity`` (zones tile the plane, so there is exactly one)."""
+        for zone in self.zones:
+            if zone.contains(key, velocity):
+                return zone
+        raise PatchError(f"program {self.bank}:{self.program} has no zone for key {key} velocity {velocity}")
+
+
+@dataclass
+class Bank:
+    programs: list[Program]
+    name: str = "untitled"
+    drums: tuple[int, int] | None = None  # (bank, program) that plays MIDI channel 10, or silent
+    patches: dict[str, Patch] = field(default_factory=dict)  # zone.patch → loaded Patch
+
+    def program_for(self, bank: int, program: int) -> tuple[Program, bool]:
+        """The program that plays (bank, program), and whether it is an exact match.
+
+        An unknown program plays the nearest program number in the same bank, else program 0 of
+        bank 0 (else the bank's first program).
+        """
+        same_bank = [p for p in self.programs if p.bank == bank]
+        for candidate in same_bank:
+            if candidate.program == program:
+                return candidate, True
+        if same_bank:
+            return min(same_bank, key=lambda p: (abs(p.program - program), p.program)), False
+        default = next((p for p in self.programs if (p.bank, p.program) == (0, 0)), self.programs[0])
+        return default, False
+
+    def drum_program(self) -> Program | None:
+        if self.drums is None:
+            return None
+        return self.program_for(*self.drums)[0]
+
+    def patch_for(self, zone: Zone) -> Patch:
+        try:
+            return self.patches[zone.patch]
+        except KeyError:
+            raise PatchError(f"patch {zone.patch!r} is not loaded (use load_bank)", self.name) from None
+
+    def zone_entries(self) -> list[tuple[int, int, int, int, int, int, Patch]]:
+        """Flat ``(bank, program, key_lo, key_hi, vel_lo, vel_hi, patch)`` rows for the engine's zone table."""
+        return [
+            (program.bank, program.program, zone.key_lo, zone.key_hi, zone.vel_lo, zone.vel_hi, self.patch_for(zone))
+            for program in self.programs
+            for zone in program.zones
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": BANK_FORMAT,
+            "version": BANK_VERSION,
+            "name": self.name,
+            "programs": [
+                {
+                    "bank": program.bank,
+                    "program": program.program,
+                    "name": program.name,
+                    "zones": [
+                        {"patch": zone.patch, "root_key": zone.root_key, "key_lo": zone.key_lo,
+                         "key_hi": zone.key_hi, "vel_lo": zone.vel_lo, "vel_hi": zone.vel_hi}
+                        for zone in program.zones
+                    ],
+                }
+                for program in self.programs
+            ],
+            "drums": None if self.drums is None else {"bank": self.drums[0], "program": self.drums[1]},
+        }
+
+
+class ZoneSpan(NamedTuple):
+    """Where one fitted sample plays: its velocity layer, root key, and key × velocity rectangle."""
+
+    layer_velocity: int
+    root_key: int
+    key_lo: int
+    key_hi: int
+    vel_lo: int
+    vel_hi: int
+
+
+def _split_at_midpoints(points: list[int], low: int, high: int) -> list[tuple[int, int]]:
+    """Tile [low, high] with one range per sorted point; boundaries at midpoints (ties go to the lower point)."""
+    uppers = [(a + b) // 2 for a, b in zip(points, points[1:])] + [high]
+    lowers = [low] + [upper + 1 for upper in uppers[:-1]]
+    return list(zip(lowers, uppers))
+
+
+def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]]) -> list[ZoneSpan]:
+    """Tiling zones for fitted samples: ``{layer_velocity: [root_key, ...]}`` → one ZoneSpan per sample.
+
+    Each key plays the nearest root key of its velocity layer (boundary at the midpoint between
+    neighbouring root keys, outermost zones extend to keys 0 and 127); layers split at the midpoints
+    between their velocities, outermost layers extend to velocities 1 and 127.
+    """
+    if not root_keys_by_velocity_layer:
+        raise InputError("no samples to build zones from")
+    layers: dict[int, list[int]] = {}
+    for velocity, root_keys in root_keys_by_velocity_layer.items():
+        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
+            raise InputError(f"velocity layer {velocity!r}: must be an integer 1..127")
+        keys = list(root_keys)
+        for key in keys:
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key <= 127:
+                raise InputError(f"velocity layer {velocity}: root key {key!r} must be an integer 0..127")
+        if not keys:
+            raise InputError(f"velocity layer {velocity}: has no root keys")
+        if len(set(keys)) != len(keys):
+            raise InputError(f"velocity layer {velocity}: root keys {sorted(keys)} repeat a key")
+        layers[int(velocity)] = sorted(int(key) for key in keys)
+    velocities = sorted(layers)
+    spans = []
+    for velocity, (vel_lo, vel_hi) in zip(velocities, _split_at_midpoints(velocities, *VELOCITY_RANGE)):
+        root_keys = layers[velocity]
+        for root_key, (key_lo, key_hi) in zip(root_keys, _split_at_midpoints(root_keys, *KEY_RANGE)):
+            spans.append(ZoneSpan(velocity, root_key, key_lo, key_hi, vel_lo, vel_hi))
+    return spans
+
+
+def _check_tiling(fields: _Fields, where: str, zones: list[Zone]) -> None:
+    """Every (key, velocity) cell of a program must be covered by exactly one zone."""
+    cover = np.zeros((KEY_RANGE[1] + 1, VELOCITY_RANGE[1] + 1), dtype=np.int32)
+    owner = np.full(cover.shape, -1, dtype=np.int32)
+    for index, zone in enumerate(zones):
+        cells = (slice(zone.key_lo, zone.key_hi + 1), slice(zone.vel_lo, zone.vel_hi + 1))
+        overlap = np.argwhere(cover[cells] > 0)
+        if len(overlap):
+            key, velocity = overlap[0] + (zone.key_lo, zone.vel_lo)
+            other = owner[key, velocity]
+            fields.fail(f"{where}.zones[{index}]",
+                        f"overlaps zones[{other}] at key {key} velocity {velocity}")
+        cover[cells] += 1
+        owner[cells] = index
+    gaps = np.argwhere(cover[:, VELOCITY_RANGE[0]:] == 0)
+    if len(gaps):
+        key, velocity = gaps[0] + (0, VELOCITY_RANGE[0])
+        fields.fail(f"{where}.zones", f"leave key {key} velocity {velocity} uncovered (zones must tile keys "
+                                      f"{KEY_RANGE[0]}..{KEY_RANGE[1]} × velocities {VELOCITY_RANGE[0]}..{VELOCITY_RANGE[1]})")
+
+
+def _zone_from(fields: _Fields) -> Zone:
+    if "patch" not in fields.document:
+        fields.fail(fields.child("patch"), "is required")
+    patch = fields.text("patch", None)
+    if not patch or Path(patch).is_absolute():
+        fields.fail(fields.child("patch"), "must be a path relative to the bank file")
+    key_lo = fields.number("key_lo", default=KEY_RANGE[0], low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True)
+    key_hi = fields.number("key_hi", default=KEY_RANGE[1], low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True)
+    vel_lo = fields.number("vel_lo", default=VELOCITY_RANGE[0], low=VELOCITY_RANGE[0], high=VELOCITY_RANGE[1], integer=True)
+    vel_hi = fields.number("vel_hi", default=VELOCITY_RANGE[1], low=VELOCITY_RANGE[0], high=VELOCITY_RANGE[1], integer=True)
+    if key_hi < key_lo:
+        fields.fail(fields.child("key_hi"), "must be >= key_lo")
+    if vel_hi < vel_lo:
+        fields.fail(fields.child("vel_hi"), "must be >= vel_lo")
+    return Zone(
+        patch=patch,
+        root_key=fields.number("root_key", low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True),
+        key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
+    )
+
+
+def _program_from(fields: _Fields) -> Program:
+    raw_zones = fields.array("zones")
+    if not raw_zones:
+        fields.fail(fields.child("zones"), "must have at least one zone")
+    zones = [_zone_from(_Fields(raw, f"{fields.child('zones')}[{index}]", fields.source))
+             for index, raw in enumerate(raw_zones)]
+    _check_tiling(fields, fields.path, zones)
+    return Program(
+        program=fields.number("program", low=0, high=127, integer=True),
+        zones=zones,
+        bank=fields.number("bank", default=0, low=0, high=16383, integer=True),
+        name=fields.text("name", ""),
+    )
+
+
+def bank_from_dict(document: Any, source: str | os.PathLike | None = None) -> Bank:
+    """Validate a bank document (without loading its patches); PatchError names ``source`` and the field path."""
+    source = os.fspath(source) if source is not None else None
+    fields = _Fields(document, "", source)
+    if document.get("format") != BANK_FORMAT:
+        fields.fail("format", f'must be "{BANK_FORMAT}"')
+    version = fields.number("version", integer=True, low=1)
+    if version > BANK_VERSION:
+        fields.fail("version", f"{version} is newer than this wifm_synth understands ({BANK_VERSION})")
+    raw_programs = fields.array("programs")
+    if not raw_programs:
+        fields.fail("programs", "must have at least one program")
+    programs = []
+    seen: dict[tuple[int, int], int] = {}
+    for index, raw in enumerate(raw_programs):
+        program = _program_from(_Fields(raw, f"programs[{index}]", source))
+        number = (program.bank, program.program)
+        if number in seen:
+            fields.fail(f"programs[{index}]", f"bank {number[0]} program {number[1]} repeats programs[{seen[number]}]")
+        seen[number] = index
+        programs.append(program)
+    drums = None
+    if document.get("drums") is not None:
+        raw_drums = fields.sub("drums")
+        drums = (raw_drums.number("bank", default=0, low=0, high=16383, integer=True),
+                 raw_drums.number("program", low=0, high=127, integer=True))
+        if drums not in seen:
+            fields.fail("drums", f"bank {drums[0]} program {drums[1]} is not one of the programs")
+    return Bank(programs=programs, name=fields.text("name", "untitled"), drums=drums)
+
+
+def _patch_file(bank_path: Path, zone_patch: str) -> Path:
+    return bank_path.parent / zone_patch
+
+
+def _load_patches(bank: Bank, bank_path: Path) -> Bank:
+    for program_index, program in enumerate(bank.programs):
+        for zone_index, zone in enumerate(program.zones):
+            if zone.patch in bank.patches:
+                continue
+            patch_path = _patch_file(bank_path, zone.patch)
+            if not patch_path.is_file():
+                raise PatchError(f"programs[{program_index}].zones[{zone_index}].patch: "
+                                 f"no such patch file {zone.patch!r} (looked for {patch_path})", bank_path)
+            bank.patches[zone.patch] = load_patch(patch_path)
+    return bank
+
+
+def load_bank(path: str | os.PathLike) -> Bank:
+    """Read and validate a bank file and load every patch it references (relative to the bank file)."""
+    return _load_patches(bank_from_dict(read_json(path), path), Path(path))
+
+
+def save_bank(bank: Bank, path: str | os.PathLike) -> None:
+    """Write the bank's loaded patches (beside it, at their relative paths), then the bank file; each atomically.
+
+    A zone whose patch is not in ``bank.patches`` must already exist on disk, so the written bank
+    never references a missing file.
+    """
+    bank_path = Path(path)
+    document = bank.to_dict()
+    bank_from_dict(document, bank_path)  # refuse to write what we could not read back
+    for program_index, program in enumerate(bank.programs):
+        for zone_index, zone in enumerate(program.zones):
+            if zone.patch not in bank.patches and not _patch_file(bank_path, zone.patch).is_file():
+                raise PatchError(f"programs[{program_index}].zones[{zone_index}].patch: "
+                                 f"{zone.patch!r} is neither loaded nor on disk", bank_path)
+    for relative, patch in bank.patches.items():
+        patch_path = _patch_file(bank_path, relative)
+        try:
+            patch_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder ({exc.strerror})", patch_path.parent) from None
+        save_patch(patch, patch_path)
+    atomic_write_json(bank_path, document)
+
+
+def load_instrument(path: str | os.PathLike) -> Patch | Bank:
+    """Load a patch or a bank, chosen by the file's ``"format"`` field."""
+    document = read_json(path)
+    file_format = document.get("format") if isinstance(document, dict) else None
+    if file_format == PATCH_FORMAT:
+        return patch_from_dict(document, path)
+    if file_format == BANK_FORMAT:
+        return _load_patches(bank_from_dict(document, path), Path(path))
+    raise PatchError(f'format: must be "{PATCH_FORMAT}" or "{BANK_FORMAT}", got {file_format!r}', path)
