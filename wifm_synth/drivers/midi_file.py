@@ -1,0 +1,149 @@
+"""Standard MIDI files (type 0 and 1) → time-ordered engine events at absolute sample frames.
+
+mido parses the file (running status, meta events, SysEx); this module merges the tracks, converts
+ticks to sample frames through the tempo map (tempo changes in any track apply to all tracks, as SMF
+type 1 requires) with exact rational arithmetic, and reports problems as one-line MidiFileErrors.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from wifm_synth.errors import MidiFileError
+
+DEFAULT_TEMPO_US_PER_BEAT = 500_000  # 120 beats per minute until the first set_tempo
+DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
+# SMPTE division: the high byte is −frames per second; −29 means 29.97 drop-frame.
+_SMPTE_FRAMES_PER_SECOND = {24: Fraction(24), 25: Fraction(25), 29: Fraction(30000, 1001), 30: Fraction(30)}
+_CHANNEL_MESSAGE_TYPES = frozenset(
+    {"note_off", "note_on", "polytouch", "control_change", "program_change", "aftertouch", "pitchwheel"})
+_PARSE_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error, UnicodeDecodeError)
+
+
+@dataclass(frozen=True)
+class MidiSong:
+    """A MIDI file's channel events as parallel arrays, sorted by frame (file order within a frame)."""
+
+    source: str
+    sample_rate: int
+    frames: np.ndarray  # int64 absolute sample frame
+    status: np.ndarray  # uint8 status byte (type | channel)
+    data1: np.ndarray  # uint8
+    data2: np.ndarray  # uint8 (0 for one-data-byte messages)
+    end_frame: int  # frame of the last event, end-of-track included
+    sysex: list[tuple[int, bytes]] = field(default_factory=list)  # (frame, F0 … F7), kept aside from the engine
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def channels_used(self) -> list[int]:
+        """0-based channels that have any channel event."""
+        return sorted({int(status) & 0x0F for status in np.unique(self.status)})
+
+    @property
+    def note_count(self) -> int:
+        return int(np.count_nonzero(((self.status & 0xF0) == 0x90) & (self.data2 > 0)))
+
+    @property
+    def uses_drum_channel(self) -> bool:
+        """Whether any note starts on MIDI channel 10 (General MIDI percussion)."""
+        return bool(np.any((self.status == 0x90 | DRUM_CHANNEL) & (self.data2 > 0)))
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_frame / self.sample_rate
+
+
+def _seconds_per_tick(midi: mido.MidiFile, path: Path) -> tuple[Fraction | None, int]:
+    """(seconds per tick for SMPTE timing, else None; ticks per beat for metrical timing, else 0)."""
+    division = midi.ticks_per_beat  # mido reads the division as a signed 16-bit number
+    if division > 0:
+        return None, division
+    if division == 0:
+        raise MidiFileError("header division is 0 ticks per beat", path)
+    frames_per_second_code = -(division >> 8)
+    ticks_per_frame = division & 0xFF
+    if frames_per_second_code not in _SMPTE_FRAMES_PER_SECOND or ticks_per_frame == 0:
+        raise MidiFileError(f"unsupported SMPTE division {division & 0xFFFF:#06x}", path)
+    return 1 / (_SMPTE_FRAMES_PER_SECOND[frames_per_second_code] * ticks_per_frame), 0
+
+
+def _open(path: Path) -> mido.MidiFile:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MidiFileError("no such file", path) from None
+    except OSError as exc:
+        raise MidiFileError(f"cannot read ({exc.strerror})", path) from None
+    if path.is_dir():
+        raise MidiFileError("is a folder, expected a MIDI file", path)
+    if size == 0:
+        raise MidiFileError("empty file, not a MIDI file", path)
+    try:
+        midi = mido.MidiFile(path)
+    except EOFError:
+        raise MidiFileError("truncated MIDI file (ends in the middle of a chunk)", path) from None
+    except PermissionError:
+        raise MidiFileError("permission denied", path) from None
+    except _PARSE_ERRORS as exc:
+        reason = str(exc) or type(exc).__name__
+        if "MThd not found" in reason:
+            raise MidiFileError("not a MIDI file (no MThd header)", path) from None
+        raise MidiFileError(f"malformed MIDI file ({reason})", path) from None
+    if midi.type not in (0, 1):
+        raise MidiFileError(f"SMF type {midi.type} is not supported (only type 0 and 1)", path)
+    if not midi.tracks:
+        raise MidiFileError("has no tracks", path)
+    return midi
+
+
+def read_midi_file(path: str | os.PathLike, sample_rate: int = 48000) -> MidiSong:
+    """Read an SMF type 0/1 file into engine events at ``sample_rate`` (frame 0 = start of the song)."""
+    path = Path(path)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise MidiFileError(f"sample rate must be a positive integer, got {sample_rate!r}", path)
+    midi = _open(path)
+    smpte_seconds_per_tick, ticks_per_beat = _seconds_per_tick(midi, path)
+
+    # Elapsed time is kept as an exact fraction of a second, advanced per tempo segment.
+    segment_tick, segment_seconds = 0, Fraction(0)
+    seconds_per_tick = smpte_seconds_per_tick or Fraction(DEFAULT_TEMPO_US_PER_BEAT, 1_000_000 * ticks_per_beat)
+    tick = 0
+    rows: list[tuple[int, int, int, int]] = []
+    sysex: list[tuple[int, bytes]] = []
+
+    def frame_at(at_tick: int) -> int:
+        seconds = segment_seconds + (at_tick - segment_tick) * seconds_per_tick
+        return int(seconds * sample_rate + Fraction(1, 2))  # round half up
+
+    for message in mido.merge_tracks(midi.tracks):
+        tick += message.time
+        if message.type == "set_tempo":
+            if smpte_seconds_per_tick is None:  # SMPTE timing ignores tempo
+                segment_seconds += (tick - segment_tick) * seconds_per_tick
+                segment_tick = tick
+                seconds_per_tick = Fraction(message.tempo, 1_000_000 * ticks_per_beat)
+        elif message.type == "sysex":
+            sysex.append((frame_at(tick), bytes(message.bin())))
+        elif message.type in _CHANNEL_MESSAGE_TYPES:
+            data = message.bytes()
+            rows.append((frame_at(tick), data[0], data[1], data[2] if len(data) > 2 else 0))
+    events = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    return MidiSong(
+        source=str(path),
+        sample_rate=int(sample_rate),
+        frames=np.ascontiguousarray(events[:, 0]),
+        status=events[:, 1].astype(np.uint8),
+        data1=events[:, 2].astype(np.uint8),
+        data2=events[:, 3].astype(np.uint8),
+        end_frame=frame_at(tick),
+        sysex=sysex,
+    )
