@@ -1,0 +1,72 @@
+"""Loading and validating audio: any soundfile format and rate, mixed to mono, resampled with soxr."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from wifm_synth.errors import AnalysisError, InputError
+
+MIN_DURATION_S = 0.05
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = 48000) -> tuple[np.ndarray, int]:
+    """Read ``path`` (WAV/FLAC/AIFF/OGG...), mix to mono and resample to ``sample_rate``.
+
+    Returns ``(audio, sample_rate)`` with ``audio`` a 1-D float64 array. Raises InputError when the file
+    is missing, a folder or not audio, and AnalysisError when it is empty, silent, too short or holds
+    NaN/inf samples.
+    """
+    _check_sample_rate(sample_rate, path)
+    file_path = Path(path)
+    if file_path.is_dir():
+        raise InputError("is a folder, not an audio file", path)
+    if not file_path.exists():
+        raise InputError("no such file", path)
+    try:
+        frames, file_rate = soundfile.read(file_path, dtype="float64", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror or exc})", path) from exc
+    return prepare_audio(frames, file_rate, sample_rate, source=path), sample_rate
+
+
+def prepare_audio(
+    samples: np.ndarray, rate: int, sample_rate: int = 48000, *, source: str | os.PathLike = "<audio>"
+) -> np.ndarray:
+    """Validate samples (frames, or frames × channels), mix to mono and resample to ``sample_rate``."""
+    _check_sample_rate(sample_rate, source)
+    _check_sample_rate(rate, source)
+    samples = np.asarray(samples)
+    if samples.ndim not in (1, 2) or not np.issubdtype(samples.dtype, np.number):
+        raise InputError("audio must be a 1-D (mono) or 2-D (frames × channels) numeric array", source)
+    if samples.size == 0:
+        raise AnalysisError("contains no audio samples", source)
+    if not np.all(np.isfinite(samples)):
+        raise AnalysisError("contains NaN or infinite samples", source)
+    mono = samples.astype(np.float64) if samples.ndim == 1 else samples.astype(np.float64).mean(axis=1)
+    duration_s = mono.size / rate
+    if duration_s < MIN_DURATION_S:
+        raise AnalysisError(
+            f"too short ({duration_s * 1000:.1f} ms; at least {MIN_DURATION_S * 1000:.0f} ms needed)", source
+        )
+    if not np.any(mono):
+        raise AnalysisError("is digital silence (all samples are zero)", source)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float64)
+
+
+def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not 1000 <= rate <= 768000:
+        raise InputError(f"sample rate must be an integer between 1000 and 768000 Hz, got {rate!r}", source)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,183 @@
+"""analyze(): one recorded note → SampleAnalysis (pitch, onset, harmonic spectrum over time, envelope)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wifm_synth.analysis.audio import load_audio, prepare_audio
+from wifm_synth.analysis.envelope import detect_onset, detect_release, frame_rms, level_db
+from wifm_synth.analysis.pitch import MIN_VOICED_FRACTION, VOICED_APERIODICITY, yin_f0
+from wifm_synth.analysis.spectrum import (
+    MAX_PARTIAL_HZ,
+    PartialSeries,
+    measure_partials,
+    track_partials,
+    window_length,
+    zero_phase_stft,
+)
+from wifm_synth.errors import AnalysisError, InputError
+
+# Pitch and the average spectrum come from frames within this many dB of the loudest one, skipping
+# the first ATTACK_SKIP_S where hammer/breath noise and pitch glides dominate.
+LOUD_FRAME_DB = -20.0
+ATTACK_SKIP_S = 0.03
+MAX_PITCH_FRAMES = 24
+HINT_TOLERANCE_CENTS = 50.0
+
+
+@dataclass
+class SampleAnalysis:
+    source: str
+    sample_rate: int
+    audio: np.ndarray  # mono float64, the whole file at sample_rate
+    onset_index: int
+    f0_hz: float
+    midi_note: float  # fractional, from f0_hz
+    note_hint: int | None
+    hop_s: float
+    frame_times: np.ndarray  # (T,) seconds since onset
+    harmonic_amps: np.ndarray  # (T, H) linear peak amplitude of partial k = 1..H
+    harmonic_freqs: np.ndarray  # (T, H) measured Hz
+    harmonic_phases: np.ndarray  # (T, H) radians of a cosine at the frame centre
+    rms_env: np.ndarray  # (T,) linear RMS over ±hop around each frame
+    release_start_s: float | None
+    partial_hz: np.ndarray  # (H,) each partial's frequency in the averaged spectrum
+    inharmonicity: float  # B of f_k = k·f0·sqrt(1 + B·k²) (stiff strings; 0 when harmonic)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frame_centers(self) -> np.ndarray:
+        """Sample index of each frame's centre in ``audio``."""
+        return self.onset_index + np.round(self.frame_times * self.sample_rate).astype(np.int64)
+
+
+def midi_to_hz(note: float) -> float:
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def hz_to_midi(f0_hz: float) -> float:
+    return 69.0 + 12.0 * float(np.log2(f0_hz / 440.0))
+
+
+def analyze(
+    source: str | os.PathLike | tuple[np.ndarray, int],
+    *,
+    note_hint: int | None = None,
+    sample_rate: int = 48000,
+    hop_s: float = 0.01,
+    f0_hz: float | None = None,
+) -> SampleAnalysis:
+    """Analyse one note: a file path, or ``(audio, rate)`` with audio as (frames,) or (frames, channels).
+
+    ``note_hint`` (MIDI note) checks the detected pitch: a disagreement of more than 50 cents adds a
+    warning, and an octave error is resolved in the hint's favour. ``f0_hz`` skips detection and
+    measures the partials of that fundamental (for scoring a render against its target's pitch).
+    """
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise InputError("audio source must be a path or an (audio, rate) pair")
+        name = "<audio>"
+        audio = prepare_audio(source[0], source[1], sample_rate, source=name)
+    else:
+        name = os.fspath(source)
+        audio, _ = load_audio(source, sample_rate)
+    _check_options(name, note_hint, hop_s, f0_hz)
+
+    hop = max(1, int(round(hop_s * sample_rate)))
+    onset = detect_onset(audio, sample_rate)
+    n_frames = max(1, -(-(audio.size - onset) // hop))
+    centers = onset + np.arange(n_frames) * hop
+    rms_env = frame_rms(audio, centers, hop)
+    frame_times = np.arange(n_frames) * (hop / sample_rate)
+    loud = _loud_frames(rms_env, frame_times)
+
+    warnings: list[str] = []
+    if f0_hz is None:
+        rough_f0 = _detect_rough_f0(audio, sample_rate, centers[loud], name)
+        rough_f0 = _apply_hint(rough_f0, note_hint, warnings)
+    else:
+        rough_f0 = float(f0_hz)
+    spectrogram, series = _partial_series(audio, sample_rate, centers, loud, rough_f0)
+    if not series.present.any():
+        raise AnalysisError("no clear pitch (unpitched or noise)", name)
+    detected_f0 = series.first_partial_hz if f0_hz is None else float(f0_hz)
+    if note_hint is not None:
+        cents = 1200.0 * np.log2(detected_f0 / midi_to_hz(note_hint))
+        if abs(cents) > HINT_TOLERANCE_CENTS and not any("octave" in w for w in warnings):
+            warnings.append(
+                f"detected pitch {detected_f0:.2f} Hz is {cents:+.0f} cents from note hint {note_hint}"
+            )
+    amps, freqs, phases = measure_partials(spectrogram, series.freqs, series.f0_hz)
+    return SampleAnalysis(
+        source=name,
+        sample_rate=sample_rate,
+        audio=audio,
+        onset_index=int(onset),
+        f0_hz=detected_f0,
+        midi_note=hz_to_midi(detected_f0),
+        note_hint=note_hint,
+        hop_s=hop / sample_rate,
+        frame_times=frame_times,
+        harmonic_amps=amps,
+        harmonic_freqs=freqs,
+        harmonic_phases=phases,
+        rms_env=rms_env,
+        release_start_s=detect_release(rms_env, hop / sample_rate),
+        partial_hz=series.freqs,
+        inharmonicity=series.stretch,
+        warnings=warnings,
+    )
+
+
+def _check_options(name: str, note_hint: int | None, hop_s: float, f0_hz: float | None) -> None:
+    if note_hint is not None and (
+        isinstance(note_hint, bool) or not isinstance(note_hint, (int, np.integer)) or not 0 <= note_hint <= 127
+    ):
+        raise InputError(f"note hint must be a MIDI note 0-127, got {note_hint!r}", name)
+    if not isinstance(hop_s, (int, float)) or not 0.001 <= hop_s <= 0.1:
+        raise InputError(f"hop must be between 0.001 and 0.1 s, got {hop_s!r}", name)
+    if f0_hz is not None and (not isinstance(f0_hz, (int, float)) or not 20.0 <= f0_hz <= 5000.0):
+        raise InputError(f"f0 must be between 20 and 5000 Hz, got {f0_hz!r}", name)
+
+
+def _loud_frames(rms_env: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+    loud = level_db(rms_env, rms_env.max()) >= LOUD_FRAME_DB
+    after_attack = loud & (frame_times >= ATTACK_SKIP_S)
+    return np.flatnonzero(after_attack if after_attack.any() else loud)
+
+
+def _detect_rough_f0(audio: np.ndarray, rate: int, loud_centers: np.ndarray, name: str) -> float:
+    picks = np.unique(np.linspace(0, loud_centers.size - 1, MAX_PITCH_FRAMES).round().astype(int))
+    f0, aperiodicity = yin_f0(audio, rate, loud_centers[picks])
+    voiced = aperiodicity < VOICED_APERIODICITY
+    if voiced.mean() < MIN_VOICED_FRACTION:
+        raise AnalysisError("no clear pitch (unpitched or noise)", name)
+    return float(np.exp(np.median(np.log(f0[voiced]))))
+
+
+def _apply_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) -> float:
+    """Move an octave error to the hint's octave (with a warning); other disagreements are reported later."""
+    if note_hint is None:
+        return f0_hz
+    octaves = np.log2(midi_to_hz(note_hint) / f0_hz)
+    shift = int(np.round(octaves))
+    if shift != 0 and abs(octaves - shift) * 1200.0 <= HINT_TOLERANCE_CENTS:
+        corrected = f0_hz * 2.0**shift
+        warnings.append(
+            f"pitch detection found {f0_hz:.2f} Hz, {abs(shift)} octave(s) from note hint {note_hint};"
+            f" using {corrected:.2f} Hz"
+        )
+        return corrected
+    return f0_hz
+
+
+def _partial_series(audio, rate, centers, loud, f0_hz):
+    spectrogram = zero_phase_stft(audio, rate, centers, window_length(f0_hz, rate))
+    average_power = np.mean(np.square(np.abs(spectrogram.spectra[loud])), axis=0)
+    power_db = 10.0 * np.log10(np.maximum(average_power, np.finfo(float).tiny))
+    max_hz = min(MAX_PARTIAL_HZ, 0.5 * rate - f0_hz)
+    series: PartialSeries = track_partials(power_db, spectrogram.bin_hz, f0_hz, max_hz)
+    return spectrogram, series
