@@ -1,0 +1,118 @@
+"""SFZ reading: scopes and inheritance, keys as names or numbers, paths, comments, and one-line errors."""
+
+import pytest
+
+from wifm_synth.errors import InputError
+from wifm_synth.fit.sfz import SfzRegion, read_sfz
+
+
+@pytest.fixture
+def library(tmp_path):
+    """An SFZ folder layout with a few (content-free) sample files."""
+    for relative in ("samples/piano C4.wav", "samples/piano_G4.wav", "samples/soft/piano C4.wav", "other/low.wav"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"RIFF")
+    return tmp_path
+
+
+def write_sfz(folder, text, name="instrument.sfz"):
+    path = folder / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_regions_inherit_from_control_global_group(library):
+    path = write_sfz(library, """
+// a comment line
+<control> default_path=samples/
+<global> lovel=0 hivel=127 /* block comment
+spanning lines */ ampeg_release=0.3
+<group> hivel=63
+<region> sample=soft\\piano C4.wav lokey=c3 hikey=e4 pitch_keycenter=c4 // trailing comment
+<region> sample=piano_G4.wav lokey=f4 hikey=127 pitch_keycenter=67 lovel=20
+<group> lovel=64
+<region> sample=piano C4.wav key=60
+""")
+    instrument = read_sfz(path)
+    assert instrument.skipped == []
+    assert instrument.regions == [
+        SfzRegion(sample=library / "samples/soft/piano C4.wav", line=7, key_lo=48, key_hi=64, vel_lo=1, vel_hi=63,
+                  pitch_keycenter=60),
+        SfzRegion(sample=library / "samples/piano_G4.wav", line=8, key_lo=65, key_hi=127, vel_lo=20, vel_hi=63,
+                  pitch_keycenter=67),
+        # A new <group> drops the previous group's opcodes but keeps the <global> ones.
+        SfzRegion(sample=library / "samples/piano C4.wav", line=10, key_lo=60, key_hi=60, vel_lo=64, vel_hi=127,
+                  pitch_keycenter=60),
+    ]
+
+
+def test_defaults_offsets_and_skipped_regions(library):
+    path = write_sfz(library, """<control> note_offset=-1 octave_offset=1
+<region> sample=../other/low.wav pitch_keycenter=sample
+<region> sample=../samples/piano_G4.wav lokey=c#4 hikey=Db5 trigger=release
+<region> sample=*sine key=60
+<master> <region> sample=../samples/piano_G4.wav seq_position=2 key=a3
+""", name="sub/offsets.sfz")
+    instrument = read_sfz(path)
+    first, second = instrument.regions
+    assert (first.key_lo, first.key_hi, first.vel_lo, first.vel_hi, first.pitch_keycenter) == (0, 127, 1, 127, None)
+    assert first.sample.resolve() == (library / "other/low.wav").resolve()
+    assert (second.key_lo, second.key_hi, second.pitch_keycenter, second.seq_position) == (68, 68, 68, 2)
+    assert len(instrument.skipped) == 2
+    assert "line 3: trigger=release" in instrument.skipped[0]
+    assert "line 4: *sine is a built-in generator" in instrument.skipped[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("<region> sample=piano_G4.wav\n<regoin> sample=x.wav", "line 2: unknown header <regoin>"),
+        ("<group>\nlokey=60 hikey 70\n<region> sample=piano_G4.wav", "line 2: lokey=60 hikey 70: expected a midi key"),
+        ("sample=piano_G4.wav\n<region>", "line 1: opcode 'sample' before any <header>"),
+        ("<region> sample=piano_G4.wav\nhello world", "line 2: unexpected text 'hello world'"),
+        ("#define $KEY 60\n<region> sample=piano_G4.wav", "line 1: #define is not supported"),
+        ('#include "other.sfz"', "line 1: #include is not supported"),
+        ("<region> sample=piano_G4.wav\n<region sample=x.wav", "line 2: unterminated <header>"),
+        ("<region> sample=piano_G4.wav lokey=70 hikey=60", "line 1: hikey 60 is below lokey 70"),
+        ("<region> sample=piano_G4.wav hivel=200", "line 1: hivel=200: expected an integer 1..127"),
+        ("<region> sample=piano_G4.wav key=g#9", "line 1: key=g#9: expected a midi key"),
+        ("<region> sample=piano_G4.wav key=128", "line 1: key=128: key 128 is outside 0..127"),
+        ("<region> lokey=60", "line 1: <region> has no sample opcode"),
+        ("<region> sample=", "line 1: opcode 'sample' has no value"),
+        ("<region> <group> sample=x.wav", "line 1: <region> has no sample opcode"),
+        ("// only a comment\n", "has no <region> with a sample"),
+    ],
+)
+def test_syntax_errors_name_the_file_and_line(library, text, problem):
+    path = write_sfz(library / "samples", text)
+    with pytest.raises(InputError) as error:
+        read_sfz(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ")
+    assert problem.lower() in message.lower()
+    assert "\n" not in message
+
+
+def test_missing_sample_names_the_sfz_and_the_sample(library):
+    path = write_sfz(library, "<control> default_path=samples/\n\n<region> key=60\nsample=missing piano.wav\n")
+    with pytest.raises(InputError) as error:
+        read_sfz(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: line 4: sample 'missing piano.wav' not found")
+    assert str(library / "samples" / "missing piano.wav") in message
+
+
+@pytest.mark.parametrize(("make", "problem"), [(lambda folder: folder / "nope.sfz", "no such file"),
+                                               (lambda folder: folder, "is a folder")])
+def test_unreadable_sfz(library, make, problem):
+    with pytest.raises(InputError, match=problem):
+        read_sfz(make(library))
+
+
+def test_windows_1252_text_is_read(library):
+    path = library / "legacy.sfz"
+    path.write_bytes("// Flügel\r\n<region> sample=samples\\piano_G4.wav key=67\r\n".encode("cp1252"))
+    (region,) = read_sfz(path).regions
+    assert region.sample == library / "samples/piano_G4.wav"
+    assert region.pitch_keycenter == 67
