@@ -1,5 +1,8 @@
 import struct
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -9,6 +12,8 @@ from hypothesis import strategies as st
 
 from wifm_synth.drivers.midi_file import read_midi_file
 from wifm_synth.errors import MidiFileError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def smf_bytes(file_type: int, division: int, tracks: list[bytes]) -> bytes:
@@ -179,3 +184,19 @@ def test_damaged_files_never_escape_as_other_exceptions(tmp_path_factory, cut, f
         assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
     else:
         assert np.all(np.diff(song.frames) >= 0)
+
+
+def test_demo_song_is_the_documented_piece(tmp_path):
+    demo = REPO_ROOT / "samples" / "demo.mid"
+    song = read_midi_file(demo)
+    assert 20 <= song.duration_s <= 30
+    assert song.channels_used == [0, 1, 2, 3, 4] and not song.uses_drum_channel
+    kinds = song.status & 0xF0
+    assert sorted(song.data1[kinds == 0xC0].tolist()) == [0, 4, 33, 56, 73]
+    assert np.any((kinds == 0xB0) & (song.data1 == 64) & (song.data2 == 127))  # sustain pedal
+    assert np.any(kinds == 0xE0)  # pitch bend
+    assert len(np.unique(song.data2[(kinds == 0x90) & (song.data2 > 0)])) >= 10  # velocity variety
+    # The committed file is exactly what the script composes.
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_demo_midi.py"), "--output",
+                    str(tmp_path / "demo.mid")], check=True, capture_output=True)
+    assert (tmp_path / "demo.mid").read_bytes() == demo.read_bytes()
