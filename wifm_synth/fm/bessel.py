@@ -27,13 +27,28 @@ _RESCALE_ABOVE = 1e250
 # Extra orders above max(N, x) where the backward recurrence starts; J decays super-exponentially
 # past n > x, so this margin makes the truncation error far below 1e-16.
 _START_MARGIN = 20
+_START_SPREAD = 40.0
+# Orders whose J_n is below this everywhere are set to zero instead of being recurred through.
+_NEGLIGIBLE = 1e-18
+
+
+@njit(cache=True)
+def _highest_significant_order(n_top, ax):
+    """Lowest order >= |x| above which every J_n(x) is below 1e-18 (bound (x/2)^n / n!), capped at n_top."""
+    half = 0.5 * ax
+    bound = 1.0
+    n = 0
+    while n < n_top and (n < ax or bound > _NEGLIGIBLE):
+        n += 1
+        bound *= half / n
+    return n
 
 
 @njit(cache=True)
 def _miller_start_order(n_top, ax):
     """Even starting order for the backward recurrence covering orders 0..n_top at |x| = ax."""
     base = max(n_top, int(ax))
-    start = base + _START_MARGIN + int(math.sqrt(40.0 * (base + 1)))
+    start = base + _START_MARGIN + int(math.sqrt(_START_SPREAD * (base + 1)))
     return start + (start & 1)
 
 
@@ -50,15 +65,16 @@ def bessel_j_into(x, out):
             out[n] = term * (1.0 - half * half / (n + 1))
             term *= half / (n + 1)
     else:
-        for n in range(n_top + 1):
+        n_significant = _highest_significant_order(n_top, ax)
+        for n in range(n_significant + 1, n_top + 1):
             out[n] = 0.0
-        start = _miller_start_order(n_top, ax)
+        start = _miller_start_order(n_significant, ax)
         two_over_x = 2.0 / ax
         j_above = 0.0  # J_{k+1}, unnormalised
         j_here = 1e-30  # J_k, unnormalised; small seed leaves headroom before the first rescale
         norm = 0.0  # J_0 + 2 * sum of even orders, unnormalised
         for k in range(start, 0, -1):
-            if k <= n_top:
+            if k <= n_significant:
                 out[k] = j_here
             if k % 2 == 0:
                 norm += 2.0 * j_here
@@ -70,12 +86,12 @@ def bessel_j_into(x, out):
                 j_here *= scale
                 j_above *= scale
                 norm *= scale
-                for n in range(k, n_top + 1):
+                for n in range(k, n_significant + 1):
                     out[n] *= scale
         out[0] = j_here
         norm += j_here
         inv_norm = 1.0 / norm
-        for n in range(n_top + 1):
+        for n in range(n_significant + 1):
             out[n] *= inv_norm
     if x < 0.0:
         for n in range(1, n_top + 1, 2):
