@@ -1,0 +1,229 @@
+"""The self-contained HTML page: every figure and sound is a data URI, so the file works offline alone."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from wifm_synth import __version__
+from wifm_synth.patch.model import Patch
+from wifm_synth.report.figures import MapZone, keyboard_map_figure, midi_note_name, note_figure, quality_colour
+from wifm_synth.report.media import audio_data_uri, figure_data_uri
+from wifm_synth.report.notes import Instrument
+from wifm_synth.report.scoring import NoteEvaluation
+
+STYLE = """
+:root { --ink: #1d2330; --muted: #5d6677; --line: #dde1e8; --target: #1f3b73; --render: #e0701b; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f7; color: var(--ink);
+       font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+.meta, .where { color: var(--muted); font-size: 13px; margin: 0; }
+.where code { font-size: 12px; }
+section { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 18px 22px;
+          margin-top: 22px; box-shadow: 0 1px 3px rgba(20, 30, 50, 0.06); }
+h2 { margin: 0 0 4px; font-size: 20px; display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+h3 { margin: 18px 0 6px; font-size: 15px; }
+.badge { font-size: 12px; font-weight: 600; padding: 2px 9px; border-radius: 999px; color: #1d2330;
+         border: 1px solid rgba(0, 0, 0, 0.15); }
+.notice { background: #fff6e0; border: 1px solid #f0d48a; border-radius: 6px; padding: 8px 12px; margin: 12px 0; }
+.ab { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin: 14px 0 6px; }
+.ab figure { margin: 0; padding: 10px 12px; border-radius: 8px; border: 1px solid var(--line); }
+.ab figure.target { border-left: 5px solid var(--target); }
+.ab figure.render { border-left: 5px solid var(--render); }
+.ab figcaption { font-weight: 600; margin-bottom: 6px; }
+.ab audio { width: 100%; }
+.ab .absent { color: var(--muted); font-style: italic; margin: 10px 0; }
+.columns { display: grid; grid-template-columns: 1.15fr 1fr; gap: 22px; align-items: start; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { color: var(--muted); font-weight: 600; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+.scale { position: relative; height: 10px; border-radius: 5px; margin: 18px 0 4px;
+         background: linear-gradient(to right, #d73027, #fee08b 50%, #1a9850); }
+.scale span { position: absolute; top: -5px; width: 4px; height: 20px; margin-left: -2px; background: var(--ink);
+              border-radius: 2px; }
+.scale-labels { display: flex; justify-content: space-between; color: var(--muted); font-size: 12px; }
+img.plot { width: 100%; height: auto; margin-top: 14px; border-radius: 6px; }
+details { margin-top: 12px; }
+summary { cursor: pointer; color: var(--muted); font-weight: 600; }
+a { color: #2457b3; }
+footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
+"""
+
+QUALITY_EXPLAINED = (
+    "Quality is where the fit sits between two references scored in the same run: 0 = the floor "
+    "(a sine at f0 carrying the target's RMS envelope), 1 = the limit (the target resynthesised from its "
+    "own measured harmonics), on the multi-resolution log-spectral distance."
+)
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _quality_text(quality: float | None) -> str:
+    return "not scored" if quality is None else f"quality {quality:.2f}"
+
+
+def _badge(quality: float | None) -> str:
+    return f'<span class="badge" style="background:{quality_colour(quality)}">{escape(_quality_text(quality))}</span>'
+
+
+def _player(kind: str, caption: str, track, absent: str) -> str:
+    body = (f'<audio controls preload="metadata" src="{audio_data_uri(track.audio, track.sample_rate)}"></audio>'
+            if track is not None else f'<p class="absent">{escape(absent)}</p>')
+    return f'<figure class="{kind}"><figcaption>{escape(caption)}</figcaption>{body}</figure>'
+
+
+def _metrics_table(evaluation: NoteEvaluation) -> str:
+    if not evaluation.scores:
+        reason = (evaluation.missing_target and "no target sample to compare with") or \
+            "the render has no measurable pitch, so it cannot be compared"
+        return f"<h3>Metrics</h3><p class='absent'>Not scored: {escape(reason)}.</p>"
+    rows = []
+    for score in evaluation.scores:
+        position = score.position
+        rows.append(
+            f"<tr><td>{escape(score.name)} ({escape(score.unit)})</td>"
+            f"<td class='number'><b>{_number(score.fit)}</b></td><td class='number'>{_number(score.floor)}</td>"
+            f"<td class='number'>{_number(score.limit)}</td>"
+            f"<td class='number'>{'—' if position is None else _number(position)}</td></tr>"
+        )
+    quality = evaluation.quality
+    marker = "" if quality is None else f'<span style="left:{100 * min(max(quality, 0.0), 1.0):.1f}%"></span>'
+    return (
+        "<h3>Metrics <small>(lower is better)</small></h3><table><thead><tr><th>metric</th>"
+        "<th class='number'>fit</th><th class='number'>floor</th><th class='number'>limit</th>"
+        "<th class='number'>position</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        f"<div class='scale' title='{escape(QUALITY_EXPLAINED)}'>{marker}</div>"
+        "<div class='scale-labels'><span>0 floor: sine at f0</span>"
+        f"<span>{escape(_quality_text(quality))}</span><span>limit: harmonic resynthesis 1</span></div>"
+    )
+
+
+def _flatten(prefix: str, value, rows: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, rows)
+    elif isinstance(value, float):
+        rows.append((prefix, f"{value:.6g}"))
+    elif isinstance(value, str):
+        rows.append((prefix, value))
+    else:
+        rows.append((prefix, json.dumps(value)))
+
+
+def _settings_table(patch: Patch) -> str:
+    rows: list[tuple[str, str]] = []
+    _flatten("", patch.metadata, rows)
+    if not rows:
+        return "<h3>Fit settings</h3><p class='absent'>The patch carries no fit metadata.</p>"
+    body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows)
+    return f"<h3>Fit settings</h3><table><tbody>{body}</tbody></table>"
+
+
+def _envelope_text(segments: list[tuple[float, float]], release_s: float) -> str:
+    steps = ", ".join(f"{duration:.3g} s → {level:.3g} dB" for duration, level in segments)
+    return f"{steps}; release {release_s:.3g} s"
+
+
+def _operators_table(patch: Patch) -> str:
+    rows = []
+    for index, operator in enumerate(patch.operators):
+        frequency = f"{operator.fixed_hz:.5g} Hz" if operator.fixed_hz is not None else f"× {operator.ratio:.5g}"
+        if patch.algorithm is not None:
+            role = f"DX7 algorithm {patch.algorithm}"
+        else:
+            role = "carrier" if operator.carrier else "modulator"
+            if operator.modulators:
+                role += " ← " + ", ".join(str(source) for source in operator.modulators)
+        rows.append(
+            f"<tr><td>{index}</td><td>{escape(role)}</td><td>{escape(frequency)}</td>"
+            f"<td class='number'>{operator.detune_cents:.3g}</td><td class='number'>{operator.level:.4g}</td>"
+            f"<td class='number'>{operator.feedback:.3g}</td>"
+            f"<td>{escape(_envelope_text(operator.envelope.segments, operator.envelope.release_s))}</td></tr>"
+        )
+    return (
+        "<details><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th><th>frequency</th>"
+        "<th class='number'>detune (cents)</th><th class='number'>level</th><th class='number'>feedback</th>"
+        "<th>envelope</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
+    )
+
+
+def _note_section(evaluation: NoteEvaluation) -> str:
+    note = evaluation.note
+    key = note.midi_note
+    where = [f"patch <code>{escape(str(note.patch_file))}</code>"]
+    if evaluation.target is not None:
+        where.append(f"source <code>{escape(str(evaluation.target.analysis.source))}</code>")
+    where.append(f"rendered at {midi_note_name(key)} (key {key}), velocity {note.velocity}")
+    notices = []
+    if evaluation.missing_target:
+        notices.append(f"Target sample unavailable — showing the render only. {evaluation.missing_target}")
+    if evaluation.rendered.analysis is None:
+        notices.append("The render has no measurable pitch (silent or unpitched), so its harmonics are not shown.")
+    figure = note_figure(evaluation.target, evaluation.rendered, "target sample not found")
+    return (
+        f'<section class="note" id="{note.anchor}"><h2>{escape(note.title)} {_badge(evaluation.quality)}</h2>'
+        f'<p class="where">{" · ".join(where)}</p>'
+        + "".join(f'<p class="notice">{escape(text)}</p>' for text in notices)
+        + '<div class="ab">'
+        + _player("target", "A · target sample", evaluation.target, "no target sample")
+        + _player("render", "B · fitted render", evaluation.rendered, "")
+        + "</div>"
+        + f'<div class="columns"><div>{_metrics_table(evaluation)}</div><div>{_settings_table(note.patch)}</div></div>'
+        + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
+          f'src="{figure_data_uri(figure)}">'
+        + _operators_table(note.patch)
+        + "</section>"
+    )
+
+
+def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation]) -> str:
+    """Bank overview: a keyboard map per program coloured by fit quality, and the zone table."""
+    quality_by_anchor = {evaluation.note.anchor: evaluation.quality for evaluation in evaluations}
+    rows = []
+    programs = []
+    for program in instrument.bank.programs:
+        map_zones = []
+        for evaluation in evaluations:
+            for zone_program, zone in evaluation.note.zones:
+                if zone_program is not program:
+                    continue
+                quality = quality_by_anchor[evaluation.note.anchor]
+                map_zones.append(MapZone(zone.key_lo, zone.key_hi, zone.vel_lo, zone.vel_hi, zone.root_key, quality))
+                rows.append(
+                    f"<tr><td>{program.bank}:{program.program}</td><td>{escape(program.name)}</td>"
+                    f"<td>{midi_note_name(zone.key_lo)}–{midi_note_name(zone.key_hi)}</td>"
+                    f"<td>{zone.vel_lo}–{zone.vel_hi}</td><td>{midi_note_name(zone.root_key)} ({zone.root_key})</td>"
+                    f'<td><a href="#{evaluation.note.anchor}">{escape(evaluation.note.title)}</a></td>'
+                    f"<td>{_badge(quality)}</td></tr>"
+                )
+        programs.append((f"{program.bank}:{program.program} {program.name}".strip(), map_zones))
+    figure = keyboard_map_figure(programs)
+    return (
+        '<section id="overview"><h2>Keyboard map</h2>'
+        f'<p class="where">{escape(QUALITY_EXPLAINED)} Hatched grey: not scored (no target sample).</p>'
+        f'<img class="plot" alt="keyboard map of zones by fit quality" src="{figure_data_uri(figure)}">'
+        "<table><thead><tr><th>program</th><th>name</th><th>keys</th><th>velocities</th><th>root</th>"
+        "<th>patch</th><th>fit</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>"
+    )
+
+
+def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], generated: str) -> str:
+    kind = "bank" if instrument.bank is not None else "patch"
+    title = f"wifm report — {instrument.name}"
+    overview = _overview_section(instrument, evaluations) if instrument.bank is not None else ""
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>"
+        f"<header><h1>{escape(title)}</h1><p class='meta'>{kind} <code>{escape(str(instrument.path))}</code> · "
+        f"{len(evaluations)} fitted note{'s' if len(evaluations) != 1 else ''} · generated {escape(generated)} "
+        f"by wifm_synth {escape(__version__)}</p></header>"
+        + overview
+        + "".join(_note_section(evaluation) for evaluation in evaluations)
+        + f"<footer>{escape(QUALITY_EXPLAINED)}</footer></main></body></html>\n"
+    )
