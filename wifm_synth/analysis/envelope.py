@@ -10,6 +10,7 @@ ONSET_THRESHOLD_DB = -40.0
 ONSET_BLOCK_S = 0.001
 ONSET_MAX_BACKTRACK_S = 0.05
 KNEE_DEVIATION_DB = 2.0
+ONSET_BACKGROUND_MARGIN_DB = 6.0
 
 
 def level_db(values: np.ndarray, reference: float) -> np.ndarray:
@@ -22,20 +23,25 @@ def level_db(values: np.ndarray, reference: float) -> np.ndarray:
 def detect_onset(audio: np.ndarray, rate: int) -> int:
     """Sample index where the note starts.
 
-    The first 1 ms block within 40 dB of the loudest block marks the note; we then walk back to where
-    the energy began rising, so slow attacks (flute, bowed strings) start at their first sound.
+    The first 1 ms block within 40 dB of the loudest block marks the note; we then walk back while
+    the energy keeps falling and is still above the background level before the note, so slow
+    attacks (flute, bowed strings) start at their first sound and background noise is not followed.
     """
     block = max(1, int(round(rate * ONSET_BLOCK_S)))
     n_blocks = audio.size // block
     if n_blocks < 2:
         return 0
-    energy = np.square(audio[: n_blocks * block]).reshape(n_blocks, block).sum(axis=1)
-    energy = np.convolve(energy, np.ones(3) / 3.0, mode="same")
-    energy_db = level_db(np.sqrt(energy), np.sqrt(energy.max()))
+    energy = np.sqrt(np.square(audio[: n_blocks * block]).reshape(n_blocks, block).mean(axis=1))
+    energy_db = level_db(energy, energy.max())
     first_loud = int(np.argmax(energy_db >= ONSET_THRESHOLD_DB))
     earliest = max(0, first_loud - int(round(ONSET_MAX_BACKTRACK_S / ONSET_BLOCK_S)))
+    background_db = np.median(energy_db[:first_loud]) if first_loud else LEVEL_FLOOR_DB
     start = first_loud
-    while start > earliest and energy_db[start - 1] < energy_db[start]:
+    while (
+        start > earliest
+        and energy_db[start - 1] < energy_db[start]
+        and energy_db[start - 1] > background_db + ONSET_BACKGROUND_MARGIN_DB
+    ):
         start -= 1
     return start * block
 

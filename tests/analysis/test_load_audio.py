@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import soundfile
+
+from wifm_synth.analysis import analyze, load_audio
+from wifm_synth.errors import AnalysisError, InputError
+
+RATE = 48000
+
+
+def _sine(freq, seconds, rate, amplitude=0.5):
+    return amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+
+
+def test_bundled_note_loads_as_mono_float64(bundled_notes):
+    audio, rate = load_audio(bundled_notes[0])
+    assert rate == RATE
+    assert audio.dtype == np.float64 and audio.ndim == 1
+    assert audio.size == 3 * RATE
+    assert 0.01 < np.abs(audio).max() <= 1.0
+
+
+@pytest.mark.parametrize("suffix, subtype", [(".flac", "PCM_16"), (".aiff", "PCM_24"), (".ogg", "VORBIS"), (".wav", "FLOAT")])
+def test_formats_are_read(tmp_path, suffix, subtype):
+    path = tmp_path / f"tone{suffix}"
+    soundfile.write(path, _sine(440.0, 0.5, RATE), RATE, subtype=subtype)
+    audio, rate = load_audio(path)
+    assert rate == RATE and audio.size == pytest.approx(RATE // 2, abs=2)
+    assert np.abs(audio).max() == pytest.approx(0.5, abs=0.02)
+
+
+def test_channels_are_mixed_to_mono(tmp_path):
+    left = _sine(440.0, 0.2, RATE)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, np.stack((left, 0.5 * left), axis=1), RATE, subtype="FLOAT")
+    audio, _ = load_audio(path)
+    np.testing.assert_allclose(audio, 0.75 * left, atol=1e-6)
+
+
+def test_other_rates_are_resampled_keeping_pitch(tmp_path):
+    path = tmp_path / "cd.wav"
+    soundfile.write(path, _sine(440.0, 1.0, 44100), 44100, subtype="FLOAT")
+    audio, rate = load_audio(path)
+    assert rate == RATE and audio.size == RATE
+    assert analyze(path).f0_hz == pytest.approx(440.0, rel=1e-4)
+
+
+def test_analysis_rate_can_be_chosen(tmp_path):
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, _sine(440.0, 1.0, RATE), RATE)
+    audio, rate = load_audio(path, sample_rate=16000)
+    assert rate == 16000 and audio.size == 16000
+
+
+def _write_wav(path, samples, rate=RATE, subtype="FLOAT"):
+    soundfile.write(path, samples, rate, subtype=subtype)
+    return path
+
+
+def _write_text(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, error, reason",
+    [
+        (lambda p: p / "missing.wav", InputError, "no such file"),
+        (lambda p: p, InputError, "is a folder"),
+        (lambda p: _write_text(p / "notes.wav", "not audio at all"), InputError, "not a readable audio file"),
+        (lambda p: _write_wav(p / "empty.wav", np.zeros(0)), AnalysisError, "no audio samples"),
+        (lambda p: _write_wav(p / "zeros.wav", np.zeros(RATE), subtype="PCM_16"), AnalysisError, "digital silence"),
+        (lambda p: _write_wav(p / "nan.wav", np.where(np.arange(RATE) == 100, np.nan, 0.1)), AnalysisError, "NaN or infinite"),
+        (lambda p: _write_wav(p / "inf.wav", np.where(np.arange(RATE) == 100, np.inf, 0.1)), AnalysisError, "NaN or infinite"),
+        (lambda p: _write_wav(p / "short.wav", _sine(440.0, 0.03, RATE)), AnalysisError, "too short"),
+    ],
+)
+def test_unusable_input_gives_one_line_error_naming_the_file(tmp_path, make, error, reason):
+    path = make(tmp_path)
+    with pytest.raises(error) as caught:
+        load_audio(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and reason in message
+    assert "\n" not in message
+
+
+def test_array_input_is_validated():
+    with pytest.raises(AnalysisError, match="NaN or infinite"):
+        analyze((np.full(RATE, np.nan), RATE))
+    with pytest.raises(InputError, match="sample rate"):
+        analyze((_sine(440.0, 0.5, RATE), 0))
+    with pytest.raises(InputError, match="numeric array"):
+        analyze((np.zeros((2, 2, 2)), RATE))
+
+
+def test_invalid_analysis_rate_is_rejected(tmp_path):
+    path = _write_wav(tmp_path / "tone.wav", _sine(440.0, 0.2, RATE))
+    with pytest.raises(InputError, match="sample rate"):
+        load_audio(path, sample_rate=44.1)

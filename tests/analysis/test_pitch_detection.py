@@ -1,0 +1,115 @@
+import csv
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from wifm_synth.analysis import analyze, hz_to_midi, midi_to_hz
+from wifm_synth.analysis.pitch import yin_f0
+from wifm_synth.errors import AnalysisError, InputError
+
+from analysis_signals import BUNDLED_NOTES, RATE, harmonic_tone
+
+
+def _cents(a, b):
+    return 1200.0 * np.log2(a / b)
+
+
+def _manifest():
+    with open(BUNDLED_NOTES / "MANIFEST.tsv", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.mark.parametrize("row", _manifest(), ids=lambda row: row["file"])
+def test_bundled_notes_pitch_within_25_cents_of_manifest(row):
+    path = next(BUNDLED_NOTES.rglob(row["file"]))
+    analysis = analyze(path, note_hint=int(row["midi_note"]))
+    assert abs(_cents(analysis.f0_hz, float(row["f0_est_hz"]))) < 25.0
+    assert analysis.midi_note == pytest.approx(hz_to_midi(analysis.f0_hz))
+    assert analysis.warnings == []
+
+
+@pytest.mark.parametrize(
+    "f0_hz, amplitudes",
+    [
+        (41.2, [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]),  # low E of a bass
+        (110.0, [0.0, 1.0, 1.0, 0.8, 0.6, 0.4]),  # missing fundamental: not an octave up
+        (220.0, [0.05, 1.0, 0.7, 0.5, 0.3]),  # weak fundamental
+        (196.0, [1.0, 0.0, 0.5, 0.0, 0.3, 0.0, 0.2]),  # odd harmonics only (clarinet-like)
+        (300.0, [0.3, 1.0, 0.1, 0.3]),  # dominant second harmonic
+        (1000.0, [1.0]),
+        (3000.0, [1.0, 0.3]),
+    ],
+)
+def test_no_octave_errors_on_hard_spectra(f0_hz, amplitudes):
+    analysis = analyze((harmonic_tone(f0_hz, amplitudes, decay_s=1.5), RATE))
+    assert abs(_cents(analysis.f0_hz, f0_hz)) < 2.0
+
+
+def test_stretched_partials_give_first_partial_and_inharmonicity():
+    stretch = 4e-4
+    tone = harmonic_tone(55.0, [1.0 / k for k in range(1, 60)], decay_s=1.5, stretch=stretch)
+    analysis = analyze((tone, RATE))
+    assert analysis.inharmonicity == pytest.approx(stretch, rel=0.02)
+    assert analysis.f0_hz == pytest.approx(55.0 * np.sqrt(1 + stretch), rel=1e-4)
+    # High partials are measured where they are, more than a harmonic spacing above k·f0.
+    expected_30 = 30 * 55.0 * np.sqrt(1 + stretch * 900)
+    assert expected_30 - 30 * 55.0 > 55.0
+    assert np.median(analysis.harmonic_freqs[10:100, 29]) == pytest.approx(expected_30, abs=0.5)
+
+
+def test_yin_finds_the_period_of_each_frame():
+    tone = harmonic_tone(150.0, [1.0, 0.5, 0.25], seconds=0.5)
+    f0, aperiodicity = yin_f0(tone, RATE, np.array([6000, 12000]))
+    np.testing.assert_allclose(f0, 150.0, rtol=1e-3)
+    assert np.all(aperiodicity < 0.05)
+
+
+def test_matching_hint_gives_no_warning():
+    analysis = analyze((harmonic_tone(220.0, [1.0, 0.5]), RATE), note_hint=57)
+    assert analysis.warnings == [] and analysis.note_hint == 57
+
+
+def test_octave_error_is_resolved_in_favour_of_the_hint():
+    # A 110 Hz note whose fundamental and odd partials are nearly gone reads as 220 Hz.
+    tone = harmonic_tone(110.0, [0.002, 1.0, 0.002, 0.6, 0.002, 0.4])
+    assert abs(_cents(analyze((tone, RATE)).f0_hz, 220.0)) < 5.0
+    analysis = analyze((tone, RATE), note_hint=45)
+    assert abs(_cents(analysis.f0_hz, 110.0)) < 5.0
+    assert len(analysis.warnings) == 1 and "octave" in analysis.warnings[0]
+    assert analysis.harmonic_amps[100, 1] == pytest.approx(1.0, rel=0.02)
+
+
+def test_hint_a_semitone_away_warns_but_keeps_the_detection():
+    analysis = analyze((harmonic_tone(220.0, [1.0, 0.5]), RATE), note_hint=58)
+    assert analysis.f0_hz == pytest.approx(220.0, rel=1e-4)
+    assert len(analysis.warnings) == 1 and "-100 cents from note hint 58" in analysis.warnings[0]
+
+
+def test_given_f0_skips_detection():
+    analysis = analyze((harmonic_tone(220.0, [1.0, 0.5]), RATE), f0_hz=110.0)
+    assert analysis.f0_hz == 110.0
+    assert analysis.harmonic_amps[100, 1] == pytest.approx(1.0, rel=0.02)
+    assert analysis.harmonic_amps[100, 0] < 1e-3
+
+
+@pytest.mark.parametrize("colour", ["white", "pink", "brown"])
+def test_noise_has_no_clear_pitch(colour):
+    noise = np.random.default_rng(7).standard_normal(RATE)
+    if colour == "pink":
+        noise = scipy.signal.lfilter([0.0499, -0.0960, 0.0506, -0.0044], [1.0, -2.4950, 2.0173, -0.5222], noise)
+    elif colour == "brown":
+        noise = scipy.signal.lfilter(*scipy.signal.butter(1, 200 / (RATE / 2)), noise)
+    with pytest.raises(AnalysisError, match="no clear pitch \\(unpitched or noise\\)"):
+        analyze((noise, RATE))
+
+
+@pytest.mark.parametrize("hint", [-1, 128, 60.5, True])
+def test_invalid_note_hint_is_rejected(hint):
+    with pytest.raises(InputError, match="note hint"):
+        analyze((harmonic_tone(220.0, [1.0]), RATE), note_hint=hint)
+
+
+def test_midi_conversions_round_trip():
+    assert midi_to_hz(69) == 440.0
+    assert hz_to_midi(midi_to_hz(40.25)) == pytest.approx(40.25)
