@@ -1,0 +1,157 @@
+"""Python face of the engine: ``Synth`` (allocate, send events, render) and ``render_note``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wifm_synth.engine.block import process_block
+from wifm_synth.engine.kernels import channel_gains
+from wifm_synth.engine.state import (
+    CHANNEL_EXPRESSION,
+    CHANNEL_PAN,
+    CHANNEL_VOLUME,
+    DEFAULT_EVENT_CAPACITY,
+    DEFAULT_POLYPHONY,
+    ENGINE_ACTIVE_VOICES,
+    ENGINE_DROPPED_NOTES,
+    ENGINE_FRAMES_OUT,
+    ENGINE_PEAK_VOICES,
+    ENGINE_SILENT_DRUM_NOTES,
+    ENGINE_STOLEN_VOICES,
+    ENGINE_UNKNOWN_BANK,
+    ENGINE_UNKNOWN_CHANNEL,
+    ENGINE_UNKNOWN_PLAYING_ROW,
+    ENGINE_UNKNOWN_PROGRAM,
+    ENGINE_UNKNOWN_PROGRAMS,
+    FREE,
+    RING_DATA1,
+    RING_DATA2,
+    RING_FRAME,
+    RING_READ,
+    RING_STATUS,
+    RING_WRITE,
+    VOICE_STAGE,
+    EngineState,
+    allocate_state,
+)
+from wifm_synth.errors import InputError
+from wifm_synth.patch.compile import PROGRAM_BANK, PROGRAM_NUMBER, Instrument, compile_instrument
+from wifm_synth.patch.model import Patch
+
+NOTE_ON_CHANNEL_1 = 0x90
+NOTE_OFF_CHANNEL_1 = 0x80
+
+
+class Synth:
+    """A polyphonic FM synthesizer playing a Patch, a Bank, or a list of zone entries.
+
+    ``send`` queues a MIDI message for an absolute frame; ``render`` produces the next frames.
+    The engine state (``self.state``) is what a live driver hands to its audio callback.
+    """
+
+    def __init__(self, instrument: Instrument, sample_rate: int = 48000, polyphony: int = DEFAULT_POLYPHONY,
+                 event_capacity: int = DEFAULT_EVENT_CAPACITY):
+        self.compiled = compile_instrument(instrument)
+        self.sample_rate = sample_rate
+        self.state: EngineState = allocate_state(self.compiled, sample_rate, polyphony, event_capacity)
+        self._reported_unknown_programs = 0
+        self._reported_silent_drums = 0
+
+    @property
+    def frame(self) -> int:
+        """Frames rendered so far (the absolute frame of the next rendered sample)."""
+        return int(self.state.engine[ENGINE_FRAMES_OUT])
+
+    @property
+    def active_voices(self) -> int:
+        return int(np.count_nonzero(self.state.voice_ints[VOICE_STAGE] != FREE))
+
+    @property
+    def peak_voices(self) -> int:
+        return int(self.state.engine[ENGINE_PEAK_VOICES])
+
+    @property
+    def stolen_voices(self) -> int:
+        return int(self.state.engine[ENGINE_STOLEN_VOICES])
+
+    @property
+    def dropped_notes(self) -> int:
+        return int(self.state.engine[ENGINE_DROPPED_NOTES])
+
+    @property
+    def queued_events(self) -> int:
+        return int(self.state.ring_indices[RING_WRITE] - self.state.ring_indices[RING_READ])
+
+    def send(self, frame: int, status: int, data1: int = 0, data2: int = 0) -> None:
+        """Queue one MIDI message (status byte incl. channel) to apply at absolute ``frame``.
+
+        Events are applied in the order sent; one stamped before the current position applies at once.
+        """
+        for name, value, low, high in (("frame", frame, 0, 1 << 62), ("status", status, 0x80, 0xFF),
+                                       ("data1", data1, 0, 127), ("data2", data2, 0, 127)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise InputError(f"MIDI event {name}: must be an integer {low}..{high}, got {value!r}")
+        events, indices = self.state.ring_events, self.state.ring_indices
+        write = int(indices[RING_WRITE])
+        if write - int(indices[RING_READ]) >= len(events):
+            raise InputError(f"event queue full ({len(events)} events): render before sending more")
+        record = events[write & (len(events) - 1)]
+        record[RING_FRAME], record[RING_STATUS], record[RING_DATA1], record[RING_DATA2] = frame, status, data1, data2
+        indices[RING_WRITE] = write + 1  # publish only after the record is complete
+
+    def render(self, n_frames: int, dtype=np.float32) -> np.ndarray:
+        """The next ``n_frames`` stereo frames as an (n_frames, 2) array."""
+        if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 0:
+            raise InputError(f"frame count: must be a non-negative integer, got {n_frames!r}")
+        left = np.empty(n_frames, dtype=dtype)
+        right = np.empty(n_frames, dtype=dtype)
+        process_block(*self.state, left, right, n_frames)
+        return np.stack([left, right], axis=1)
+
+    def notices(self) -> list[str]:
+        """One-line notices the engine raised since the last call (unknown programs, silent drums)."""
+        engine = self.state.engine
+        lines = []
+        unknown = int(engine[ENGINE_UNKNOWN_PROGRAMS])
+        if unknown > self._reported_unknown_programs:
+            row = int(engine[ENGINE_UNKNOWN_PLAYING_ROW])
+            playing = self.compiled.program_table[row]
+            more = unknown - self._reported_unknown_programs - 1
+            lines.append(f"channel {engine[ENGINE_UNKNOWN_CHANNEL] + 1}: no program {engine[ENGINE_UNKNOWN_BANK]}:"
+                         f"{engine[ENGINE_UNKNOWN_PROGRAM]} in the instrument, playing "
+                         f"{playing[PROGRAM_BANK]}:{playing[PROGRAM_NUMBER]} instead"
+                         + (f" (and {more} more program changes like it)" if more else ""))
+            self._reported_unknown_programs = unknown
+        silent = int(engine[ENGINE_SILENT_DRUM_NOTES])
+        if silent > self._reported_silent_drums:
+            if self._reported_silent_drums == 0:
+                lines.append("channel 10 (drums): the instrument has no drum program, its notes are silent")
+            self._reported_silent_drums = silent
+        return lines
+
+
+def render_note(patch: Patch, note: int, velocity: int = 100, hold_s: float = 2.0, tail_s: float = 1.0,
+                sample_rate: int = 48000) -> np.ndarray:
+    """One note of ``patch`` through the live engine: key down for ``hold_s``, then ``tail_s`` of release.
+
+    Returns mono float64 at the patch's own scale (a carrier of level 1.0 peaks at 1.0): the
+    channel's default volume and centre pan are divided out.
+    """
+    if not isinstance(patch, Patch):
+        raise InputError(f"render_note: patch must be a Patch, got {type(patch).__name__}")
+    if isinstance(note, bool) or not isinstance(note, (int, np.integer)) or not 0 <= note <= 127:
+        raise InputError(f"note: must be a MIDI note 0..127, got {note!r}")
+    if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
+        raise InputError(f"velocity: must be 1..127, got {velocity!r}")
+    for name, seconds in (("hold_s", hold_s), ("tail_s", tail_s)):
+        if not isinstance(seconds, (int, float)) or not 0.0 <= seconds <= 600.0:
+            raise InputError(f"{name}: must be 0..600 seconds, got {seconds!r}")
+    synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=4)
+    hold_frames = int(round(hold_s * sample_rate))
+    synth.send(0, NOTE_ON_CHANNEL_1, int(note), int(velocity))
+    synth.send(hold_frames, NOTE_OFF_CHANNEL_1, int(note), 0)
+    stereo = synth.render(hold_frames + int(round(tail_s * sample_rate)), dtype=np.float64)
+    channels = synth.state.channels
+    left_gain, right_gain = channel_gains(channels[CHANNEL_VOLUME, 0], channels[CHANNEL_EXPRESSION, 0],
+                                          channels[CHANNEL_PAN, 0])
+    return (stereo[:, 0] + stereo[:, 1]) / (left_gain + right_gain)
