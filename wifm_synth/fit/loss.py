@@ -32,6 +32,7 @@ from numba import njit
 from wifm_synth.errors import InputError
 
 LOSS_KINDS = ("w1", "mse", "sinkhorn")
+CDF_ROUNDOFF = 1e-12
 MSE_UPPER_BOUND = 2.0  # Σ(p - q)^2 <= Σp^2 + Σq^2 <= 2 for two unit-mass distributions
 
 
@@ -48,8 +49,12 @@ class FrameLosses(NamedTuple):
 
 
 @njit(cache=True, inline="always")
-def _sign(value):
-    return 1.0 if value > 0.0 else (-1.0 if value < 0.0 else 0.0)
+def _sign(cdf_difference):
+    """Sign of D = F - G; D is a difference of unit-mass CDFs, so |D| below ``CDF_ROUNDOFF`` is the
+    rounding error of an exact zero (e.g. past the last atom of both) and counts as 0."""
+    if cdf_difference > CDF_ROUNDOFF:
+        return 1.0
+    return -1.0 if cdf_difference < -CDF_ROUNDOFF else 0.0
 
 
 @njit(cache=True, inline="always")
