@@ -147,6 +147,7 @@ def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     text = " ".join(collector.text)
     assert "Target sample unavailable" in text and "flute_79_100.wav" in text
     assert text.count("Target sample unavailable") == 1
+    assert "2 of 3 fitted notes scored" in text
 
 
 def test_single_patch_report_has_one_comparison_and_no_overview(workspace):

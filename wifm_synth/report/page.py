@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from html import escape
 
+import numpy as np
+from matplotlib.colors import to_rgb
+
 from wifm_synth import __version__
 from wifm_synth.patch.model import Patch
 from wifm_synth.report.figures import MapZone, keyboard_map_figure, midi_note_name, note_figure, quality_colour
@@ -68,7 +71,11 @@ def _quality_text(quality: float | None) -> str:
 
 
 def _badge(quality: float | None) -> str:
-    return f'<span class="badge" style="background:{quality_colour(quality)}">{escape(_quality_text(quality))}</span>'
+    background = quality_colour(quality)
+    red, green, blue = to_rgb(background)
+    ink = "#1d2330" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"  # readable on either end
+    return (f'<span class="badge" style="background:{background};color:{ink}">'
+            f"{escape(_quality_text(quality))}</span>")
 
 
 def _player(kind: str, caption: str, track, absent: str) -> str:
@@ -162,6 +169,8 @@ def _note_section(evaluation: NoteEvaluation) -> str:
     notices = []
     if evaluation.missing_target:
         notices.append(f"Target sample unavailable — showing the render only. {evaluation.missing_target}")
+    if evaluation.target is not None:
+        notices.extend(f"Target analysis: {warning}." for warning in evaluation.target.analysis.warnings)
     if evaluation.rendered.analysis is None:
         notices.append("The render has no measurable pitch (silent or unpitched), so its harmonics are not shown.")
     figure = note_figure(evaluation.target, evaluation.rendered, "target sample not found")
@@ -179,6 +188,17 @@ def _note_section(evaluation: NoteEvaluation) -> str:
         + _operators_table(note.patch)
         + "</section>"
     )
+
+
+def _quality_summary(evaluations: list[NoteEvaluation]) -> str:
+    qualities = [evaluation.quality for evaluation in evaluations if evaluation.quality is not None]
+    parts = [f"{len(qualities)} of {len(evaluations)} fitted notes scored"]
+    if qualities:
+        below_floor = sum(quality < 0.0 for quality in qualities)
+        parts.append(f"median quality {float(np.median(qualities)):.2f} "
+                     f"(worst {min(qualities):.2f}, best {max(qualities):.2f})")
+        parts.append(f"{below_floor} below the floor")
+    return "; ".join(parts) + "."
 
 
 def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation]) -> str:
@@ -204,7 +224,7 @@ def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation])
         programs.append((f"{program.bank}:{program.program} {program.name}".strip(), map_zones))
     figure = keyboard_map_figure(programs)
     return (
-        '<section id="overview"><h2>Keyboard map</h2>'
+        f'<section id="overview"><h2>Keyboard map</h2><p>{escape(_quality_summary(evaluations))}</p>'
         f'<p class="where">{escape(QUALITY_EXPLAINED)} Hatched grey: not scored (no target sample).</p>'
         f'<img class="plot" alt="keyboard map of zones by fit quality" src="{figure_data_uri(figure)}">'
         "<table><thead><tr><th>program</th><th>name</th><th>keys</th><th>velocities</th><th>root</th>"
