@@ -8,6 +8,7 @@ from wifm_synth.fit.naming import (
     NameInfo,
     gm_program_for,
     layer_velocity,
+    note_name,
     note_number,
     parse_sample_name,
 )
@@ -101,6 +102,15 @@ def test_several_note_names_are_reported_as_ambiguous():
 )
 def test_note_number(text, key):
     assert note_number(text) == key
+
+
+@pytest.mark.parametrize("key", range(128))
+def test_note_name_reads_back(key):
+    assert note_number(note_name(key)) == key
+
+
+def test_note_name_examples():
+    assert [note_name(key) for key in (0, 60, 61, 69, 127)] == ["C-1", "C4", "C#4", "A4", "G9"]
 
 
 @pytest.mark.parametrize(("layer", "count", "velocity"), [(1, 1, 127), (1, 2, 64), (2, 2, 127), (1, 3, 42),

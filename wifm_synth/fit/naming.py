@@ -32,6 +32,7 @@ _DYNAMIC_WORDS = {
 MAX_LAYER_INDEX = 16
 
 _PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "s": 1, "b": -1, "♭": -1}
 _NOTE_NAME = r"([A-Ga-g])(#|♯|s|b|♭)?(-1|[0-9])"
 # Not glued to a preceding letter or digit, except at a camelCase boundary ("PianoC4").
@@ -57,6 +58,11 @@ def note_number(text: str) -> int | None:
     """MIDI key of a note name such as ``C4``, ``c#4``, ``Db4``, ``C-1`` (C4 = 60); None if not a note name."""
     match = _NOTE_ONLY.match(text.strip())
     return None if match is None else _key_of(*match.groups())
+
+
+def note_name(key: int) -> str:
+    """Name of MIDI key ``key`` with sharps, e.g. 61 → ``C#4``."""
+    return f"{_SHARP_NAMES[key % 12]}{key // 12 - 1}"
 
 
 def _key_of(letter: str, accidental: str | None, octave: str) -> int | None:
