@@ -25,9 +25,10 @@ RESIDUAL_FLOOR_DB = 0.25
 MIN_ATTACK_S = 0.001
 DEFAULT_RELEASE_S = 0.3
 RELEASE_RANGE_S = (0.005, 60.0)
-# A final segment falling faster than this is a decay the recording cut short: it is extended to
-# DECAY_TARGET_DB instead of holding its last level as a sustain.
+# A final segment at least DECAY_MIN_SPAN_S long falling faster than this is a decay the recording
+# cut short: it is extended to DECAY_TARGET_DB instead of holding its last level as a sustain.
 DECAY_EXTEND_DB_PER_S = -3.0
+DECAY_MIN_SPAN_S = 0.2
 DECAY_TARGET_DB = -90.0
 
 
@@ -168,8 +169,8 @@ def fit_envelope(times, levels_db, weights=None, *, max_segments: int = MAX_SEGM
     ``times``: frame times in seconds since note-on (increasing, > 0); ``levels_db``: levels in dB
     relative to the envelope's 0 dB (the operator level); ``weights``: optional non-negative frame
     weights. ``fixed_segments`` forces the segment count, otherwise it is chosen by a penalised
-    (BIC-style) criterion up to ``max_segments``. With ``extend_decay`` a final segment that falls
-    faster than 3 dB/s is continued to −90 dB rather than held.
+    (BIC-style) criterion up to ``max_segments``. With ``extend_decay`` a final segment (≥ 0.2 s) that
+    falls faster than 3 dB/s is continued to −90 dB rather than held.
     """
     times = np.asarray(times, dtype=np.float64)
     levels = np.asarray(levels_db, dtype=np.float64)
@@ -224,7 +225,7 @@ def _segments_from_knots(knot_times, knot_levels, extend_decay) -> list[tuple[fl
     if extend_decay and len(segments) > 1:
         duration, level = segments[-1]
         slope = (level - segments[-2][1]) / duration
-        if slope < DECAY_EXTEND_DB_PER_S and level > DECAY_TARGET_DB:
+        if slope < DECAY_EXTEND_DB_PER_S and duration >= DECAY_MIN_SPAN_S and level > DECAY_TARGET_DB:
             extended = min(duration + (DECAY_TARGET_DB - level) / slope, SEGMENT_SECONDS_RANGE[1])
             segments[-1] = (extended, float(level + slope * (extended - duration)))
     return segments

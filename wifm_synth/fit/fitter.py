@@ -1,0 +1,215 @@
+"""Recorded note → 2-operator FM patch.
+
+Pipeline: analysis (pitch, per-frame harmonics) → per-frame target spectra on the loss axis →
+integer-ratio search with a β(t) trajectory per ratio (``ratio_search``; or the seed method) →
+least-squares carrier amplitude per frame → multi-segment envelopes for both operators and a
+release time from the sample's own release → Patch.
+
+Loss axis: harmonic index (linear frequency in units of f0). FM sidebands are evenly spaced in
+linear frequency (c + n·m), so raising β spreads mass evenly along this axis and the W1 cost of a
+frame grows steadily with the index error; a log-frequency axis squeezes the upper sidebands
+together, which flattens the loss exactly where large indices must be told apart. ``axis="log"``
+is kept selectable so the choice can be measured (tests/fit/test_fitter.py compares both).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import wifm_synth
+from wifm_synth.analysis import SampleAnalysis, analyze
+from wifm_synth.errors import InputError
+from wifm_synth.fit.envelope import EnvelopeFit, fit_envelope, fit_release_seconds
+from wifm_synth.fit.loss import LOSS_KINDS
+from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, search_index_trajectories
+from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
+from wifm_synth.fit.seed import fit_seed_trajectory
+from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+
+METHODS = ("wifm", "seed")
+AXES = ("harmonic", "log")
+SUPPORTED_OPERATORS = (2,)
+# Frames quieter than this (re the loudest frame's RMS) do not steer the fit: their spectra are noise.
+ACTIVE_FLOOR_DB = -50.0
+# Envelope levels are clamped here (re the envelope's peak) so silence never reaches log(0).
+ENVELOPE_FLOOR_DB = -80.0
+MODULATOR_FLOOR_DB = -60.0
+# Velocity cannot be measured from one sample; FM practice is a brighter tone when played harder.
+MODULATOR_VELOCITY_SENSITIVITY = 0.5
+MIN_INDEX = 1e-6
+# Analysis windows centred this close to the note-off already hear the release.
+RELEASE_GUARD_S = 0.05
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How to fit: operator count, per-frame loss, method, loss axis and the velocity the sample was played at."""
+
+    ops: int = 2
+    loss: str = "w1"
+    method: str = "wifm"
+    axis: str = "harmonic"
+    reference_velocity: int = 100
+
+    def __post_init__(self):
+        if self.ops not in SUPPORTED_OPERATORS:
+            raise InputError(f"--ops {self.ops}: only {', '.join(map(str, SUPPORTED_OPERATORS))}-operator fits are implemented")
+        if self.loss not in LOSS_KINDS:
+            raise InputError(f"--loss {self.loss}: expected one of {', '.join(LOSS_KINDS)}")
+        if self.method not in METHODS:
+            raise InputError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
+        if self.axis not in AXES:
+            raise InputError(f"axis {self.axis}: expected one of {', '.join(AXES)}")
+        velocity = self.reference_velocity
+        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
+            raise InputError(f"reference velocity must be 1..127, got {velocity!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FitResult:
+    """The fitted patch plus what it was fitted to and the fitted per-frame trajectories."""
+
+    patch: Patch
+    analysis: SampleAnalysis
+    loss: float
+    seconds: float
+    ratios: list[float]  # [carrier, modulator] in units of f0
+    frame_times: np.ndarray  # (T,) seconds since onset of the fitted (held) frames
+    betas: np.ndarray  # (T,) modulation index per frame
+    carrier_gains: np.ndarray  # (T,) carrier amplitude per frame
+    frame_loss: np.ndarray  # (T,) per-frame loss
+    frame_weights: np.ndarray  # (T,) 1 where the frame steered the fit
+    carrier_envelope: EnvelopeFit
+    modulator_envelope: EnvelopeFit | None  # None when the fit needs no modulation
+
+
+def loss_axis(n_harmonics: int, axis: str) -> np.ndarray:
+    harmonics = np.arange(1, n_harmonics + 1, dtype=np.float64)
+    return harmonics if axis == "harmonic" else np.log2(harmonics)
+
+
+def _held_frames(analysis: SampleAnalysis) -> np.ndarray:
+    """Frames from the onset up to the release (the part a held key reproduces)."""
+    times = analysis.frame_times
+    held = times >= 0.0
+    if analysis.release_start_s is not None:
+        held &= times < analysis.release_start_s - RELEASE_GUARD_S
+    frames = np.flatnonzero(held)
+    if frames.size < 3:
+        raise InputError("too short to fit: fewer than 3 analysis frames before the release", analysis.source)
+    return frames
+
+
+def _levels_db(values: np.ndarray, reference: float, floor_db: float) -> np.ndarray:
+    return 20.0 * np.log10(np.maximum(values / max(reference, 1e-300), 10.0 ** (floor_db / 20.0)))
+
+
+def _envelope_frames(times: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Frames after note-on (t > 0) up to the last active one: the trailing noise is not the envelope."""
+    last = int(np.flatnonzero(weights > 0)[-1])
+    return np.flatnonzero(times[: last + 1] > 0.0)
+
+
+def _pitch(analysis: SampleAnalysis, reference_velocity: int) -> Pitch:
+    """Reference note: the hint when the measured pitch is within a semitone of it, else the nearest key."""
+    note = analysis.note_hint
+    if note is None or abs(analysis.midi_note - note) > 1.0:
+        note = int(round(analysis.midi_note))
+    tune = float(np.clip(100.0 * (analysis.midi_note - note), -100.0, 100.0))
+    return Pitch(reference_note=int(note), reference_velocity=int(reference_velocity), tune_cents=round(tune, 3))
+
+
+def _trajectory(analysis: SampleAnalysis, target: TargetSpectra, settings: FitSettings) -> IndexTrajectory:
+    if settings.method == "seed":
+        return fit_seed_trajectory(target, settings.loss)
+    return search_index_trajectories(target, settings.loss)[0]
+
+
+def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()) -> FitResult:
+    """Fit a 2-operator patch to an analysed note (see the module docstring for the pipeline)."""
+    if not isinstance(analysis, SampleAnalysis):
+        raise InputError(f"fit_analysis: expected a SampleAnalysis, got {type(analysis).__name__}")
+    if not isinstance(settings, FitSettings):
+        raise InputError(f"fit_analysis: expected FitSettings, got {type(settings).__name__}")
+    started = time.perf_counter()
+    frames = _held_frames(analysis)
+    amplitudes = np.ascontiguousarray(analysis.harmonic_amps[frames], dtype=np.float64)
+    if amplitudes.shape[1] < 1 or not np.any(amplitudes > 0.0):
+        raise InputError("no harmonics measured before the release", analysis.source)
+    rms = analysis.rms_env[frames]
+    weights = (_levels_db(rms, rms.max(), ENVELOPE_FLOOR_DB) >= ACTIVE_FLOOR_DB).astype(np.float64)
+    target = TargetSpectra(loss_axis(amplitudes.shape[1], settings.axis), amplitudes, weights, analysis.hop_s)
+    trajectory = _trajectory(analysis, target, settings)
+
+    times = analysis.frame_times[frames]
+    segments = SEED_ENVELOPE_SEGMENTS if settings.method == "seed" else None
+    fitted = _envelope_frames(times, weights)
+    gains = trajectory.carrier_gains
+    carrier_level = float(gains[weights > 0].max())
+    carrier_envelope = fit_envelope(times[fitted], _levels_db(gains[fitted], carrier_level, ENVELOPE_FLOOR_DB),
+                                    fixed_segments=segments)
+    all_rms_db = _levels_db(analysis.rms_env, analysis.rms_env.max(), ENVELOPE_FLOOR_DB)
+    release_s = fit_release_seconds(analysis.frame_times, all_rms_db, analysis.release_start_s)
+
+    peak_index = float(trajectory.betas[weights > 0].max())
+    if peak_index > MIN_INDEX:
+        modulator_envelope = fit_envelope(
+            times[fitted], _levels_db(trajectory.betas[fitted], peak_index, MODULATOR_FLOOR_DB),
+            fixed_segments=segments)
+        modulator_segments = modulator_envelope.segments
+    else:
+        modulator_envelope = None
+        peak_index = 0.0
+        modulator_segments = carrier_envelope.segments
+    seconds = time.perf_counter() - started
+    ratios = [float(trajectory.carrier_ratio), float(trajectory.modulator_ratio)]
+    patch = Patch(
+        name=Path(analysis.source).stem,
+        pitch=_pitch(analysis, settings.reference_velocity),
+        operators=[
+            Operator(ratio=ratios[0], level=carrier_level, carrier=True, modulators=[1],
+                     envelope=Envelope(segments=carrier_envelope.segments, release_s=release_s)),
+            Operator(ratio=ratios[1], level=peak_index, carrier=False,
+                     envelope=Envelope(segments=modulator_segments, release_s=release_s),
+                     velocity_sensitivity=MODULATOR_VELOCITY_SENSITIVITY),
+        ],
+        metadata={
+            "source": os.path.basename(analysis.source),
+            "f0_hz": round(float(analysis.f0_hz), 4),
+            "midi_note": round(float(analysis.midi_note), 4),
+            "loss": float(trajectory.loss),
+            "loss_kind": settings.loss,
+            "method": settings.method,
+            "settings": settings.to_dict(),
+            "ratios": ratios,
+            "seconds": round(seconds, 4),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "tool_version": wifm_synth.__version__,
+        },
+    )
+    return FitResult(
+        patch=patch, analysis=analysis, loss=float(trajectory.loss), seconds=seconds, ratios=ratios,
+        frame_times=times, betas=trajectory.betas, carrier_gains=gains, frame_loss=trajectory.frame_loss,
+        frame_weights=weights, carrier_envelope=carrier_envelope, modulator_envelope=modulator_envelope,
+    )
+
+
+def fit_file(path: str | os.PathLike, *, note: int | None = None, settings: FitSettings = FitSettings()) -> FitResult:
+    """Analyse and fit one recorded note; ``note`` is the MIDI note hint. ``seconds`` includes the analysis."""
+    started = time.perf_counter()
+    analysis = analyze(path, note_hint=note)
+    result = fit_analysis(analysis, settings)
+    result.seconds = time.perf_counter() - started
+    result.patch.metadata["seconds"] = round(result.seconds, 4)
+    return result
