@@ -1,0 +1,141 @@
+"""Fit-quality metrics the fitter does not optimise, and the two reference renders (DESIGN.md §2).
+
+All level comparisons are in dB relative to the *target's* peak, so a render that is too loud or
+too quiet is penalised; values are clamped to a floor so silence compares as finite numbers. Both
+analyses must be onset-aligned (frame 0 at each note's onset), as analyze() produces them.
+
+- floor: a sine at f0 carrying the target's RMS envelope. A fit that loses to it is not a fit.
+- limit: the target resynthesised from its own measured partials (amplitude, frequency and phase of
+  each partial per frame, overlap-added): the best any purely harmonic model could do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+from wifm_synth.analysis.envelope import level_db
+from wifm_synth.analysis.sample import SampleAnalysis
+from wifm_synth.errors import InputError
+
+STFT_SIZES = (256, 512, 1024, 2048, 4096)
+STFT_FLOOR_DB = -80.0
+# Harmonic and envelope errors count frames (and partials) where the target is within this of its peak;
+# the render is clamped LEVEL_CLAMP_DB below that, so a missing partial costs a bounded amount.
+LEVEL_THRESHOLD_DB = -60.0
+LEVEL_CLAMP_DB = -20.0
+# Partials this far below the loudest are left out of the resynthesis (inaudible, and costly for basses).
+RESYNTHESIS_FLOOR_DB = -90.0
+
+
+def multires_log_stft_distance_db(
+    target: np.ndarray,
+    rendered: np.ndarray,
+    rate: int,
+    *,
+    fft_sizes: tuple[int, ...] = STFT_SIZES,
+    floor_db: float = STFT_FLOOR_DB,
+) -> float:
+    """Mean |dB difference| of Hann STFT magnitudes, averaged over FFT sizes (hop = size/4).
+
+    Both spectrograms are in dB re the target's peak bin at that size, clamped at ``floor_db``; bins
+    where both are at the floor are left out so long silences do not dilute the score. The shorter
+    signal is zero-padded to the longer one.
+    """
+    target = _checked_signal(target, "target")
+    rendered = _checked_signal(rendered, "rendered")
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise InputError(f"sample rate must be a positive integer, got {rate!r}")
+    length = max(target.size, rendered.size)
+    target = np.pad(target, (0, length - target.size))
+    rendered = np.pad(rendered, (0, length - rendered.size))
+    distances = []
+    for size in fft_sizes:
+        _, _, target_stft = scipy.signal.stft(target, rate, nperseg=size, noverlap=size - size // 4)
+        _, _, rendered_stft = scipy.signal.stft(rendered, rate, nperseg=size, noverlap=size - size // 4)
+        reference = np.abs(target_stft).max()
+        target_db = np.maximum(level_db(np.abs(target_stft), reference), floor_db)
+        rendered_db = np.maximum(level_db(np.abs(rendered_stft), reference), floor_db)
+        audible = (target_db > floor_db) | (rendered_db > floor_db)
+        distances.append(float(np.abs(target_db - rendered_db)[audible].mean()) if audible.any() else 0.0)
+    return float(np.mean(distances))
+
+
+def harmonic_level_error_db(
+    target: SampleAnalysis, rendered: SampleAnalysis, *, threshold_db: float = LEVEL_THRESHOLD_DB
+) -> float:
+    """Mean |dB difference| of partial k's amplitude over frames × partials where the target's is audible.
+
+    Frames or partials the render lacks count as silence.
+    """
+    return _level_error_db(target.harmonic_amps, rendered.harmonic_amps, threshold_db)
+
+
+def envelope_error_db(
+    target: SampleAnalysis, rendered: SampleAnalysis, *, threshold_db: float = LEVEL_THRESHOLD_DB
+) -> float:
+    """Mean |dB difference| of the RMS envelopes over frames where the target is audible."""
+    return _level_error_db(target.rms_env[:, None], rendered.rms_env[:, None], threshold_db)
+
+
+def f0_error_cents(target: SampleAnalysis, rendered: SampleAnalysis) -> float:
+    """Signed pitch error of the render, in cents."""
+    return float(1200.0 * np.log2(rendered.f0_hz / target.f0_hz))
+
+
+def sine_floor(analysis: SampleAnalysis) -> np.ndarray:
+    """A sine at the target's f0 carrying its RMS envelope, aligned with ``analysis.audio``."""
+    samples = np.arange(analysis.audio.size)
+    rms = np.interp(samples, analysis.frame_centers, analysis.rms_env, left=0.0, right=analysis.rms_env[-1])
+    since_onset = (samples - analysis.onset_index) / analysis.sample_rate
+    return np.sqrt(2.0) * rms * np.sin(2.0 * np.pi * analysis.f0_hz * since_onset)
+
+
+def harmonic_resynthesis(analysis: SampleAnalysis) -> np.ndarray:
+    """The target rebuilt from its measured partials, aligned with ``analysis.audio``.
+
+    Each frame contributes Σ_k a_k·cos(2π·f_k·τ + φ_k) around its centre (τ = time from the centre,
+    φ_k the phase measured there) under a periodic Hann window two hops long; at 50 % overlap those
+    windows sum to one, so steady partials come back at their measured amplitude.
+    """
+    hop = int(round(analysis.hop_s * analysis.sample_rate))
+    window = scipy.signal.get_window("hann", 2 * hop)
+    offsets = np.arange(-hop, hop)
+    tau = offsets / analysis.sample_rate
+    output = np.zeros(analysis.audio.size + 4 * hop)  # margin so the last windows fit; trimmed below
+    amps = analysis.harmonic_amps
+    audible = amps > amps.max() * 10.0 ** (RESYNTHESIS_FLOOR_DB / 20.0)
+    for frame, centre in enumerate(analysis.frame_centers):
+        keep = audible[frame]
+        if not keep.any():
+            continue
+        phase = 2.0 * np.pi * np.outer(analysis.harmonic_freqs[frame, keep], tau)
+        phase += analysis.harmonic_phases[frame, keep, None]
+        start = centre - hop + 2 * hop  # shifted by the leading margin of 2 hops
+        output[start : start + 2 * hop] += window * (amps[frame, keep] @ np.cos(phase))
+    return output[2 * hop : 2 * hop + analysis.audio.size]
+
+
+def _level_error_db(target_amps: np.ndarray, rendered_amps: np.ndarray, threshold_db: float) -> float:
+    frames, partials = target_amps.shape
+    aligned = np.zeros_like(target_amps)
+    common_frames = min(frames, rendered_amps.shape[0])
+    common_partials = min(partials, rendered_amps.shape[1])
+    aligned[:common_frames, :common_partials] = rendered_amps[:common_frames, :common_partials]
+    reference = target_amps.max()
+    target_db = level_db(target_amps, reference)
+    clamp_db = threshold_db + LEVEL_CLAMP_DB
+    rendered_db = np.maximum(level_db(aligned, reference), clamp_db)
+    audible = target_db >= threshold_db
+    if not audible.any():
+        return 0.0
+    return float(np.abs(target_db - rendered_db)[audible].mean())
+
+
+def _checked_signal(signal: np.ndarray, name: str) -> np.ndarray:
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.ndim != 1 or signal.size == 0:
+        raise InputError(f"{name} audio must be a non-empty 1-D array")
+    if not np.all(np.isfinite(signal)):
+        raise InputError(f"{name} audio contains NaN or infinite samples")
+    return signal
