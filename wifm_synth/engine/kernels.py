@@ -62,7 +62,9 @@ def amplitude_to_db(amplitude):
 
 @njit(**KERNEL)
 def held_envelope(patch_table, patch, operator, time_s):
-    """Envelope before note-off at local time ``time_s`` ≥ 0: (amplitude, loudest level still to come, dB).
+    """Envelope before note-off at local time ``time_s`` ≥ 0: (amplitude, loudest segment end still to come, dB).
+
+    Levels move monotonically between segment ends, so the larger of the two bounds all later levels.
 
     Segment 0 rises linearly in amplitude from silence; later segments are linear in dB; the last
     level is held.

@@ -1,0 +1,137 @@
+"""Plain NumPy twins of the engine's kernels, written from docs/FORMATS.md, for the engine tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wifm_synth.patch.compile import evaluation_order, operator_routing
+from wifm_synth.patch.model import Envelope, Operator, Patch
+
+BLOCK = 64
+MOD_WHEEL_VIBRATO_CENTS = 50.0
+
+
+def held_envelope(envelope: Envelope, t: np.ndarray) -> np.ndarray:
+    """Linear-amplitude attack from silence, then dB-linear segments, then the last level held."""
+    t = np.asarray(t, dtype=float)
+    durations = np.array([duration for duration, _ in envelope.segments])
+    levels_db = np.array([level for _, level in envelope.segments])
+    ends = np.cumsum(durations)
+    decay_db = np.interp(t, ends, levels_db)  # holds the last level after the last breakpoint
+    attack = 10 ** (levels_db[0] / 20) * t / max(ends[0], 1e-300)
+    return np.where(t < ends[0], attack, 10 ** (decay_db / 20))
+
+
+def released_envelope(envelope: Envelope, release_time: float, t: np.ndarray) -> np.ndarray:
+    """60 dB per release_s down from the level at ``release_time``."""
+    level_at_release = held_envelope(envelope, release_time)
+    start_db = 20 * np.log10(level_at_release) if level_at_release > 0 else -240.0
+    return 10 ** ((start_db - 60.0 * (np.asarray(t) - release_time) / envelope.release_s) / 20)
+
+
+def lfo_fade(delay_s: float, t):
+    return np.ones_like(t) if delay_s == 0 else np.minimum(1.0, np.asarray(t) / delay_s)
+
+
+def tremolo(patch: Patch, t):
+    depth = patch.lfo.amp_depth_db * lfo_fade(patch.lfo.delay_s, t)
+    return 10 ** (-depth * 0.5 * (1 - np.sin(2 * np.pi * patch.lfo.rate_hz * t)) / 20)
+
+
+def vibrato_cents(patch: Patch, t, mod_wheel=0, pressure=0):
+    depth = patch.lfo.pitch_depth_cents * lfo_fade(patch.lfo.delay_s, t)
+    depth = depth + MOD_WHEEL_VIBRATO_CENTS * (mod_wheel + pressure) / 127
+    return depth * np.sin(2 * np.pi * patch.lfo.rate_hz * t)
+
+
+def channel_gains(volume, expression, pan):
+    position = np.clip((pan - 64) / 63, -1, 1)
+    angle = (position + 1) * np.pi / 4
+    gain = (volume / 127) ** 2 * (expression / 127) ** 2
+    return gain * np.cos(angle), gain * np.sin(angle)
+
+
+def operator_scale(patch: Patch, operator: Operator, note: int, velocity: int) -> float:
+    scale_db = (40 * operator.velocity_sensitivity * np.log10(velocity / patch.pitch.reference_velocity)
+                + operator.key_level_db_per_octave * (note - patch.pitch.reference_note) / 12)
+    return 10 ** (scale_db / 20)
+
+
+def operator_hz(patch: Patch, operator: Operator, note: int) -> float:
+    if operator.fixed_hz is not None:
+        return operator.fixed_hz
+    key_hz = 440 * 2 ** ((note - 69 + patch.pitch.tune_cents / 100) / 12)
+    return operator.ratio * key_hz * 2 ** (operator.detune_cents / 1200)
+
+
+def render_operator(modulation, phase, increment, gain_start, gain_end):
+    """One span of a feedback-free operator; returns (output, next phase)."""
+    count = len(modulation)
+    i = np.arange(count)
+    gains = gain_start + (gain_end - gain_start) / count * i
+    out = gains * np.sin(2 * np.pi * (phase + increment * i + modulation))
+    return out, (phase + increment * count) % 1.0
+
+
+def render_operator_feedback(modulation, phase, increment, gain_start, gain_end, level_cycles, feedback_radians,
+                             history):
+    """One span of an operator that feeds back the mean of its last two unit-level outputs."""
+    count = len(modulation)
+    out = np.empty(count)
+    previous_1, previous_2 = history
+    for i in range(count):
+        gain = gain_start + (gain_end - gain_start) / count * i
+        unit = gain * np.sin(2 * np.pi * (phase + increment * i + modulation[i])
+                             + feedback_radians * (previous_1 + previous_2) / 2)
+        previous_1, previous_2 = unit, previous_1
+        out[i] = level_cycles * unit
+    return out, (phase + increment * count) % 1.0, (previous_1, previous_2)
+
+
+def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_frame: int | None,
+                 sample_rate: int = 48000, mod_wheel: int = 0) -> np.ndarray:
+    """Mono output of one voice started at frame 0, spans cut at the 64-frame grid and the release."""
+    carriers, modulators, feedback = operator_routing(patch)
+    order = evaluation_order(modulators)
+    padded_frames = -(-n_frames // BLOCK) * BLOCK  # the engine always renders whole blocks
+    edges = set(range(0, padded_frames + 1, BLOCK))
+    if release_frame is not None and release_frame < padded_frames:
+        edges.add(release_frame)
+    edges = sorted(edges)
+    operators = patch.operators
+    key_offset = note - patch.pitch.reference_note
+    rates = [2 ** (op.rate_scaling * key_offset / 12) for op in operators]
+    scales = [operator_scale(patch, op, note, velocity) for op in operators]
+
+    def envelope_at(k, frame):
+        local = frame / sample_rate * rates[k]
+        if release_frame is not None and frame >= release_frame:
+            return released_envelope(operators[k].envelope, release_frame / sample_rate * rates[k], local)
+        return held_envelope(operators[k].envelope, local)
+
+    def gain_at(k, frame):
+        gain = envelope_at(k, frame) * scales[k]
+        return gain * tremolo(patch, frame / sample_rate) if carriers[k] else gain
+
+    phases = [0.0] * len(operators)
+    gains = [gain_at(k, 0) for k in range(len(operators))]
+    histories = [(0.0, 0.0)] * len(operators)
+    output = np.zeros(padded_frames)
+    for start, end in zip(edges[:-1], edges[1:]):
+        pitch = 2 ** (vibrato_cents(patch, start / sample_rate, mod_wheel) / 1200)
+        outs = {}
+        for k in order:
+            op = operators[k]
+            gain_end = gain_at(k, end)
+            modulation = sum((outs[m] for m in modulators[k]), np.zeros(end - start))
+            hz = operator_hz(patch, op, note) * (1 if op.fixed_hz is not None else pitch)
+            level = op.level if carriers[k] else op.level / (2 * np.pi)
+            if feedback[k] > 0:
+                outs[k], phases[k], histories[k] = render_operator_feedback(
+                    modulation, phases[k], hz / sample_rate, gains[k], gain_end, level, feedback[k], histories[k])
+            else:
+                unit, phases[k] = render_operator(modulation, phases[k], hz / sample_rate, gains[k], gain_end)
+                outs[k] = level * unit
+            gains[k] = gain_end
+        output[start:end] = sum(outs[k] for k in range(len(operators)) if carriers[k])
+    return output[:n_frames]

@@ -1,0 +1,106 @@
+"""Each engine kernel against its plain NumPy twin (engine_reference.py)."""
+
+import numpy as np
+import pytest
+
+import engine_reference as reference
+from wifm_synth.engine import kernels
+from wifm_synth.engine.voices import tremolo, vibrato_cents
+from wifm_synth.engine.state import CHANNEL_MOD_WHEEL, CHANNEL_PRESSURE, CHANNEL_FIELDS, MIDI_CHANNELS
+from wifm_synth.engine.midi import resolve_program
+from wifm_synth.patch.bank import Bank, Program, Zone
+from wifm_synth.patch.compile import compile_instrument
+from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch
+
+RNG = np.random.default_rng(7)
+ENVELOPE = Envelope(segments=[(0.01, -3.0), (0.2, -12.0), (1.5, -40.0), (0.5, -20.0)], release_s=0.4)
+
+
+def test_fast_sine_is_better_than_minus_120_db_everywhere():
+    x = np.concatenate([np.linspace(-3, 3, 200_001), RNG.uniform(-1e4, 1e4, 10_000)])
+    fast = np.array([kernels.sin_cycles(value) for value in x[::7]])
+    assert np.max(np.abs(fast - np.sin(2 * np.pi * x[::7]))) < 1e-6
+
+
+def test_held_envelope_follows_the_documented_piecewise_function():
+    patch = Patch(operators=[Operator(envelope=ENVELOPE)])
+    table = compile_instrument(patch).patch_table
+    times = np.concatenate([np.linspace(0, 3, 3001), [0.01, 0.21, 1.71, 2.21, 10.0]])
+    kernel = np.array([kernels.held_envelope(table, 0, 0, t)[0] for t in times])
+    np.testing.assert_allclose(kernel, reference.held_envelope(ENVELOPE, times), rtol=1e-12, atol=1e-15)
+    # attack is linear in amplitude, later segments linear in dB
+    assert kernel[5] == pytest.approx(10 ** (-3 / 20) * 0.5)
+    assert 20 * np.log10(kernels.held_envelope(table, 0, 0, 0.11)[0]) == pytest.approx(-7.5)
+
+
+def test_current_level_and_future_peak_bound_every_later_level():
+    patch = Patch(operators=[Operator(envelope=ENVELOPE)])
+    table = compile_instrument(patch).patch_table
+    times = np.linspace(0, 3, 301)
+    levels_db = 20 * np.log10(reference.held_envelope(ENVELOPE, times) + 1e-300)
+    for index, t in enumerate(times):
+        amplitude, future_peak_db = kernels.held_envelope(table, 0, 0, t)
+        assert max(20 * np.log10(amplitude + 1e-300), future_peak_db) >= levels_db[index:].max() - 1e-9
+
+
+def test_release_falls_60_db_per_release_time():
+    patch = Patch(operators=[Operator(envelope=ENVELOPE)])
+    table = compile_instrument(patch).patch_table
+    release_time = 0.5
+    start_db = 20 * np.log10(reference.held_envelope(ENVELOPE, release_time))
+    times = release_time + np.linspace(0, 1, 11)
+    kernel = np.array([kernels.released_envelope(table, 0, 0, start_db, t - release_time) for t in times])
+    np.testing.assert_allclose(kernel, reference.released_envelope(ENVELOPE, release_time, times), rtol=1e-12)
+    assert 20 * np.log10(kernel[4] / kernel[0]) == pytest.approx(-60.0)
+
+
+def test_operator_kernel_matches_numpy():
+    modulation = RNG.normal(0, 0.3, 64)
+    out = np.empty(64)
+    next_phase = kernels.render_operator(out, modulation, 50, 0.3, 0.0123, 0.2, 0.001)
+    expected, expected_phase = reference.render_operator(modulation[:50], 0.3, 0.0123, 0.2, 0.2 + 0.001 * 50)
+    np.testing.assert_allclose(out[:50], expected, atol=1e-7)
+    assert next_phase == pytest.approx(expected_phase)
+
+
+def test_feedback_kernel_matches_numpy():
+    modulation = RNG.normal(0, 0.1, 64)
+    out = np.empty(64)
+    feedback = 2.5
+    result = kernels.render_operator_feedback(out, modulation, 64, 0.7, 0.01, 0.5, 0.002, 0.8,
+                                              0.5 * feedback / (2 * np.pi), 0.1, -0.2)
+    expected, phase, history = reference.render_operator_feedback(
+        modulation, 0.7, 0.01, 0.5, 0.5 + 0.002 * 64, 0.8, feedback, (0.1, -0.2))
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert result[0] == pytest.approx(phase)
+    np.testing.assert_allclose(result[1:], history, atol=1e-6)
+
+
+@pytest.mark.parametrize("volume, expression, pan", [(100, 127, 64), (127, 127, 0), (64, 90, 127), (0, 127, 30)])
+def test_channel_gains_match_volume_expression_and_equal_power_pan(volume, expression, pan):
+    np.testing.assert_allclose(kernels.channel_gains(volume, expression, pan),
+                               reference.channel_gains(volume, expression, pan), atol=1e-15)
+
+
+def test_lfo_tremolo_and_vibrato_match_numpy():
+    patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0))
+    table = compile_instrument(patch).patch_table
+    channels = np.zeros((CHANNEL_FIELDS, MIDI_CHANNELS))
+    channels[CHANNEL_MOD_WHEEL, 2] = 100
+    channels[CHANNEL_PRESSURE, 2] = 27
+    for t in np.linspace(0, 1, 41):
+        assert tremolo(table, 0, t) == pytest.approx(reference.tremolo(patch, t), abs=1e-7)
+        assert vibrato_cents(table, 0, channels, 2, t) == pytest.approx(
+            reference.vibrato_cents(patch, t, mod_wheel=100, pressure=27), abs=1e-5)
+
+
+def test_program_resolution_matches_the_bank_rule():
+    zone = Zone(patch="a.json", root_key=60)
+    bank = Bank(programs=[Program(program=p, bank=b, zones=[zone]) for b, p in [(0, 0), (0, 5), (0, 9), (2, 40)]],
+                patches={"a.json": Patch(operators=[Operator()])})
+    program_table = compile_instrument(bank).program_table
+    for bank_number, program in [(0, 0), (0, 5), (0, 6), (0, 7), (0, 8), (0, 127), (2, 0), (2, 40), (1, 5), (7, 0)]:
+        row, exact = resolve_program(program_table, bank_number, program)
+        expected, expected_exact = bank.program_for(bank_number, program)
+        assert tuple(program_table[row, :2]) == (expected.bank, expected.program)
+        assert exact == expected_exact

@@ -1,0 +1,102 @@
+"""Engine throughput: ns per operator-sample and voices rendered in real time on one core.
+
+Usage: NUMBA_NUM_THREADS=1 python tools/bench_engine.py --json
+Renders many held voices of 2- and 6-operator patches, with and without feedback, through the
+same ``Synth`` / ``process_block`` path the live player uses, at 48 kHz in 128-frame periods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numba
+import numpy as np
+
+from wifm_synth.engine import Synth, process_block
+from wifm_synth.engine.state import DRUM_CHANNEL
+from wifm_synth.patch.model import Envelope, Operator, Patch
+
+SAMPLE_RATE = 48000
+PERIOD = 128
+HOLD = Envelope(segments=[(0.005, 0.0), (60.0, -6.0)], release_s=0.3)
+
+
+def bench_patch(operator_count: int, feedback: float) -> Patch:
+    """A chain (operator k+1 modulates k) ending in carrier 0; the last operator may feed back."""
+    operators = [
+        Operator(ratio=float(index + 1), level=0.1 if index == 0 else 1.0, carrier=index == 0,
+                 modulators=[index + 1] if index + 1 < operator_count else [],
+                 feedback=feedback if index == operator_count - 1 else 0.0, envelope=HOLD)
+        for index in range(operator_count)
+    ]
+    return Patch(operators=operators, name=f"bench_{operator_count}op")
+
+
+def measure(operator_count: int, feedback: float, voices: int, seconds: float) -> dict:
+    synth = Synth(bench_patch(operator_count, feedback), sample_rate=SAMPLE_RATE, polyphony=voices)
+    melodic_channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
+    for voice in range(voices):  # distinct (channel, key) pairs, so no note re-strikes another
+        channel = melodic_channels[voice % len(melodic_channels)]
+        synth.send(0, 0x90 | channel, 24 + voice // len(melodic_channels) % 96, 100)
+    synth.render(PERIOD)  # note-ons applied, JIT warm
+    periods = int(seconds * SAMPLE_RATE / PERIOD)
+    out_left = np.empty(PERIOD, dtype=np.float32)
+    out_right = np.empty(PERIOD, dtype=np.float32)
+    start = time.perf_counter()
+    for _ in range(periods):
+        process_block(*synth.state, out_left, out_right, PERIOD)
+    elapsed = time.perf_counter() - start
+    if synth.active_voices != voices:
+        raise RuntimeError(f"expected {voices} sounding voices, found {synth.active_voices}")
+    frames = periods * PERIOD
+    ns_per_operator_sample = elapsed * 1e9 / (frames * voices * operator_count)
+    return {
+        "operators": operator_count,
+        "feedback": feedback > 0,
+        "voices_rendered": voices,
+        "audio_seconds": frames / SAMPLE_RATE,
+        "cpu_seconds": elapsed,
+        "ns_per_operator_sample": round(ns_per_operator_sample, 3),
+        "realtime_voices_one_core": int(voices * (frames / SAMPLE_RATE) / elapsed),
+    }
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--voices", type=int, default=256)
+    parser.add_argument("--seconds", type=float, default=2.0, help="audio seconds rendered per case")
+    args = parser.parse_args(argv)
+    cases = [measure(ops, feedback, args.voices, args.seconds) for ops in (2, 6) for feedback in (0.0, 1.0)]
+    six = next(case for case in cases if case["operators"] == 6 and not case["feedback"])
+    report = {"benchmark": "engine", "sample_rate": SAMPLE_RATE, "period": PERIOD, "cases": cases,
+              "six_operator_realtime_voices": six["realtime_voices_one_core"],
+              "target_six_operator_voices": 1000, "machine": machine()}
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        for case in cases:
+            print(f"{case['operators']}-op feedback={case['feedback']!s:5}: {case['ns_per_operator_sample']:.2f} ns/op-sample,"
+                  f" {case['realtime_voices_one_core']} voices real-time")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
