@@ -12,7 +12,6 @@ from wifm_synth.report.figures import (
     Track,
     _spectrogram_db,
     keyboard_map_figure,
-    midi_note_name,
     note_figure,
     quality_colour,
 )
@@ -36,10 +35,6 @@ def track(title: str, brightness: float) -> Track:
 @pytest.fixture(scope="module")
 def tracks() -> tuple[Track, Track]:
     return track("target", 2.0), track("render", 0.5)
-
-
-def test_midi_note_names_use_c4_for_middle_c():
-    assert [midi_note_name(note) for note in (0, 60, 61, 69, 127)] == ["C-1", "C4", "C#4", "A4", "G9"]
 
 
 def test_quality_colours_run_red_to_green_and_grey_when_unscored():

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from wifm_synth.errors import InputError, PatchError, WifmError
+import wifm_synth.report
+from wifm_synth.errors import InputError, OutputError, PatchError, WifmError
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank
 from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch, save_patch
 from wifm_synth.report import report_command
@@ -108,3 +109,10 @@ def test_bad_instrument_file_is_a_wifm_error_and_writes_nothing(tmp_path, conten
         report_command(instrument, tmp_path / "report.html")
     assert isinstance(raised.value, WifmError) and str(instrument) in str(raised.value)
     assert sorted(path.name for path in tmp_path.iterdir()) == ([] if content is None else ["instrument.json"])
+
+
+def test_unwritable_output_fails_before_rendering(tmp_path, monkeypatch):
+    save_patch(make_patch("solo", 57, None), tmp_path / "solo.json")
+    monkeypatch.setattr(wifm_synth.report, "evaluate_note", lambda note: pytest.fail("rendered before the check"))
+    with pytest.raises(OutputError, match="output folder does not exist"):
+        report_command(tmp_path / "solo.json", tmp_path / "missing" / "report.html")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.signal
@@ -13,8 +12,8 @@ from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-if TYPE_CHECKING:
-    from wifm_synth.analysis import SampleAnalysis
+from wifm_synth.analysis import SampleAnalysis
+from wifm_synth.fit.naming import note_name
 
 TARGET_COLOUR = "#1f3b73"
 RENDER_COLOUR = "#e0701b"
@@ -27,14 +26,6 @@ HARMONIC_RANGE_DB = 70.0
 PLOTTED_HARMONICS = 8
 SILENCE_FLOOR = 1e-9
 BLACK_KEY_CLASSES = {1, 3, 6, 8, 10}
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-
-def midi_note_name(note: int) -> str:
-    """Scientific pitch notation with MIDI 60 = C4."""
-    return f"{NOTE_NAMES[note % 12]}{note // 12 - 1}"
-
-
 def quality_colour(quality: float | None) -> str:
     return MISSING_COLOUR if quality is None else to_hex(QUALITY_COLOURMAP(QUALITY_NORM(quality)))
 
@@ -213,7 +204,8 @@ def keyboard_map_figure(programs: list[tuple[str, list[MapZone]]]) -> Figure:
             axes.plot([zone.root_key], [row + 0.5], marker="v", color="black", markersize=6)
             width = zone.key_hi - zone.key_lo + 1
             if width >= 6:
-                axes.text(zone.root_key + 0.9, row + 0.5, midi_note_name(zone.root_key), va="center", fontsize=8)
+                axes.text(zone.root_key + 0.9, row + 0.5, note_name(zone.root_key), va="center", fontsize=8,
+                          bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
         axes.set_ylim(0, len(layers))
         axes.set_yticks([row + 0.5 for row in range(len(layers))],
                         [f"vel {lo}–{hi}" for lo, hi in layers], fontsize=8)
@@ -237,7 +229,7 @@ def _draw_keyboard(axes, key_lo: int, key_hi: int) -> None:
         axes.add_patch(Rectangle((key - 0.5, 0.0), 1.0, 1.0, facecolor="#222222" if black else "white",
                                  edgecolor="#999999", linewidth=0.4))
     octave_starts = [key for key in range(key_lo, key_hi + 1) if key % 12 == 0]
-    axes.set_xticks(octave_starts, [midi_note_name(key) for key in octave_starts], fontsize=8)
+    axes.set_xticks(octave_starts, [note_name(key) for key in octave_starts], fontsize=8)
     axes.set_xlim(key_lo - 0.5, key_hi + 0.5)
     axes.set_ylim(0.0, 1.0)
     axes.set_yticks([])

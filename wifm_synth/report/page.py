@@ -9,8 +9,9 @@ import numpy as np
 from matplotlib.colors import to_rgb
 
 from wifm_synth import __version__
+from wifm_synth.fit.naming import note_name
 from wifm_synth.patch.model import Patch
-from wifm_synth.report.figures import MapZone, keyboard_map_figure, midi_note_name, note_figure, quality_colour
+from wifm_synth.report.figures import MapZone, keyboard_map_figure, note_figure, quality_colour
 from wifm_synth.report.media import audio_data_uri, figure_data_uri
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
@@ -165,7 +166,7 @@ def _note_section(evaluation: NoteEvaluation) -> str:
     where = [f"patch <code>{escape(str(note.patch_file))}</code>"]
     if evaluation.target is not None:
         where.append(f"source <code>{escape(str(evaluation.target.analysis.source))}</code>")
-    where.append(f"rendered at {midi_note_name(key)} (key {key}), velocity {note.velocity}")
+    where.append(f"rendered at {note_name(key)} (key {key}), velocity {note.velocity}")
     notices = []
     if evaluation.missing_target:
         notices.append(f"Target sample unavailable — showing the render only. {evaluation.missing_target}")
@@ -216,8 +217,8 @@ def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation])
                 map_zones.append(MapZone(zone.key_lo, zone.key_hi, zone.vel_lo, zone.vel_hi, zone.root_key, quality))
                 rows.append(
                     f"<tr><td>{program.bank}:{program.program}</td><td>{escape(program.name)}</td>"
-                    f"<td>{midi_note_name(zone.key_lo)}–{midi_note_name(zone.key_hi)}</td>"
-                    f"<td>{zone.vel_lo}–{zone.vel_hi}</td><td>{midi_note_name(zone.root_key)} ({zone.root_key})</td>"
+                    f"<td>{note_name(zone.key_lo)}–{note_name(zone.key_hi)}</td>"
+                    f"<td>{zone.vel_lo}–{zone.vel_hi}</td><td>{note_name(zone.root_key)} ({zone.root_key})</td>"
                     f'<td><a href="#{evaluation.note.anchor}">{escape(evaluation.note.title)}</a></td>'
                     f"<td>{_badge(quality)}</td></tr>"
                 )
