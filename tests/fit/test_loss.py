@@ -11,9 +11,11 @@ from wifm_synth.fit.loss import (
     MSE_UPPER_BOUND,
     FrameLosses,
     frame_losses,
+    grid_cost_table,
     mse_grid,
     sinkhorn_lines,
     w1_grid,
+    w1_grid_amps_into,
     w1_lines,
 )
 
@@ -86,6 +88,19 @@ def test_w1_lines_kernel_matches_numpy_twin(n_target, n_model, integer_positions
         assert result.loss[t] == pytest.approx(loss, abs=1e-12)
         np.testing.assert_allclose(result.grad_amps[t], grad_amps, rtol=0, atol=1e-12)
         np.testing.assert_allclose(result.grad_positions[t], grad_positions, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["w1", "sinkhorn"])
+def test_shared_positions_equal_per_frame_positions(kind):
+    rng = np.random.default_rng(13)
+    target_pos, _, model_pos, _ = random_frame(rng, 9, 7, integer_positions=True)
+    target_w = rng.random((4, 9))
+    model_amps = rng.random((4, 7))
+    model_amps[1] = 0.0
+    shared = frame_losses(kind, target_pos, target_w, model_pos, model_amps)
+    per_frame = frame_losses(kind, np.tile(target_pos, (4, 1)), target_w, np.tile(model_pos, (4, 1)), model_amps)
+    for a, b in zip(shared, per_frame):
+        np.testing.assert_array_equal(a, b)
 
 
 def grid_case(seed, n_frames=8, n_points=24, log_axis=False):
@@ -243,6 +258,33 @@ def test_dispatcher_takes_the_grid_path_only_on_a_shared_grid():
         frame_losses("mse", grid, target, shifted, model)
     with pytest.raises(InputError, match="unknown kind"):
         frame_losses("l2", grid, target, grid, model)
+
+
+def test_amplitude_only_kernel_matches_full_kernel():
+    grid, target, model = grid_case(10)
+    target[2] = 0.0
+    model[5] = 0.0
+    full = w1_grid(grid, target, model)
+    loss, grad_amps = np.empty(target.shape[0]), np.empty(target.shape)
+    w1_grid_amps_into(grid, target, model, loss, grad_amps)
+    np.testing.assert_array_equal(loss, full.loss)
+    np.testing.assert_array_equal(grad_amps, full.grad_amps)
+
+
+@pytest.mark.parametrize("kind", ["w1", "mse"])
+@pytest.mark.parametrize("log_axis", [False, True])
+def test_cost_table_matches_pairwise_frame_losses(kind, log_axis):
+    grid, target, _ = grid_case(11, n_frames=6, log_axis=log_axis)
+    _, _, models = grid_case(12, n_frames=5, log_axis=log_axis)
+    target[1] = 0.0
+    models[3] = 0.0
+    table = grid_cost_table(kind, grid, target, models)
+    assert table.shape == (6, 5)
+    for g in range(models.shape[0]):
+        pairwise = frame_losses(kind, grid, target, grid, np.repeat(models[g:g + 1], target.shape[0], axis=0)).loss
+        np.testing.assert_allclose(table[:, g], pairwise, rtol=0, atol=1e-12)
+    with pytest.raises(InputError, match="cost tables"):
+        grid_cost_table("sinkhorn", grid, target, models)
 
 
 def test_preallocated_output_is_filled_in_place():

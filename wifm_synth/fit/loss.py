@@ -66,11 +66,22 @@ def _averaged_position_slope(d_left, d_right, weight):
     return 0.5 * (right_slope + left_slope)
 
 
-@njit(cache=True)
-def w1_grid_into(grid, target_weights, model_amps, loss, grad_amps, grad_positions):
-    """W1 per frame when target and model share the grid positions ``grid`` (H,), O(H) per frame.
+@njit(cache=True, inline="always")
+def _masses(target, amps):
+    target_mass = 0.0
+    model_mass = 0.0
+    for i in range(target.shape[0]):
+        target_mass += target[i]
+    for j in range(amps.shape[0]):
+        model_mass += amps[j]
+    return target_mass, model_mass
 
-    Writes loss (T,), grad_amps (T, H), grad_positions (T, H); allocates nothing.
+
+@njit(cache=True, fastmath=True)
+def w1_grid_amps_into(grid, target_weights, model_amps, loss, grad_amps):
+    """W1 per frame and d/d amplitude when target and model share the grid ``grid`` (H,).
+
+    O(H) per frame, allocates nothing: the fitter's inner loop for integer ratios.
     """
     n_frames, n_points = target_weights.shape
     span = grid[n_points - 1] - grid[0]
@@ -78,45 +89,103 @@ def w1_grid_into(grid, target_weights, model_amps, loss, grad_amps, grad_positio
         target = target_weights[t]
         amps = model_amps[t]
         gamps = grad_amps[t]
-        gpos = grad_positions[t]
-        target_mass = 0.0
-        model_mass = 0.0
-        for i in range(n_points):
-            target_mass += target[i]
-            model_mass += amps[i]
+        target_mass, model_mass = _masses(target, amps)
         if target_mass <= 0.0 or model_mass <= 0.0:
             loss[t] = 0.0 if target_mass <= 0.0 else span
-            for i in range(n_points):
-                gamps[i] = 0.0
-                gpos[i] = 0.0
+            gamps[:] = 0.0
             continue
         inv_target = 1.0 / target_mass
         inv_model = 1.0 / model_mass
-        # forward: D_i = F - G on [x_i, x_i+1); keep D in gamps as scratch
+        # forward: D_i = F - G on [x_i, x_i+1); keep sign(D_i)·gap_i in gamps as scratch
         distance = 0.0
-        d_prev = 0.0
-        for i in range(n_points):
-            weight = amps[i] * inv_model
-            d_here = d_prev + target[i] * inv_target - weight
-            gpos[i] = _averaged_position_slope(d_prev, d_here, weight)
-            if i + 1 < n_points:
-                distance += abs(d_here) * (grid[i + 1] - grid[i])
-            gamps[i] = d_here
-            d_prev = d_here
+        d_value = 0.0
+        for i in range(n_points - 1):
+            d_value += target[i] * inv_target - amps[i] * inv_model
+            gap = grid[i + 1] - grid[i]
+            distance += abs(d_value) * gap
+            gamps[i] = _sign(d_value) * gap
+        gamps[n_points - 1] = 0.0
         loss[t] = distance
-        # backward: dW/dq_i = -∫_{x_i}^∞ sign(D) dx
+        # backward: dW/dq_i = -∫_{x_i}^∞ sign(D) dx, then through q = a / Σa
         tail = 0.0
         weighted_mean = 0.0
         for i in range(n_points - 1, -1, -1):
-            if i + 1 < n_points:
-                tail += _sign(gamps[i]) * (grid[i + 1] - grid[i])
+            tail += gamps[i]
             gamps[i] = -tail
-            weighted_mean -= amps[i] * inv_model * tail
+            weighted_mean -= amps[i] * tail
+        weighted_mean *= inv_model
         for i in range(n_points):
             gamps[i] = (gamps[i] - weighted_mean) * inv_model
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
+def w1_grid_into(grid, target_weights, model_amps, loss, grad_amps, grad_positions):
+    """``w1_grid_amps_into`` plus d/d position of each model line (T, H); allocates nothing."""
+    w1_grid_amps_into(grid, target_weights, model_amps, loss, grad_amps)
+    n_frames, n_points = target_weights.shape
+    for t in range(n_frames):
+        target = target_weights[t]
+        amps = model_amps[t]
+        gpos = grad_positions[t]
+        target_mass, model_mass = _masses(target, amps)
+        if target_mass <= 0.0 or model_mass <= 0.0:
+            gpos[:] = 0.0
+            continue
+        inv_target = 1.0 / target_mass
+        inv_model = 1.0 / model_mass
+        d_before = 0.0
+        for i in range(n_points):
+            weight = amps[i] * inv_model
+            d_after = d_before + target[i] * inv_target - weight
+            gpos[i] = _averaged_position_slope(d_before, d_after, weight)
+            d_before = d_after
+
+
+@njit(cache=True, fastmath=True)
+def _unit_cdfs(weights, cdfs):
+    """Row-wise CDFs of the normalised weights; returns which rows have mass."""
+    has_mass = np.empty(weights.shape[0], dtype=np.bool_)
+    for r in range(weights.shape[0]):
+        total = 0.0
+        for i in range(weights.shape[1]):
+            total += weights[r, i]
+            cdfs[r, i] = total
+        has_mass[r] = total > 0.0
+        scale = 1.0 / total if total > 0.0 else 0.0
+        for i in range(weights.shape[1]):
+            cdfs[r, i] *= scale
+    return has_mass
+
+
+@njit(cache=True, fastmath=True)
+def w1_grid_cost_table_into(grid, target_weights, model_amps, costs):
+    """W1 of every target frame (T, H) against every model spectrum (G, H) on one grid → costs (T, G).
+
+    The CDFs are normalised once per row, so each pair costs one pass of H subtractions.
+    """
+    n_points = grid.shape[0]
+    gaps = np.empty(n_points - 1)
+    for i in range(n_points - 1):
+        gaps[i] = grid[i + 1] - grid[i]
+    target_cdfs = np.empty(target_weights.shape)
+    model_cdfs = np.empty(model_amps.shape)
+    target_has_mass = _unit_cdfs(target_weights, target_cdfs)
+    model_has_mass = _unit_cdfs(model_amps, model_cdfs)
+    span = grid[n_points - 1] - grid[0]
+    for t in range(target_weights.shape[0]):
+        for g in range(model_amps.shape[0]):
+            if not target_has_mass[t]:
+                costs[t, g] = 0.0
+            elif not model_has_mass[g]:
+                costs[t, g] = span
+            else:
+                distance = 0.0
+                for i in range(n_points - 1):
+                    distance += abs(target_cdfs[t, i] - model_cdfs[g, i]) * gaps[i]
+                costs[t, g] = distance
+
+
+@njit(cache=True, fastmath=True)
 def mse_grid_into(target_weights, model_amps, loss, grad_amps):
     """Σ_i (p_i - q_i)^2 per frame on normalised spectra, with d/d amplitude; allocates nothing."""
     n_frames, n_points = target_weights.shape
@@ -124,15 +193,10 @@ def mse_grid_into(target_weights, model_amps, loss, grad_amps):
         target = target_weights[t]
         amps = model_amps[t]
         gamps = grad_amps[t]
-        target_mass = 0.0
-        model_mass = 0.0
-        for i in range(n_points):
-            target_mass += target[i]
-            model_mass += amps[i]
+        target_mass, model_mass = _masses(target, amps)
         if target_mass <= 0.0 or model_mass <= 0.0:
             loss[t] = 0.0 if target_mass <= 0.0 else MSE_UPPER_BOUND
-            for i in range(n_points):
-                gamps[i] = 0.0
+            gamps[:] = 0.0
             continue
         inv_target = 1.0 / target_mass
         inv_model = 1.0 / model_mass
@@ -161,20 +225,21 @@ def _w1_lines_kernel(target_positions, target_weights, model_positions, model_am
     group_right = np.empty(n_all)  # D just right of it
     group_tail = np.empty(n_all)  # ∫ sign(D) from the position to the end
     line_group = np.empty(n_model, dtype=np.int64)
+    order = np.empty(n_all, dtype=np.int64)
+    target_rows = target_positions.shape[0]
+    model_rows = model_positions.shape[0]
     for t in range(n_frames):
-        target_mass = 0.0
-        model_mass = 0.0
-        for i in range(n_target):
-            target_mass += target_weights[t, i]
-            positions[i] = target_positions[t, i]
-        for j in range(n_model):
-            model_mass += model_amps[t, j]
-            positions[n_target + j] = model_positions[t, j]
+        if t == 0 or target_rows > 1 or model_rows > 1:  # shared positions are sorted once
+            for i in range(n_target):
+                positions[i] = target_positions[t if target_rows > 1 else 0, i]
+            for j in range(n_model):
+                positions[n_target + j] = model_positions[t if model_rows > 1 else 0, j]
+            order = np.argsort(positions, kind="mergesort")
+        target_mass, model_mass = _masses(target_weights[t], model_amps[t])
         if target_mass <= 0.0 or model_mass <= 0.0:
             loss[t] = 0.0 if target_mass <= 0.0 else positions.max() - positions.min()
-            for j in range(n_model):
-                grad_amps[t, j] = 0.0
-                grad_positions[t, j] = 0.0
+            grad_amps[t, :] = 0.0
+            grad_positions[t, :] = 0.0
             continue
         inv_target = 1.0 / target_mass
         inv_model = 1.0 / model_mass
@@ -182,7 +247,6 @@ def _w1_lines_kernel(target_positions, target_weights, model_positions, model_am
             deltas[i] = target_weights[t, i] * inv_target
         for j in range(n_model):
             deltas[n_target + j] = -model_amps[t, j] * inv_model
-        order = np.argsort(positions, kind="mergesort")
         # forward over groups of equal positions
         n_groups = 0
         d_value = 0.0
@@ -232,13 +296,13 @@ def _as_weights(values, name: str) -> np.ndarray:
 
 
 def _as_positions(values, name: str, n_frames: int, n_points: int) -> np.ndarray:
-    """Positions as (frames, points); a 1-D array is shared by all frames."""
+    """Positions as (frames, points), or (1, points) when one 1-D array is shared by all frames."""
     array = np.asarray(values, dtype=np.float64)
     if array.shape not in ((n_points,), (n_frames, n_points)):
         raise InputError(f"{name}: shape {array.shape} does not match the weights ({n_frames}, {n_points})")
     if not np.isfinite(array).all():
         raise InputError(f"{name}: positions must be finite")
-    return np.ascontiguousarray(np.broadcast_to(array, (n_frames, n_points)))
+    return np.ascontiguousarray(array.reshape(-1, n_points))
 
 
 def _paired_weights(target_weights, model_amps) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -320,6 +384,34 @@ def mse_grid(target_weights, model_amps) -> FrameLosses:
     return _result(loss, grad_amps, np.zeros(target.shape), single)
 
 
+def grid_cost_table(kind: str, grid, target_weights, model_amps) -> np.ndarray:
+    """Loss of every target frame (T, H) against every model spectrum (G, H) on a shared grid → (T, G).
+
+    For tabulated searches (e.g. over a grid of modulation indices); ``kind`` is "w1" or "mse".
+    Values equal ``frame_losses`` for each pair, including the empty-frame rules.
+    """
+    if kind not in ("w1", "mse"):
+        raise InputError(f"loss: cost tables support w1 and mse, not {kind!r}")
+    targets = np.atleast_2d(_as_weights(target_weights, "target_weights"))
+    models = np.atleast_2d(_as_weights(model_amps, "model_amps"))
+    if models.shape[1] != targets.shape[1]:
+        raise InputError(f"model_amps: {models.shape[1]} points per spectrum, the targets have {targets.shape[1]}")
+    positions = _as_grid(grid, targets.shape[1])
+    if kind == "w1":
+        costs = np.empty((targets.shape[0], models.shape[0]))
+        w1_grid_cost_table_into(positions, targets, models, costs)
+        return costs
+    # Σ(p - q)^2 = Σp^2 + Σq^2 - 2 p·q for all pairs at once
+    target_mass = targets.sum(axis=1, keepdims=True)
+    model_mass = models.sum(axis=1, keepdims=True)
+    p = targets / np.where(target_mass > 0.0, target_mass, 1.0)
+    q = models / np.where(model_mass > 0.0, model_mass, 1.0)
+    costs = np.maximum((p * p).sum(1)[:, None] + (q * q).sum(1)[None, :] - 2.0 * p @ q.T, 0.0)
+    costs[:, model_mass[:, 0] <= 0.0] = MSE_UPPER_BOUND
+    costs[target_mass[:, 0] <= 0.0, :] = 0.0
+    return costs
+
+
 def _sinkhorn_frame(target_pos, target_w, model_pos, model_amps, reg, max_iterations, tolerance):
     """Entropic OT value and gradients for one frame with non-empty target and model."""
     import ot  # POT is only needed for this option
@@ -332,8 +424,9 @@ def _sinkhorn_frame(target_pos, target_w, model_pos, model_amps, reg, max_iterat
     b = model_amps[b_keep] / model_mass
     x = target_pos[a_keep]
     cost = np.abs(x[:, None] - model_pos[b_keep][None, :])
-    plan, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=max_iterations,
-                            stopThr=tolerance, log=True, warn=False)
+    with np.errstate(over="ignore"):  # POT also exponentiates the log-scalings, which are not used here
+        plan, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=max_iterations,
+                                stopThr=tolerance, log=True, warn=False)
     mass = plan > 0.0
     relative = np.where(mass, plan / np.maximum(a[:, None] * b[None, :], np.finfo(float).tiny), 1.0)
     value = float((plan * cost).sum() + reg * (plan[mass] * np.log(relative[mass])).sum())
@@ -359,8 +452,10 @@ def sinkhorn_lines(target_positions, target_weights, model_positions, model_amps
         raise InputError(f"reg: must be a finite number > 0, got {reg!r}")
     target, model, single = _paired_weights(target_weights, model_amps)
     n_frames = target.shape[0]
-    target_pos = _as_positions(target_positions, "target_positions", n_frames, target.shape[1])
-    model_pos = _as_positions(model_positions, "model_positions", n_frames, model.shape[1])
+    target_pos = np.broadcast_to(_as_positions(target_positions, "target_positions", n_frames, target.shape[1]),
+                                 target.shape)
+    model_pos = np.broadcast_to(_as_positions(model_positions, "model_positions", n_frames, model.shape[1]),
+                                model.shape)
     loss = np.zeros(n_frames)
     grad_amps = np.zeros(model.shape)
     grad_positions = np.zeros(model.shape)

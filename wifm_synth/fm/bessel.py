@@ -54,15 +54,21 @@ def _miller_start_order(n_top, ax):
 
 @njit(cache=True)
 def bessel_j_into(x, out):
-    """Fill ``out[n] = J_n(x)`` for n = 0..len(out)-1 (Numba kernel, no allocation)."""
+    """Fill ``out[n] = J_n(x)`` for n = 0..len(out)-1 (Numba kernel, no allocation).
+
+    Returns the highest order that may exceed 1e-18 in magnitude; all orders above it are 0.
+    """
     n_top = out.shape[0] - 1
     ax = abs(x)
     if ax < _SERIES_LIMIT:
         # J_n(x) = (x/2)^n / n! * (1 - (x/2)^2 / (n+1) + ...)
         half = 0.5 * ax
         term = 1.0
+        n_significant = 0
         for n in range(n_top + 1):
             out[n] = term * (1.0 - half * half / (n + 1))
+            if out[n] > _NEGLIGIBLE:
+                n_significant = n
             term *= half / (n + 1)
     else:
         n_significant = _highest_significant_order(n_top, ax)
@@ -94,20 +100,25 @@ def bessel_j_into(x, out):
         for n in range(n_significant + 1):
             out[n] *= inv_norm
     if x < 0.0:
-        for n in range(1, n_top + 1, 2):
+        for n in range(1, n_significant + 1, 2):
             out[n] = -out[n]
+    return n_significant
 
 
 @njit(cache=True)
 def bessel_j_and_derivative_into(x, values, derivatives, work):
-    """Fill J_n(x) and dJ_n/dx for n = 0..len(values)-1; ``work`` needs len(values)+1 slots."""
+    """Fill J_n(x) and dJ_n/dx for n = 0..len(values)-1; ``work`` needs len(values)+1 slots.
+
+    Returns the highest order whose value or derivative may exceed ~1e-18 in magnitude.
+    """
     n_top = values.shape[0] - 1
-    bessel_j_into(x, work)
+    n_significant = min(bessel_j_into(x, work) + 1, n_top)
     for n in range(n_top + 1):
         values[n] = work[n]
     derivatives[0] = -work[1]
     for n in range(1, n_top + 1):
         derivatives[n] = 0.5 * (work[n - 1] - work[n + 1])
+    return n_significant
 
 
 @njit(cache=True)

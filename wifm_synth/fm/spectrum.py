@@ -65,14 +65,15 @@ def harmonic_spectrum_into(betas, carrier_ratio, mod_ratio, magnitudes, derivati
     max_order = harmonic_spectrum_max_order(carrier_ratio, mod_ratio, n_harmonics)
     for t in range(betas.shape[0]):
         beta = betas[t]
-        bessel_j_and_derivative_into(beta, bessel_values[: max_order + 1],
-                                     bessel_derivatives[: max_order + 1], bessel_work[: max_order + 2])
+        n_significant = bessel_j_and_derivative_into(beta, bessel_values[: max_order + 1],
+                                                     bessel_derivatives[: max_order + 1],
+                                                     bessel_work[: max_order + 2])
         sums = magnitudes[t]
         sum_derivatives = derivatives[t]
         for k in range(n_harmonics):
             sums[k] = 0.0
             sum_derivatives[k] = 0.0
-        for n in range(-max_order, max_order + 1):
+        for n in range(-n_significant, n_significant + 1):
             frequency = carrier_ratio + n * mod_ratio
             if frequency == 0 or abs(frequency) > n_harmonics:
                 continue
