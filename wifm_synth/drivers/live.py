@@ -1,0 +1,179 @@
+"""Live play: MIDI ports → engine → audio device (``wifm play``), and the device list (``wifm devices``).
+
+Three threads and no locks: the audio thread runs only the compiled callback (audio_out), the MIDI pump
+thread is the event ring's single producer (midi_in), and the main thread loads the instrument, prints
+status and notices, and waits for Ctrl-C / SIGTERM. On stop it takes over as the ring's producer (after
+the pump has ended), releases every note, lets the releases ring briefly and closes the streams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import rtmidi
+
+from wifm_synth.drivers.audio_out import EngineOutputStream, list_output_devices
+from wifm_synth.drivers.midi_in import (
+    ALL_PORTS,
+    CC_ALL_NOTES_OFF,
+    CC_SOSTENUTO,
+    CC_SUSTAIN,
+    CONTROL_CHANGE,
+    MIDI_CHANNELS,
+    MidiInput,
+    api_name,
+    available_apis,
+    list_input_ports,
+)
+from wifm_synth.engine import Synth
+from wifm_synth.errors import DeviceError, WifmError
+from wifm_synth.patch.bank import load_instrument
+
+JACK_HOST_API = "JACK Audio Connection Kit"
+STATUS_POLL_S = 0.1
+RELEASE_RING_S = 0.5  # at most this long for releases to fade after stop
+# The MIDI pump must get the GIL well within one period even if other Python threads are busy
+# (the default switch interval is 5 ms, about two periods at 128 frames).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def jack_is_running(devices: list[dict]) -> bool:
+    """PortAudio only lists JACK devices while a JACK server is running."""
+    return any(device["host_api"] == JACK_HOST_API for device in devices)
+
+
+def midi_api_for(audio_host_api: str) -> int:
+    """JACK MIDI when the audio goes through JACK (one clock, one graph), otherwise rtmidi's default (ALSA)."""
+    if audio_host_api == JACK_HOST_API and rtmidi.API_UNIX_JACK in available_apis():
+        return rtmidi.API_UNIX_JACK
+    others = [api for api in available_apis() if api != rtmidi.API_UNIX_JACK]
+    if not others:
+        raise DeviceError("no MIDI input system available (python-rtmidi has no usable back end)")
+    return others[0]
+
+
+class LivePlayer:
+    """An instrument playing live: engine + audio stream + MIDI input. A context manager."""
+
+    def __init__(self, instrument, *, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
+                 period: int = 128, polyphony: int = 256, sample_rate: int = 48000):
+        self.synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
+        self.stream = EngineOutputStream(self.synth, device=audio_out, period=period)
+        try:
+            self.midi = MidiInput(self.synth, self.stream, api=midi_api_for(self.stream.device["host_api"]),
+                                  wanted=midi_in)
+        except WifmError:
+            self.stream.close()
+            raise
+        self._previous_switch_interval = sys.getswitchinterval()
+
+    def start(self) -> LivePlayer:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        self.stream.start()
+        self.midi.start()
+        return self
+
+    def status_line(self) -> str:
+        stream = self.stream
+        rate = stream.sample_rate
+        event_ms = 1000 * stream.latency_frames / rate
+        output_ms = 1000 * stream.output_latency_s
+        ports = ", ".join(self.midi.connected_ports) or "none yet"
+        return (f"playing on '{stream.device['name']}' ({stream.device['host_api']}): {rate} Hz, "
+                f"period {stream.period} frames ({1000 * stream.period / rate:.2f} ms), "
+                f"latency {event_ms + output_ms:.2f} ms (events {event_ms:.2f} + output {output_ms:.2f}); "
+                f"MIDI in ({api_name(self.midi.api)}): {ports}")
+
+    def notices(self) -> list[str]:
+        return self.midi.notices() + self.synth.notices()
+
+    def release_all(self) -> None:
+        """Pedals up and all notes off on every channel (the caller must be the ring's only producer)."""
+        frame = self.stream.event_frame(self.stream.time())
+        for channel in range(MIDI_CHANNELS):
+            for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
+                self.synth.send(frame, CONTROL_CHANGE | channel, controller, 0)
+
+    def close(self) -> None:
+        """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio."""
+        self.midi.stop()
+        self.release_all()
+        deadline = time.monotonic() + RELEASE_RING_S
+        while self.synth.active_voices and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.stream.close()
+        sys.setswitchinterval(self._previous_switch_interval)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
+                 period: int = 128, polyphony: int = 256, sample_rate: int = 48000) -> int:
+    """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop."""
+    loaded = load_instrument(instrument)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
+                    sample_rate=sample_rate) as player:
+        print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
+        while not stop.wait(STATUS_POLL_S):
+            for notice in player.notices():
+                print(f"wifm play: {notice}", flush=True)
+            if not player.stream.active:
+                raise DeviceError(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
+    print("wifm play: stopped", flush=True)
+    return 0
+
+
+def _midi_inputs(jack_running: bool) -> list[dict]:
+    inputs = []
+    for api in available_apis():
+        if api == rtmidi.API_UNIX_JACK and not jack_running:
+            continue  # probing would only make libjack complain that no server runs
+        inputs += [{"api": api_name(api), "name": name} for name in list_input_ports(api)]
+    return inputs
+
+
+def devices_command(as_json: bool = False) -> int:
+    """``wifm devices``: audio outputs (PortAudio) and MIDI inputs (every rtmidi back end)."""
+    try:
+        outputs = list_output_devices()
+        audio_problem = None
+    except WifmError as exc:
+        outputs, audio_problem = [], str(exc)
+    inputs = _midi_inputs(jack_is_running(outputs))
+    if as_json:
+        print(json.dumps({"audio_outputs": outputs, "midi_inputs": inputs, "audio_error": audio_problem}, indent=2))
+        return 0
+    print("Audio outputs (PortAudio):")
+    if audio_problem:
+        print(f"  {audio_problem}")
+    elif not outputs:
+        print("  none (is a sound server running?)")
+    for device in outputs:
+        marker = "*" if device["default"] else " "
+        print(f"  {marker} {device['index']:>2}  {device['name']}  [{device['host_api']}, {device['channels']} ch, "
+              f"{device['default_sample_rate']:.0f} Hz]")
+    print("MIDI inputs (rtmidi):")
+    if not inputs:
+        print("  none")
+    for port in inputs:
+        print(f"    [{port['api']}]  {port['name']}")
+    return 0

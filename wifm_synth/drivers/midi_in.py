@@ -1,0 +1,210 @@
+"""Live MIDI input (python-rtmidi) → timestamped events in the engine's ring.
+
+One thread, the *MIDI pump*, owns every rtmidi port and is the ring's only producer (the audio
+callback is its only consumer), so the single-producer/single-consumer ring needs no lock. It polls
+the ports every millisecond rather than using rtmidi callbacks: with the JACK API rtmidi would run a
+Python callback inside JACK's process thread, where waiting for the GIL stalls the whole JACK graph.
+Polled messages are back-dated to their arrival with rtmidi's own inter-message delta times, so the
+poll interval adds no timing jitter. Every half second the pump rescans the ports: matching ports that
+appeared are connected, and a port that disappeared triggers a panic (pedals up, all notes off on
+all channels) so no note hangs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import rtmidi
+
+from wifm_synth.errors import DeviceError
+
+CLIENT_NAME = "wifm"
+ALL_PORTS = "all"
+POLL_INTERVAL_S = 0.001
+SCAN_INTERVAL_S = 0.5
+# rtmidi's default input queue holds 100 messages; a dense chord with controllers can exceed that
+# between two polls when the machine is busy.
+QUEUE_SIZE = 4096
+
+CHANNEL_MESSAGE_FIRST = 0x80
+SYSTEM_MESSAGE_FIRST = 0xF0
+CONTROL_CHANGE = 0xB0
+CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF = 64, 66, 123
+MIDI_CHANNELS = 16
+
+
+class EventSink(Protocol):
+    """The engine's event ring (``wifm_synth.engine`` Synth): accepts (absolute frame, status, data1, data2)."""
+
+    def send(self, frame: int, status: int, data1: int, data2: int) -> None: ...
+
+
+class StreamClock(Protocol):
+    """The audio stream's clock: current time, and the engine frame at which an event arriving then plays."""
+
+    def time(self) -> float: ...
+
+    def event_frame(self, arrival_time: float) -> int: ...
+
+
+def api_name(api: int) -> str:
+    return rtmidi.get_api_display_name(api)
+
+
+def available_apis() -> list[int]:
+    """rtmidi back ends compiled in, without the dummy one."""
+    return [api for api in rtmidi.get_compiled_api() if api != rtmidi.API_RTMIDI_DUMMY]
+
+
+def list_input_ports(api: int) -> list[str]:
+    """Names of the MIDI sources visible through ``api`` (empty when that MIDI system is not running)."""
+    try:
+        scanner = rtmidi.MidiIn(api, CLIENT_NAME)
+    except rtmidi.RtMidiError:
+        return []
+    try:
+        return list(scanner.get_ports())
+    finally:
+        scanner.delete()
+
+
+def port_matches(port_name: str, wanted: str) -> bool:
+    return wanted == ALL_PORTS or wanted.casefold() in port_name.casefold()
+
+
+@dataclass
+class _OpenPort:
+    name: str
+    midi_in: rtmidi.MidiIn
+    previous_arrival: float | None = None
+
+
+class MidiInput:
+    """Connects the MIDI sources matching ``wanted`` ("all" or a name substring) to ``sink``.
+
+    Use as a context manager or call start()/stop(). Notices for the user (ports connected or lost,
+    waiting for a port) are queued for the main thread: read them with ``notices()``.
+    """
+
+    def __init__(self, sink: EventSink, clock: StreamClock, *, api: int, wanted: str = ALL_PORTS):
+        if not wanted:
+            raise DeviceError("--midi-in: empty port name (use a name substring or 'all')")
+        self._sink = sink
+        self._clock = clock
+        self.api = api
+        self.wanted = wanted
+        try:
+            self._scanner = rtmidi.MidiIn(api, CLIENT_NAME)
+        except rtmidi.RtMidiError as exc:
+            raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
+        self._ports: dict[str, _OpenPort] = {}
+        self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
+        self._last_poll_time = 0.0
+        self._waiting_announced = False
+
+    @property
+    def connected_ports(self) -> list[str]:
+        return sorted(self._ports)
+
+    def notices(self) -> list[str]:
+        """Messages for the user since the last call (called from the main thread)."""
+        pending = []
+        while True:
+            try:
+                pending.append(self._notices.get_nowait())
+            except queue.Empty:
+                return pending
+
+    def start(self) -> MidiInput:
+        self._last_poll_time = self._clock.time()
+        self._scan_ports()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the pump and close every port; afterwards the caller may produce events itself."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        for port in self._ports.values():
+            port.midi_in.delete()
+        self._ports.clear()
+        self._scanner.delete()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _pump(self) -> None:
+        next_scan = time.monotonic() + SCAN_INTERVAL_S
+        while not self._stop.wait(POLL_INTERVAL_S):
+            self._poll_messages()
+            if time.monotonic() >= next_scan:
+                self._scan_ports()
+                next_scan = time.monotonic() + SCAN_INTERVAL_S
+
+    def _poll_messages(self) -> None:
+        now = self._clock.time()
+        for port in self._ports.values():
+            while (item := port.midi_in.get_message()) is not None:
+                message, delta_s = item
+                arrival = now if port.previous_arrival is None else port.previous_arrival + delta_s
+                # The message arrived after the previous poll and before this one; the clamp also
+                # stops rtmidi's clock and the stream's from drifting apart.
+                arrival = min(max(arrival, self._last_poll_time), now)
+                port.previous_arrival = arrival
+                self._forward(message, self._clock.event_frame(arrival))
+        self._last_poll_time = now
+
+    def _forward(self, message: list[int], frame: int) -> None:
+        status = message[0]
+        # SysEx is accepted (not ignored by rtmidi) but the engine has no use for it yet; other
+        # system messages carry no note information.
+        if not CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
+            return
+        data1 = message[1] if len(message) > 1 else 0
+        data2 = message[2] if len(message) > 2 else 0
+        self._sink.send(frame, status, data1, data2)
+
+    def _scan_ports(self) -> None:
+        names = self._scanner.get_ports()
+        available = {name for name in names if port_matches(name, self.wanted)}
+        for name in set(self._ports) - available:
+            self._ports.pop(name).midi_in.delete()
+            self._panic()
+            self._notices.put(f"MIDI in: '{name}' disappeared; all notes off")
+        for index, name in enumerate(names):
+            if name in available and name not in self._ports:
+                self._open(index, name)
+        if not self._ports and not self._waiting_announced:
+            self._notices.put(
+                f"MIDI in: no {api_name(self.api)} port matching '{self.wanted}' yet; waiting for one"
+            )
+        self._waiting_announced = not self._ports
+
+    def _open(self, index: int, name: str) -> None:
+        midi_in = rtmidi.MidiIn(self.api, CLIENT_NAME, queue_size_limit=QUEUE_SIZE)
+        midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+        try:
+            midi_in.open_port(index, "in")
+        except rtmidi.RtMidiError as exc:  # the port vanished between listing and opening
+            midi_in.delete()
+            self._notices.put(f"MIDI in: cannot connect '{name}': {exc}")
+            return
+        self._ports[name] = _OpenPort(name, midi_in)
+        self._notices.put(f"MIDI in: connected '{name}'")
+
+    def _panic(self) -> None:
+        frame = self._clock.event_frame(self._clock.time())
+        for channel in range(MIDI_CHANNELS):
+            status = CONTROL_CHANGE | channel
+            for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
+                self._sink.send(frame, status, controller, 0)
