@@ -15,12 +15,18 @@ from wifm_synth.report.scoring import METRICS, SAMPLE_RATE, MetricScore, evaluat
     [(10.0, 0.0), (6.0, 0.5), (2.0, 1.0), (14.0, -0.5), (1.0, 1.125)],
 )
 def test_position_runs_from_floor_to_limit(fit, expected):
-    assert MetricScore("distance", "dB", fit=fit, floor=10.0, limit=2.0).position == pytest.approx(expected)
+    score = MetricScore("multi-resolution log-spectral distance", "dB", fit=fit, floor=10.0, limit=2.0)
+    assert score.position == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("floor", "limit"), [(0.0, 0.0), (1.0, 3.0)])
 def test_position_is_undefined_when_the_limit_is_no_better_than_the_floor(floor, limit):
-    assert MetricScore("f0 error", "cents", fit=0.5, floor=floor, limit=limit).position is None
+    assert MetricScore("harmonic-level error", "dB", fit=0.5, floor=floor, limit=limit).position is None
+
+
+@pytest.mark.parametrize("name", ["envelope error", "f0 error"])
+def test_position_is_undefined_where_the_floor_matches_the_target_by_construction(name):
+    assert MetricScore(name, "dB", fit=1.0, floor=0.07, limit=0.06).position is None
 
 
 def bright_patch(note: int, source: str | None, level: float = 0.3) -> Patch:

@@ -38,7 +38,7 @@ h3 { margin: 18px 0 6px; font-size: 15px; }
 .ab figure.render { border-left: 5px solid var(--render); }
 .ab figcaption { font-weight: 600; margin-bottom: 6px; }
 .ab audio { width: 100%; }
-.ab .absent { color: var(--muted); font-style: italic; margin: 10px 0; }
+.absent { color: var(--muted); font-style: italic; margin: 10px 0; }
 .columns { display: grid; grid-template-columns: 1.15fr 1fr; gap: 22px; align-items: start; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -56,6 +56,7 @@ a { color: #2457b3; }
 footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 """
 
+MAX_SETTING_CHARS = 160
 QUALITY_EXPLAINED = (
     "Quality is where the fit sits between two references scored in the same run: 0 = the floor "
     "(a sine at f0 carrying the target's RMS envelope), 1 = the limit (the target resynthesised from its "
@@ -112,15 +113,18 @@ def _metrics_table(evaluation: NoteEvaluation) -> str:
 
 
 def _flatten(prefix: str, value, rows: list[tuple[str, str]]) -> None:
+    """Metadata as (dotted key, text) rows; long values (e.g. per-frame arrays) are cut to keep the table readable."""
     if isinstance(value, dict):
         for key, item in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), item, rows)
-    elif isinstance(value, float):
-        rows.append((prefix, f"{value:.6g}"))
+        return
+    if isinstance(value, float):
+        text = f"{value:.6g}"
     elif isinstance(value, str):
-        rows.append((prefix, value))
+        text = value
     else:
-        rows.append((prefix, json.dumps(value)))
+        text = json.dumps(value)
+    rows.append((prefix, text if len(text) <= MAX_SETTING_CHARS else text[: MAX_SETTING_CHARS - 1] + "…"))
 
 
 def _settings_table(patch: Patch) -> str:
@@ -154,7 +158,7 @@ def _operators_table(patch: Patch) -> str:
             f"<td>{escape(_envelope_text(operator.envelope.segments, operator.envelope.release_s))}</td></tr>"
         )
     return (
-        "<details><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th><th>frequency</th>"
+        "<details open><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th><th>frequency</th>"
         "<th class='number'>detune (cents)</th><th class='number'>level</th><th class='number'>feedback</th>"
         "<th>envelope</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
     )
@@ -183,10 +187,10 @@ def _note_section(evaluation: NoteEvaluation) -> str:
         + _player("target", "A · target sample", evaluation.target, "no target sample")
         + _player("render", "B · fitted render", evaluation.rendered, "")
         + "</div>"
-        + f'<div class="columns"><div>{_metrics_table(evaluation)}</div><div>{_settings_table(note.patch)}</div></div>'
+        + f'<div class="columns"><div>{_metrics_table(evaluation)}{_operators_table(note.patch)}</div>'
+          f"<div>{_settings_table(note.patch)}</div></div>"
         + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
           f'src="{figure_data_uri(figure)}">'
-        + _operators_table(note.patch)
         + "</section>"
     )
 

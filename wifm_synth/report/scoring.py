@@ -19,6 +19,13 @@ from wifm_synth.errors import AnalysisError, InputError
 from wifm_synth.report.figures import Track
 from wifm_synth.report.notes import ReportNote, resolve_source
 
+METRICS = (
+    ("multi-resolution log-spectral distance", "dB"),
+    ("harmonic-level error", "dB"),
+    ("envelope error", "dB"),
+    ("f0 error", "cents"),
+)
+SPECTRAL_METRICS = {"multi-resolution log-spectral distance", "harmonic-level error"}
 SAMPLE_RATE = 48000
 # Without a target (or when it has no release), notes are held and released like the bundled samples.
 DEFAULT_HOLD_S = 2.0
@@ -36,9 +43,13 @@ class MetricScore:
 
     @property
     def position(self) -> float | None:
-        """Where the fit sits between floor (0) and limit (1); None when the references do not differ."""
+        """Where the fit sits between floor (0) and limit (1).
+
+        None on the metrics the floor matches by construction (it carries the target's f0 and RMS
+        envelope, so it is no baseline there), and when the limit is no better than the floor.
+        """
         span = self.floor - self.limit
-        if not span > 1e-9:
+        if self.name not in SPECTRAL_METRICS or not span > 1e-9:
             return None
         return (self.floor - self.fit) / span
 
@@ -82,12 +93,6 @@ def _score(target: SampleAnalysis, candidate: np.ndarray, candidate_analysis: Sa
     ]
 
 
-METRICS = (
-    ("multi-resolution log-spectral distance", "dB"),
-    ("harmonic-level error", "dB"),
-    ("envelope error", "dB"),
-    ("f0 error", "cents"),
-)
 
 
 def evaluate_note(note: ReportNote) -> NoteEvaluation:
