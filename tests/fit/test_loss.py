@@ -4,6 +4,8 @@ import numpy as np
 import ot
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wifm_synth.errors import InputError
 from wifm_synth.fit.loss import (
@@ -76,6 +78,23 @@ def test_w1_values_match_pot_and_scipy(n_target, n_model, integer_positions):
         assert loss == pytest.approx(scipy.stats.wasserstein_distance(target_pos, model_pos, target_w, model_amps), abs=1e-12)
 
 
+def atoms(max_size):
+    """(positions, weights) with repeated positions likely and some weights exactly zero."""
+    position = st.one_of(st.integers(-3, 3).map(float), st.floats(-1e3, 1e3))
+    weight = st.one_of(st.just(0.0), st.floats(1e-6, 1e6))
+    return st.lists(st.tuples(position, weight), min_size=1, max_size=max_size).filter(
+        lambda pairs: sum(w for _, w in pairs) > 0.0).map(lambda pairs: tuple(np.array(column) for column in zip(*pairs)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(atoms(12), atoms(12))
+def test_w1_values_match_scipy_on_arbitrary_inputs(target, model):
+    loss = w1_lines(target[0], target[1], model[0], model[1]).loss
+    expected = scipy.stats.wasserstein_distance(target[0], model[0], target[1], model[1])
+    span = max(target[0].max(), model[0].max()) - min(target[0].min(), model[0].min())
+    assert loss == pytest.approx(expected, abs=1e-9 * max(span, 1.0))
+
+
 @pytest.mark.parametrize("integer_positions", [True, False])
 @pytest.mark.parametrize("n_target, n_model", FRAME_SIZES)
 def test_w1_lines_kernel_matches_numpy_twin(n_target, n_model, integer_positions):
@@ -127,10 +146,11 @@ def test_w1_grid_matches_twin_and_general_path(log_axis):
         np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
 
-def amplitude_central_differences(loss_of, amps, step=1e-7):
-    numeric = np.zeros_like(amps)
-    for j in range(amps.shape[-1]):
-        upper, lower = amps.copy(), amps.copy()
+def central_differences(loss_of, values, step=1e-7):
+    """d loss / d values[..., j] for every j (values: amplitudes or positions)."""
+    numeric = np.zeros_like(values)
+    for j in range(values.shape[-1]):
+        upper, lower = values.copy(), values.copy()
         upper[..., j] += step
         lower[..., j] -= step
         numeric[..., j] = (loss_of(upper) - loss_of(lower)) / (2 * step)
@@ -142,24 +162,24 @@ def test_w1_grid_amplitude_gradient_matches_finite_differences(log_axis):
     grid, target, model = grid_case(2, log_axis=log_axis)
     model += 0.01  # central differences need room on both sides of every amplitude
     analytic = w1_grid(grid, target, model).grad_amps
-    numeric = amplitude_central_differences(lambda amps: w1_grid(grid, target, amps).loss, model)
+    numeric = central_differences(lambda amps: w1_grid(grid, target, amps).loss, model)
     np.testing.assert_allclose(analytic, numeric, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("integer_positions", [True, False])
-def test_w1_lines_gradients_match_finite_differences(integer_positions):
-    rng = np.random.default_rng(3)
-    for _ in range(10):
-        target_pos, target_w, model_pos, model_amps = random_frame(rng, 8, 6, integer_positions=integer_positions)
-        model_amps += 0.01
-        result = w1_lines(target_pos, target_w, model_pos, model_amps)
-        numeric = amplitude_central_differences(
-            lambda amps: w1_lines(target_pos, target_w, model_pos, amps).loss, model_amps)
-        np.testing.assert_allclose(result.grad_amps, numeric, rtol=0, atol=1e-6)
-        # W1 is piecewise linear in positions; at ties central differences see the averaged slope
-        numeric_positions = amplitude_central_differences(
-            lambda positions: w1_lines(target_pos, target_w, positions, model_amps).loss, model_pos)
-        np.testing.assert_allclose(result.grad_positions, numeric_positions, rtol=0, atol=1e-6)
+def test_w1_lines_gradients_match_finite_differences(integer_positions, seed):
+    rng = np.random.default_rng(seed)
+    target_pos, target_w, model_pos, model_amps = random_frame(rng, 8, 6, integer_positions=integer_positions)
+    model_amps += 0.01
+    result = w1_lines(target_pos, target_w, model_pos, model_amps)
+    numeric = central_differences(
+        lambda amps: w1_lines(target_pos, target_w, model_pos, amps).loss, model_amps)
+    np.testing.assert_allclose(result.grad_amps, numeric, rtol=0, atol=1e-6)
+    # W1 is piecewise linear in positions; at ties central differences see the averaged slope
+    numeric_positions = central_differences(
+        lambda positions: w1_lines(target_pos, target_w, positions, model_amps).loss, model_pos)
+    np.testing.assert_allclose(result.grad_positions, numeric_positions, rtol=0, atol=1e-6)
 
 
 def test_mse_matches_twin_and_finite_differences():
@@ -170,7 +190,7 @@ def test_mse_matches_twin_and_finite_differences():
         loss, grad_amps = mse_twin(target[t], model[t])
         assert result.loss[t] == pytest.approx(loss, abs=1e-14)
         np.testing.assert_allclose(result.grad_amps[t], grad_amps, rtol=0, atol=1e-13)
-    numeric = amplitude_central_differences(lambda amps: mse_grid(target, amps).loss, model)
+    numeric = central_differences(lambda amps: mse_grid(target, amps).loss, model)
     np.testing.assert_allclose(result.grad_amps, numeric, rtol=0, atol=1e-7)
     assert not result.grad_positions.any()
 
@@ -228,7 +248,7 @@ def test_sinkhorn_gradients_match_finite_differences():
     rng = np.random.default_rng(6)
     target_pos, target_w, model_pos, model_amps = random_frame(rng, 7, 6, integer_positions=False)
     model_amps[2] = 0.0
-    settings = dict(reg=0.3, tolerance=1e-13)
+    settings = {"reg": 0.3, "tolerance": 1e-13}
     result = sinkhorn_lines(target_pos, target_w, model_pos, model_amps, **settings)
     step = 1e-6
     for j in range(model_amps.size):
@@ -239,7 +259,7 @@ def test_sinkhorn_gradients_match_finite_differences():
         numeric = (sinkhorn_lines(target_pos, target_w, model_pos, upper, **settings).loss
                    - sinkhorn_lines(target_pos, target_w, model_pos, lower, **settings).loss) / (upper[j] - lower[j])
         assert result.grad_amps[j] == pytest.approx(numeric, abs=1e-5)
-    numeric_positions = amplitude_central_differences(
+    numeric_positions = central_differences(
         lambda positions: sinkhorn_lines(target_pos, target_w, positions, model_amps, **settings).loss, model_pos, step)
     np.testing.assert_allclose(result.grad_positions, numeric_positions, rtol=0, atol=1e-6)
     assert result.grad_positions[2] == 0.0

@@ -5,7 +5,12 @@ import pytest
 import scipy.special
 
 from wifm_synth.errors import InputError
-from wifm_synth.fm.bessel import bessel_j, bessel_j_and_derivative_into, bessel_j_into, bessel_table
+from wifm_synth.fm.bessel import (
+    bessel_j,
+    bessel_j_and_derivative_into,
+    bessel_j_into,
+    bessel_table,
+)
 
 
 def bessel_by_quadrature(x: float, max_order: int) -> np.ndarray:
