@@ -1,6 +1,6 @@
 """Fit quality on a folder of notes: each fitting method scored against the floor and limit references.
 
-Usage: python tools/eval_fit.py NOTES_DIR [--json] [--methods wifm-w1,wifm-mse,seed] [--workers 2]
+Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-w1,wifm-mse,seed] [--workers 2]
 
 Every note is fitted with each method, rendered through the engine at its key and reference velocity
 (held until the target's release starts, or for its whole length), aligned to the target's onset and
@@ -109,6 +109,37 @@ def table(rows: list[dict], summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rows: list[dict], summary: dict[str, dict], methods: list[str]) -> str:
+    """Per-note log-spectral distance (position) and harmonic-level error per method, then the medians."""
+    def cell(values: dict | None, key: str, with_position: bool) -> str:
+        if values is None or "error" in values:
+            return "failed"
+        text = f"{values[key]['fit']:.2f}"
+        if with_position and values["position"] is not None:
+            text += f" ({values['position']:.2f})"
+        return text
+
+    by_note: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_note.setdefault(row["note"], {})[row["method"]] = row
+    header = ["note", "floor", "limit"] + [f"{m} dB (pos.)" for m in methods] + [f"harm. {m}" for m in methods]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for note, per_method in by_note.items():
+        scored = next((r for r in per_method.values() if "error" not in r), None)
+        references = ([f"{scored['stft_db']['floor']:.2f}", f"{scored['stft_db']['limit']:.2f}"]
+                      if scored else ["-", "-"])
+        cells = ([cell(per_method.get(m), "stft_db", True) for m in methods]
+                 + [cell(per_method.get(m), "harmonic_db", False) for m in methods])
+        lines.append("| " + " | ".join([Path(note).stem, *references, *cells]) + " |")
+    first = summary[methods[0]]
+    if first["notes"]:
+        medians_row = ["**median**", f"{first['stft_db']['floor']:.2f}", f"{first['stft_db']['limit']:.2f}"]
+        medians_row += [cell(summary[m] if summary[m]["notes"] else None, "stft_db", True) for m in methods]
+        medians_row += [cell(summary[m] if summary[m]["notes"] else None, "harmonic_db", False) for m in methods]
+        lines.append("| " + " | ".join(medians_row) + " |")
+    return "\n".join(lines)
+
+
 def _table_line(name: str, method: str, values: dict, position: float | None, seconds: float) -> str:
     stft = values["stft_db"]
     position_text = "-" if position is None else f"{position:.2f}"
@@ -118,14 +149,24 @@ def _table_line(name: str, method: str, values: dict, position: float | None, se
 
 
 def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__, "wifm_synth": __version__}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notes_dir", type=Path)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/RESULTS.md")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated: " + ", ".join(METHODS))
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     args = parser.parse_args(argv)
@@ -150,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                    "rows": rows, "medians": summary, "wall_seconds": round(time.perf_counter() - started, 1),
                    "machine": machine()}, sys.stdout, indent=2)
         print()
+    elif args.markdown:
+        print(markdown(rows, summary, methods))
     else:
         print(table(rows, summary))
     return 0

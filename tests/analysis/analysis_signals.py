@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 
 RATE = 48000
-BUNDLED_NOTES = Path(__file__).resolve().parents[2] / "samples" / "freepats"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_NOTES = REPO_ROOT / "samples" / "freepats"
 
 
 def harmonic_tone(

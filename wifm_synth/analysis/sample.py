@@ -96,17 +96,16 @@ def analyze(
 
     warnings: list[str] = []
     if f0_hz is None:
-        rough_f0 = _detect_rough_f0(audio, sample_rate, centers[loud], name)
-        rough_f0 = _apply_hint(rough_f0, note_hint, warnings)
+        rough_f0 = _octave_of_hint(_detect_rough_f0(audio, sample_rate, centers[loud], name), note_hint, warnings)
     else:
         rough_f0 = float(f0_hz)
     spectrogram, series = _partial_series(audio, sample_rate, centers, loud, rough_f0)
     if not series.present.any():
         raise AnalysisError("no clear pitch (unpitched or noise)", name)
     detected_f0 = series.first_partial_hz if f0_hz is None else float(f0_hz)
-    if note_hint is not None:
+    if note_hint is not None and not warnings:
         cents = 1200.0 * np.log2(detected_f0 / midi_to_hz(note_hint))
-        if abs(cents) > HINT_TOLERANCE_CENTS and not any("octave" in w for w in warnings):
+        if abs(cents) > HINT_TOLERANCE_CENTS:
             warnings.append(
                 f"detected pitch {detected_f0:.2f} Hz is {cents:+.0f} cents from note hint {note_hint}"
             )
@@ -158,8 +157,8 @@ def _detect_rough_f0(audio: np.ndarray, rate: int, loud_centers: np.ndarray, nam
     return float(np.exp(np.median(np.log(f0[voiced]))))
 
 
-def _apply_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) -> float:
-    """Move an octave error to the hint's octave (with a warning); other disagreements are reported later."""
+def _octave_of_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) -> float:
+    """Move an octave error to the hint's octave, adding a warning; other disagreements are reported later."""
     if note_hint is None:
         return f0_hz
     octaves = np.log2(midi_to_hz(note_hint) / f0_hz)
