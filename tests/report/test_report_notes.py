@@ -116,3 +116,12 @@ def test_unwritable_output_fails_before_rendering(tmp_path, monkeypatch):
     monkeypatch.setattr(wifm_synth.report, "evaluate_note", lambda note: pytest.fail("rendered before the check"))
     with pytest.raises(OutputError, match="output folder does not exist"):
         report_command(tmp_path / "solo.json", tmp_path / "missing" / "report.html")
+
+
+def test_relative_source_climbing_out_of_the_bank_is_shown_without_dot_dots(tmp_path, bundled_notes):
+    (tmp_path / "library").mkdir()
+    (tmp_path / "bank").mkdir()
+    shutil.copy(bundled_notes[0], tmp_path / "library" / "note.wav")
+    save_patch(make_patch("climb", 55, "../library/note.wav"), tmp_path / "bank" / "climb.json")
+    assert resolve_source(load_report_instrument(tmp_path / "bank" / "climb.json").notes[0]) == \
+        (tmp_path / "library" / "note.wav").resolve()

@@ -78,6 +78,6 @@ def resolve_source(note: ReportNote) -> Path:
     candidates = [Path(source)] if Path(source).is_absolute() else [folder / source for folder in note.search_folders]
     for candidate in candidates:
         if candidate.is_file():
-            return candidate
+            return candidate.resolve()  # bank builders write paths like ../../samples/x.wav; show the real one
     looked = ", ".join(str(candidate) for candidate in candidates)
     raise InputError(f"source sample {source!r} not found (looked for {looked})", note.patch_file)
