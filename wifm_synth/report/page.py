@@ -178,7 +178,7 @@ def _note_section(evaluation: NoteEvaluation) -> str:
         notices.extend(f"Target analysis: {warning}." for warning in evaluation.target.analysis.warnings)
     if evaluation.rendered.analysis is None:
         notices.append("The render has no measurable pitch (silent or unpitched), so its harmonics are not shown.")
-    figure = note_figure(evaluation.target, evaluation.rendered, "target sample not found")
+    figure = note_figure(evaluation.target, evaluation.rendered, "target sample unavailable (see above)")
     return (
         f'<section class="note" id="{note.anchor}"><h2>{escape(note.title)} {_badge(evaluation.quality)}</h2>'
         f'<p class="where">{" · ".join(where)}</p>'
