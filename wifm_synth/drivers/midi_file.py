@@ -7,6 +7,8 @@ type 1 requires) with exact rational arithmetic, and reports problems as one-lin
 
 from __future__ import annotations
 
+import heapq
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -105,6 +107,49 @@ def _open(path: Path) -> mido.MidiFile:
     return midi
 
 
+class _TempoMap:
+    """Tick → sample frame with exact integer arithmetic (no rounding drift over long songs).
+
+    Within a tempo segment, ``frame = round(rate · (segment_seconds + (tick − segment_tick) · seconds_per_tick))``;
+    both terms are kept as integers over one common denominator.
+    """
+
+    def __init__(self, sample_rate: int, seconds_per_tick: Fraction):
+        self.sample_rate = sample_rate
+        self.segment_tick = 0
+        self.segment_seconds = Fraction(0)
+        self._start(seconds_per_tick)
+
+    def _start(self, seconds_per_tick: Fraction) -> None:
+        self.seconds_per_tick = seconds_per_tick
+        start = self.segment_seconds * self.sample_rate
+        step = seconds_per_tick * self.sample_rate
+        self.denominator = math.lcm(start.denominator, step.denominator)
+        self.start = start.numerator * (self.denominator // start.denominator)
+        self.step = step.numerator * (self.denominator // step.denominator)
+
+    def change(self, tick: int, seconds_per_tick: Fraction) -> None:
+        self.segment_seconds += (tick - self.segment_tick) * self.seconds_per_tick
+        self.segment_tick = tick
+        self._start(seconds_per_tick)
+
+    def frame(self, tick: int) -> int:
+        numerator = self.start + (tick - self.segment_tick) * self.step
+        return (2 * numerator + self.denominator) // (2 * self.denominator)  # round half up
+
+
+def _merged(tracks: list[mido.MidiTrack]):
+    """(absolute tick, message) of all tracks in time order; simultaneous events keep track, then file order."""
+    def absolute(track_index: int, track: mido.MidiTrack):
+        tick = 0
+        for order, message in enumerate(track):
+            tick += message.time
+            yield tick, track_index, order, message
+
+    for tick, _, _, message in heapq.merge(*(absolute(index, track) for index, track in enumerate(tracks))):
+        yield tick, message
+
+
 def read_midi_file(path: str | os.PathLike, sample_rate: int = 48000) -> MidiSong:
     """Read an SMF type 0/1 file into engine events at ``sample_rate`` (frame 0 = start of the song)."""
     path = Path(path)
@@ -112,30 +157,20 @@ def read_midi_file(path: str | os.PathLike, sample_rate: int = 48000) -> MidiSon
         raise MidiFileError(f"sample rate must be a positive integer, got {sample_rate!r}", path)
     midi = _open(path)
     smpte_seconds_per_tick, ticks_per_beat = _seconds_per_tick(midi, path)
-
-    # Elapsed time is kept as an exact fraction of a second, advanced per tempo segment.
-    segment_tick, segment_seconds = 0, Fraction(0)
-    seconds_per_tick = smpte_seconds_per_tick or Fraction(DEFAULT_TEMPO_US_PER_BEAT, 1_000_000 * ticks_per_beat)
-    tick = 0
+    tempo_map = _TempoMap(int(sample_rate), smpte_seconds_per_tick
+                          or Fraction(DEFAULT_TEMPO_US_PER_BEAT, 1_000_000 * ticks_per_beat))
     rows: list[tuple[int, int, int, int]] = []
     sysex: list[tuple[int, bytes]] = []
-
-    def frame_at(at_tick: int) -> int:
-        seconds = segment_seconds + (at_tick - segment_tick) * seconds_per_tick
-        return int(seconds * sample_rate + Fraction(1, 2))  # round half up
-
-    for message in mido.merge_tracks(midi.tracks):
-        tick += message.time
-        if message.type == "set_tempo":
-            if smpte_seconds_per_tick is None:  # SMPTE timing ignores tempo
-                segment_seconds += (tick - segment_tick) * seconds_per_tick
-                segment_tick = tick
-                seconds_per_tick = Fraction(message.tempo, 1_000_000 * ticks_per_beat)
-        elif message.type == "sysex":
-            sysex.append((frame_at(tick), bytes(message.bin())))
-        elif message.type in _CHANNEL_MESSAGE_TYPES:
+    tick = 0
+    for tick, message in _merged(midi.tracks):
+        kind = message.type
+        if kind in _CHANNEL_MESSAGE_TYPES:
             data = message.bytes()
-            rows.append((frame_at(tick), data[0], data[1], data[2] if len(data) > 2 else 0))
+            rows.append((tempo_map.frame(tick), data[0], data[1], data[2] if len(data) > 2 else 0))
+        elif kind == "set_tempo" and smpte_seconds_per_tick is None:  # SMPTE timing ignores tempo
+            tempo_map.change(tick, Fraction(message.tempo, 1_000_000 * ticks_per_beat))
+        elif kind == "sysex":
+            sysex.append((tempo_map.frame(tick), bytes(message.bin())))
     events = np.array(rows, dtype=np.int64).reshape(-1, 4)
     return MidiSong(
         source=str(path),
@@ -144,6 +179,6 @@ def read_midi_file(path: str | os.PathLike, sample_rate: int = 48000) -> MidiSon
         status=events[:, 1].astype(np.uint8),
         data1=events[:, 2].astype(np.uint8),
         data2=events[:, 3].astype(np.uint8),
-        end_frame=frame_at(tick),
+        end_frame=tempo_map.frame(tick),
         sysex=sysex,
     )

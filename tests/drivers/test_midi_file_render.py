@@ -1,0 +1,162 @@
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile
+
+from wifm_synth.drivers.render_midi import MAX_TAIL_S, render_midi_command, render_midi_file
+from wifm_synth.engine import Synth
+from wifm_synth.errors import MidiFileError, OutputError
+from wifm_synth.patch.bank import Bank, load_bank
+
+BANKS = Path(__file__).resolve().parent.parent / "data" / "banks"
+TEST_BANK = BANKS / "test_bank.json"
+RATE = 48000
+TICKS_PER_BEAT = 480  # at the default 120 bpm one beat is 0.5 s
+
+
+def write_song(path: Path, notes: list[tuple[int, float, float, int]], programs: dict[int, int] | None = None,
+               end_s: float | None = None) -> Path:
+    """Type 1 file: ``notes`` are (channel, start_s, length_s, key); one track per channel."""
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000)]))
+    channels = sorted({note[0] for note in notes} | set(programs or {}))
+    for channel in channels:
+        events = [(0, mido.Message("program_change", channel=channel, program=program))
+                  for c, program in (programs or {}).items() if c == channel]
+        for c, start, length, key in notes:
+            if c == channel:
+                events.append((round(start * 2 * TICKS_PER_BEAT), mido.Message("note_on", channel=c, note=key, velocity=100)))
+                events.append((round((start + length) * 2 * TICKS_PER_BEAT), mido.Message("note_off", channel=c, note=key)))
+        if end_s is not None:
+            events.append((round(end_s * 2 * TICKS_PER_BEAT), mido.MetaMessage("marker", text="end")))
+        track, now = mido.MidiTrack(), 0
+        for at, message in sorted(events, key=lambda event: event[0]):
+            track.append(message.copy(time=at - now))
+            now = at
+        midi.tracks.append(track)
+    midi.save(path)
+    return path
+
+
+def rms_db(audio: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) + 1e-30)
+
+
+@pytest.fixture(scope="module")
+def bank() -> Bank:
+    return load_bank(TEST_BANK)
+
+
+def test_render_has_sound_where_notes_are_and_silence_after(tmp_path, bank):
+    song = write_song(tmp_path / "song.mid", [(0, 0.5, 0.5, 60), (1, 1.5, 0.25, 40)], programs={1: 33}, end_s=2.0)
+    notices = []
+    summary = render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
+    audio, rate = soundfile.read(tmp_path / "out.wav", always_2d=True)
+    assert rate == RATE and audio.shape[1] == 2
+    assert 2.0 <= len(audio) / RATE <= 2.0 + MAX_TAIL_S
+    assert summary["seconds_audio"] == pytest.approx(len(audio) / RATE, abs=1e-3)
+    assert np.all(audio[: RATE // 2] == 0.0)  # nothing before the first note
+    assert rms_db(audio[int(0.55 * RATE): RATE]) > -40  # first note
+    assert rms_db(audio[int(1.55 * RATE): int(1.75 * RATE)]) > -40  # bass note
+    assert rms_db(audio[-RATE // 20:]) < -80  # rendered until the voices died away
+    assert summary["notes"] == 2 and summary["events"] == 5 and summary["channels"] == [1, 2]
+    assert summary["peak_voices"] >= 1 and notices == [] and summary["notices"] == []
+
+
+def test_chunked_render_equals_one_engine_pass(tmp_path, bank):
+    # Chords across chunk boundaries: the file render must match feeding the engine everything at once.
+    notes = [(channel, 0.1 * step + 0.03 * channel, 0.3, 48 + 5 * channel + step)
+             for channel in range(3) for step in range(12)]
+    song = write_song(tmp_path / "chords.mid", notes, end_s=1.5)
+    summary = render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=lambda message: None)
+    from_file, _ = soundfile.read(tmp_path / "out.wav", always_2d=True)
+
+    synth = Synth(bank, sample_rate=RATE)
+    for message_time, message in _absolute(mido.MidiFile(song)):
+        data = message.bytes()
+        synth.send(round(message_time * RATE), data[0], data[1], data[2] if len(data) > 2 else 0)
+    direct = synth.render(len(from_file)).astype(np.float64)
+    assert summary["peak_dbfs"] < 0
+    np.testing.assert_allclose(from_file, direct, atol=2.0 ** -22)  # 24-bit quantisation
+
+
+def _absolute(midi: mido.MidiFile):
+    seconds = 0.0
+    for message in midi:
+        seconds += message.time
+        if not message.is_meta:
+            yield seconds, message
+
+
+def test_drum_channel_without_drums_gives_one_notice(tmp_path, bank):
+    song = write_song(tmp_path / "drums.mid", [(9, 0.0, 0.2, 36), (9, 0.3, 0.2, 38), (0, 0.0, 0.2, 60)])
+    notices = []
+    render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
+    assert len(notices) == 1 and notices[0].startswith("drums.mid: channel 10 (drums)") and "\n" not in notices[0]
+    with_drums = Bank(programs=bank.programs, name="drummed", drums=(0, 33), patches=bank.patches)
+    notices.clear()
+    render_midi_file(with_drums, song, tmp_path / "out.wav", progress=False, notify=notices.append)
+    assert notices == []
+
+
+def test_unknown_program_gives_a_notice(tmp_path, bank):
+    song = write_song(tmp_path / "program.mid", [(2, 0.0, 0.3, 60)], programs={2: 90})
+    notices = []
+    render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
+    assert len(notices) == 1
+    assert notices == ["program.mid: bank 0 program 90 (channel 3) is not in test_bank; playing bank 0 program 33 'bass' instead"]
+
+
+def test_program_notices_follow_bank_select_once_per_program(tmp_path, bank):
+    messages = [mido.Message("program_change", channel=2, program=90),
+                mido.Message("program_change", channel=4, program=90),
+                mido.Message("control_change", channel=0, control=0, value=1),
+                mido.Message("control_change", channel=0, control=32, value=2),
+                mido.Message("program_change", channel=0, program=33),
+                mido.Message("program_change", channel=9, program=5),  # drum kit select: not a program
+                mido.Message("program_change", channel=1, program=33),
+                mido.Message("note_on", channel=1, note=60, velocity=90, time=100),
+                mido.Message("note_off", channel=1, note=60, time=100)]
+    song = tmp_path / "programs.mid"
+    mido.MidiFile(type=0, tracks=[mido.MidiTrack(messages)]).save(song)
+    notices = []
+    render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
+    assert notices == [
+        "programs.mid: bank 0 program 90 (channel 3, 5) is not in test_bank; playing bank 0 program 33 'bass' instead",
+        "programs.mid: bank 130 program 33 (channel 1) is not in test_bank; playing bank 0 program 0 'keys' instead"]
+    notices.clear()  # a single patch plays every program
+    render_midi_file(bank.patches["patches/fm_bass.json"], song, tmp_path / "out.wav", progress=False,
+                     notify=notices.append)
+    assert notices == []
+
+
+def test_patch_file_as_instrument_and_command_summary(tmp_path):
+    song = write_song(tmp_path / "one.mid", [(0, 0.0, 0.3, 64)])
+    summary = render_midi_command(BANKS / "patches" / "fm_bass.json", song, tmp_path / "one.wav", sample_rate=44100)
+    audio, rate = soundfile.read(tmp_path / "one.wav", always_2d=True)
+    assert rate == 44100 and audio.shape == (summary["frames"], 2)
+    assert rms_db(audio[: 44100 // 4]) > -40
+
+
+@pytest.mark.parametrize("content", [b"", b"MThd\x00\x00\x00\x06\x00\x01", b"RIFF....WAVEfmt "])
+def test_bad_midi_writes_nothing(tmp_path, bank, content):
+    (tmp_path / "bad.mid").write_bytes(content)
+    (tmp_path / "keep.wav").write_bytes(b"previous render")
+    with pytest.raises(MidiFileError, match="bad.mid: "):
+        render_midi_file(bank, tmp_path / "bad.mid", tmp_path / "keep.wav", progress=False)
+    with pytest.raises(MidiFileError):
+        render_midi_file(bank, tmp_path / "bad.mid", tmp_path / "new.wav", progress=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.mid", "keep.wav"]
+    assert (tmp_path / "keep.wav").read_bytes() == b"previous render"
+
+
+def test_note_free_song_and_missing_output_folder(tmp_path, bank):
+    silent = write_song(tmp_path / "silent.mid", [], programs={0: 0})
+    with pytest.raises(MidiFileError, match="silent.mid: has no notes to render"):
+        render_midi_file(bank, silent, tmp_path / "out.wav", progress=False)
+    song = write_song(tmp_path / "song.mid", [(0, 0.0, 0.1, 60)])
+    with pytest.raises(OutputError, match="no_such_folder: output folder does not exist"):
+        render_midi_file(bank, song, tmp_path / "no_such_folder" / "out.wav", progress=False)
+    assert not (tmp_path / "out.wav").exists()

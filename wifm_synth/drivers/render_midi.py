@@ -1,0 +1,163 @@
+"""Offline rendering of a MIDI file through the live engine (``Synth``) to a stereo WAV file.
+
+The song is fed to the engine's event ring chunk by chunk and the audio streamed to a temporary file
+that replaces the output only when everything succeeded, so a failed render leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from wifm_synth.drivers.midi_file import DRUM_CHANNEL, MidiSong, read_midi_file
+from wifm_synth.engine import Synth
+from wifm_synth.errors import MidiFileError, OutputError
+from wifm_synth.patch.bank import Bank, load_instrument
+from wifm_synth.patch.io import atomic_output
+from wifm_synth.patch.model import Patch
+
+CHUNK_FRAMES = 4096  # events of one chunk go into the ring before it is rendered (ring holds far more)
+MAX_TAIL_S = 5.0  # release tails longer than this are cut
+PROGRESS_DELAY_S = 2.0  # renders that finish sooner show no progress bar
+MIDI_CHANNELS = 16
+BANK_SELECT_CCS = (0, 32)  # MSB, LSB
+WAV_SUBTYPE = "PCM_24"
+
+
+def print_notice(message: str) -> None:
+    print(f"wifm: notice: {message}", file=sys.stderr)
+
+
+def _song_notices(song: MidiSong, instrument: Patch | Bank) -> list[str]:
+    """Notices about what the instrument cannot play: channel 10 without drums, programs it lacks.
+
+    Each missing (bank, program) is named once, with its channels and what plays instead. Bank select
+    follows the engine: bank = CC0 · 128 + CC32 at the time of the program change; channel 10 ignores
+    program changes. A single patch plays every program, so only banks can lack one.
+    """
+    name = Path(song.source).name
+    notices = []
+    if song.uses_drum_channel and (isinstance(instrument, Patch) or instrument.drums is None):
+        notices.append(f"{name}: channel 10 (drums) is used but {instrument.name} has no drum program; "
+                       f"its notes are silent")
+    if isinstance(instrument, Patch):
+        return notices
+    bank_select = np.zeros((MIDI_CHANNELS, 2), dtype=np.int64)  # (MSB, LSB) per channel
+    requested: dict[tuple[int, int], set[int]] = {}
+    kinds, channels = song.status & 0xF0, song.status & 0x0F
+    for index in np.flatnonzero((kinds == 0xC0) | ((kinds == 0xB0) & np.isin(song.data1, BANK_SELECT_CCS))):
+        channel, data1 = int(channels[index]), int(song.data1[index])
+        if kinds[index] == 0xB0:
+            bank_select[channel, BANK_SELECT_CCS.index(data1)] = song.data2[index]
+        elif channel != DRUM_CHANNEL:
+            number = (int(bank_select[channel, 0]) * 128 + int(bank_select[channel, 1]), data1)
+            requested.setdefault(number, set()).add(channel + 1)
+    for (bank, program), used_on in sorted(requested.items()):
+        playing, exact = instrument.program_for(bank, program)
+        if not exact:
+            channel_list = ", ".join(map(str, sorted(used_on)))
+            notices.append(f"{name}: bank {bank} program {program} (channel {channel_list}) is not in "
+                           f"{instrument.name}; playing bank {playing.bank} program {playing.program} "
+                           f"{playing.name!r} instead")
+    return notices
+
+
+def render_midi_file(
+    instrument: Patch | Bank | str | os.PathLike,
+    midi_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    sample_rate: int = 48000,
+    progress: bool = True,
+    *,
+    polyphony: int | None = None,
+    notify: Callable[[str], None] = print_notice,
+) -> dict:
+    """Render ``midi_path`` with a patch or bank (object or file) into a stereo 24-bit WAV at ``out_path``.
+
+    Renders to the end of the song, then on until every voice has died away (at most MAX_TAIL_S).
+    One-line notices (drum channel without drums, unknown programs, clipping) go to ``notify``.
+    Returns a summary (seconds of audio, wall time incl. reading and writing, × real time overall and
+    for the engine alone, events, peak voices, peak level, notices).
+    """
+    started = time.perf_counter()
+    song = read_midi_file(midi_path, sample_rate)
+    if song.note_count == 0:
+        raise MidiFileError("has no notes to render", midi_path)
+    if not isinstance(instrument, (Patch, Bank)):
+        instrument = load_instrument(instrument)
+    notices: list[str] = []
+
+    def notice(message: str) -> None:
+        notices.append(message)
+        notify(message)
+
+    for message in _song_notices(song, instrument):
+        notice(message)
+    peak = 0.0
+    engine_seconds = 0.0
+    rendered = 0
+    next_event = 0
+    max_frames = song.end_frame + int(MAX_TAIL_S * sample_rate)
+    with atomic_output(out_path) as temp:
+        synth = Synth(instrument, sample_rate=sample_rate, **({} if polyphony is None else {"polyphony": polyphony}))
+        try:
+            wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
+        except (soundfile.LibsndfileError, RuntimeError) as exc:
+            raise OutputError(f"cannot write WAV ({exc})", out_path) from None
+        with wav, tqdm(total=round(song.duration_s, 1), unit="s", desc=Path(midi_path).name, delay=PROGRESS_DELAY_S,
+                       disable=not progress, file=sys.stderr,
+                       bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
+            while rendered < max_frames:
+                chunk_end = min(rendered + CHUNK_FRAMES, max_frames)
+                stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
+                for index in range(next_event, stop):
+                    synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
+                               int(song.data2[index]))
+                next_event = stop
+                engine_started = time.perf_counter()
+                block = synth.render(chunk_end - rendered)
+                engine_seconds += time.perf_counter() - engine_started
+                peak = max(peak, float(np.max(np.abs(block))))
+                wav.write(np.clip(block, -1.0, 1.0))
+                bar.update(round(min(chunk_end, song.end_frame) / sample_rate - bar.n, 3))
+                rendered = chunk_end
+                if rendered >= song.end_frame and synth.active_voices == 0:
+                    break
+    if peak > 1.0:
+        notice(f"{Path(out_path).name}: peak level {20 * math.log10(peak):+.1f} dBFS was clipped to 0 dBFS "
+               f"(lower CC7 volumes or velocities)")
+    seconds_wall = time.perf_counter() - started
+    seconds_audio = rendered / sample_rate
+    return {
+        "output": os.fspath(out_path),
+        "instrument": instrument.name,
+        "midi": os.fspath(midi_path),
+        "sample_rate": sample_rate,
+        "frames": rendered,
+        "seconds_audio": round(seconds_audio, 3),
+        "seconds_song": round(song.duration_s, 3),
+        "seconds_wall": round(seconds_wall, 3),
+        "realtime_factor": round(seconds_audio / seconds_wall, 1),
+        "engine_realtime_factor": round(seconds_audio / engine_seconds, 1),
+        "events": len(song),
+        "notes": song.note_count,
+        "channels": [channel + 1 for channel in song.channels_used],
+        "peak_voices": synth.peak_voices,
+        "stolen_voices": synth.stolen_voices,
+        "peak_dbfs": round(20 * math.log10(peak), 2) if peak > 0 else None,
+        "notices": notices,
+    }
+
+
+def render_midi_command(instrument: str | os.PathLike, midi: str | os.PathLike, out: str | os.PathLike,
+                        sample_rate: int = 48000) -> dict:
+    """``wifm render INSTRUMENT --midi SONG.mid -o OUT.wav``: notices on stderr, a progress bar on a terminal."""
+    return render_midi_file(instrument, midi, out, sample_rate=sample_rate, progress=sys.stderr.isatty())
