@@ -93,3 +93,12 @@ def test_keyboard_map_draws_each_zone_in_its_quality_colour_with_velocity_rows()
     assert [label.get_text() for label in figure.axes[1].get_yticklabels()] == ["vel 1–90", "vel 91–127"]
     keyboard = figure.axes[2]
     assert len(keyboard.patches) == 128
+
+
+def test_note_figure_with_an_unpitched_render_keeps_the_target_and_says_so(tracks):
+    silent = Track("render", np.zeros(RATE), RATE, None)
+    figure = note_figure(tracks[0], silent, missing_target_reason="unused")
+    harmonics_target, harmonics_render = figure.axes[2:4]
+    assert len(harmonics_target.lines) > 1
+    assert [text.get_text() for text in harmonics_render.texts] == ["render: no pitch found, harmonics not measured"]
+    assert [line.get_label() for line in figure.axes[4].lines][:1] == ["target"]

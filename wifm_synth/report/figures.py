@@ -111,11 +111,10 @@ def note_figure(target: Track | None, rendered: Track, missing_target_reason: st
 
     tracks = [target, rendered]
     reference = target if target is not None else rendered
-    f0_hz = next((t.analysis.f0_hz for t in tracks if t is not None and t.analysis is not None), 440.0)
-    top_hz = _top_frequency_hz(f0_hz, reference.sample_rate)
     peak_db = float(_spectrogram_db(reference)[2].max())
-    level_reference = next((t for t in tracks if t is not None and t.analysis is not None), None)
-    harmonic_top_db = 0.0 if level_reference is None else float(_decibels(level_reference.analysis.harmonic_amps).max())
+    analysed = next((t.analysis for t in tracks if t is not None and t.analysis is not None), None)
+    top_hz = _top_frequency_hz(440.0 if analysed is None else analysed.f0_hz, reference.sample_rate)
+    harmonic_top_db = 0.0 if analysed is None else float(_decibels(analysed.harmonic_amps).max())
     duration_s = max(t.duration_s for t in tracks if t is not None)
 
     image = None
@@ -136,21 +135,20 @@ def note_figure(target: Track | None, rendered: Track, missing_target_reason: st
     if legend_axes.lines:
         legend_axes.legend(loc="upper right", ncol=4, fontsize=8, framealpha=0.8)
 
-    _draw_envelopes(envelope_axes, [t for t in tracks if t is not None], duration_s)
+    _draw_envelopes(envelope_axes, [(target, TARGET_COLOUR), (rendered, RENDER_COLOUR)], duration_s)
     return figure
 
 
-def _draw_envelopes(axes, tracks: list[Track], duration_s: float) -> None:
-    colours = {0: TARGET_COLOUR, 1: RENDER_COLOUR} if len(tracks) == 2 else {0: RENDER_COLOUR}
+def _draw_envelopes(axes, coloured_tracks: list[tuple[Track | None, str]], duration_s: float) -> None:
     top_db = -np.inf
-    for index, track in enumerate(tracks):
-        if track.analysis is None:
+    for track, colour in coloured_tracks:
+        if track is None or track.analysis is None:
             continue
         levels_db = _decibels(track.analysis.rms_env)
         top_db = max(top_db, float(levels_db.max()))
-        axes.plot(track.analysis.frame_times, levels_db, color=colours[index], linewidth=1.6, label=track.title)
+        axes.plot(track.analysis.frame_times, levels_db, color=colour, linewidth=1.6, label=track.title)
         if track.analysis.release_start_s is not None:
-            axes.axvline(track.analysis.release_start_s, color=colours[index], linestyle="--", linewidth=0.9,
+            axes.axvline(track.analysis.release_start_s, color=colour, linestyle="--", linewidth=0.9,
                          label=f"{track.title}: release starts")
     if np.isfinite(top_db):
         axes.set_ylim(top_db - 80.0, top_db + 3.0)
