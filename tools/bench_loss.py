@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "ms_per_frame_sinkhorn_reg_0.05": round(
             seconds_per_call(lambda: sinkhorn_lines(grid, targets[:10], grid, models[:10], reg=0.05), 1.0) * 1e3 / 10, 2),
         "machine": machine() | {"scipy": scipy.__version__, "pot": ot.__version__},
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
     }
     json.dump(report, sys.stdout, indent=2)
     print()

@@ -18,16 +18,29 @@ def rendered_line_magnitudes(carrier_ratio, mod_ratio, beta):
     return np.abs(np.fft.rfft(tone)) * 2.0 / RATE
 
 
-def harmonic_spectrum_twin(betas, carrier_ratio, mod_ratio, n_harmonics):
-    """NumPy twin: signed J_n(β) per order, folded with a sign flip, summed per harmonic, then |·|."""
-    max_order = (n_harmonics + carrier_ratio) // mod_ratio
-    orders = np.arange(-max_order, max_order + 1)
+def fm_lines_twin(betas, carrier_ratio, mod_ratio, n_sidebands):
+    """NumPy twin of the line form: positions |c + n m|, amplitudes sign(c + n m)·J_n(β) and d/dβ."""
+    orders = np.arange(-n_sidebands, n_sidebands + 1)
     frequencies = carrier_ratio + orders * mod_ratio
-    keep = (frequencies != 0) & (np.abs(frequencies) <= n_harmonics)
-    signed = np.sign(frequencies[keep]) * scipy.special.jv(orders[keep][None, :], betas[:, None])
+    sign = np.sign(frequencies)
+    amplitudes = sign * scipy.special.jv(orders[None, :], betas[:, None])
+    derivatives = sign * scipy.special.jvp(orders[None, :], betas[:, None])
+    return np.abs(frequencies), amplitudes, derivatives
+
+
+def harmonic_spectrum_twin(betas, carrier_ratio, mod_ratio, n_harmonics):
+    """NumPy twin: signed lines summed per harmonic, then |·| (right-hand slope at β = 0)."""
+    positions, amplitudes, derivatives = fm_lines_twin(betas, carrier_ratio, mod_ratio,
+                                                       (n_harmonics + carrier_ratio) // mod_ratio)
+    keep = (positions >= 1) & (positions <= n_harmonics)
+    slots = positions[keep].astype(int) - 1
     sums = np.zeros((betas.size, n_harmonics))
-    np.add.at(sums.T, np.abs(frequencies[keep]) - 1, signed.T)
-    return np.abs(sums)
+    sum_derivatives = np.zeros((betas.size, n_harmonics))
+    np.add.at(sums.T, slots, amplitudes[:, keep].T)
+    np.add.at(sum_derivatives.T, slots, derivatives[:, keep].T)
+    at_zero = betas[:, None] == 0.0
+    slope = np.where(at_zero & (sums == 0.0), np.abs(sum_derivatives), np.sign(sums) * sum_derivatives)
+    return np.abs(sums), slope
 
 
 RATIO_PAIRS = [(1, 1), (1, 2), (2, 1), (3, 2), (1, 3), (2, 5), (1, 7)]
@@ -46,8 +59,20 @@ def test_harmonic_magnitudes_match_fft_of_rendered_tone(carrier_ratio, mod_ratio
 @pytest.mark.parametrize("carrier_ratio, mod_ratio", RATIO_PAIRS)
 def test_kernel_matches_numpy_twin(carrier_ratio, mod_ratio):
     betas = np.linspace(0.0, 12.0, 37)
-    magnitudes, _ = harmonic_spectrum(betas, carrier_ratio, mod_ratio, 48)
-    np.testing.assert_allclose(magnitudes, harmonic_spectrum_twin(betas, carrier_ratio, mod_ratio, 48), rtol=0, atol=1e-12)
+    magnitudes, derivatives = harmonic_spectrum(betas, carrier_ratio, mod_ratio, 48)
+    twin_magnitudes, twin_derivatives = harmonic_spectrum_twin(betas, carrier_ratio, mod_ratio, 48)
+    np.testing.assert_allclose(magnitudes, twin_magnitudes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(derivatives, twin_derivatives, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("carrier_ratio, mod_ratio", [(1.0, 1.37), (0.5, 2.0), (3.0, 0.25)])
+def test_line_kernel_matches_numpy_twin(carrier_ratio, mod_ratio):
+    betas = np.linspace(0.0, 9.0, 10)
+    lines = fm_lines(betas, carrier_ratio, mod_ratio, 30)
+    positions, amplitudes, derivatives = fm_lines_twin(betas, carrier_ratio, mod_ratio, 30)
+    np.testing.assert_array_equal(lines.positions, positions)
+    np.testing.assert_allclose(lines.amplitudes, amplitudes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lines.amplitude_derivatives, derivatives, rtol=0, atol=1e-12)
 
 
 def test_coinciding_lines_add_signed_not_absolute():
