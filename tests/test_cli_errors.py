@@ -1,0 +1,87 @@
+"""Bad input to `wifm fit` / `wifm render`: exit 2, one line naming the file and the problem, no output."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from wifm_synth.patch.model import Operator, Patch, save_patch
+
+RATE = 48000
+
+
+def run_wifm(*arguments):
+    return subprocess.run(
+        [sys.executable, "-m", "wifm_synth", *map(str, arguments)], capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_one_line_error(result, path, problem):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"wifm: error: {path}: "), lines[0]
+    assert problem in lines[0].lower(), lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def write(path, samples, subtype="PCM_16"):
+    soundfile.write(path, samples, RATE, subtype=subtype)
+    return path
+
+
+def bad_audio_cases(folder):
+    rng = np.random.default_rng(1)
+    nan_audio = 0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)
+    nan_audio[1000:1010] = np.nan
+    not_audio = folder / "notes.wav"
+    not_audio.write_text("this is not audio\n")
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    return {
+        "missing": (folder / "missing.wav", "no such file"),
+        "not audio": (not_audio, "not a readable audio file"),
+        "empty": (empty, "not a readable audio file"),
+        "zeros": (write(folder / "zeros.wav", np.zeros(RATE)), "silence"),
+        "nan": (write(folder / "nan.wav", nan_audio, subtype="FLOAT"), "nan"),
+        "short": (write(folder / "short.wav", 0.3 * np.sin(np.arange(RATE // 25))), "too short"),
+        "noise": (write(folder / "noise.wav", 0.3 * rng.standard_normal(2 * RATE)), "no clear pitch"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "zeros", "nan", "short", "noise"])
+def test_fit_rejects_bad_audio(tmp_path, case):
+    source, problem = bad_audio_cases(tmp_path)[case]
+    output = tmp_path / "out.json"
+    result = run_wifm("fit", source, "-o", output)
+    assert_one_line_error(result, source, problem)
+    assert not output.exists()
+
+
+def test_render_rejects_unreadable_patch(tmp_path):
+    patch_file = tmp_path / "broken.json"
+    patch_file.write_text("{not json")
+    output = tmp_path / "out.wav"
+    assert_one_line_error(run_wifm("render", patch_file, "--note", 60, "-o", output), patch_file, "not valid json")
+    assert not output.exists()
+
+
+def test_render_rejects_out_of_range_field(tmp_path):
+    patch_file = tmp_path / "range.json"
+    save_patch(Patch(operators=[Operator()]), patch_file)
+    document = json.loads(patch_file.read_text())
+    document["operators"][0]["envelope"]["release_s"] = 1000.0
+    patch_file.write_text(json.dumps(document))
+    output = tmp_path / "out.wav"
+    result = run_wifm("render", patch_file, "--note", 60, "-o", output)
+    assert_one_line_error(result, patch_file, "operators[0].envelope.release_s: must be <= 60")
+    assert not output.exists()
+
+
+def test_fit_into_missing_folder_writes_nothing(tmp_path, bundled_notes):
+    output = tmp_path / "missing" / "out.json"
+    result = run_wifm("fit", bundled_notes[0], "-o", output)
+    assert_one_line_error(result, output.parent, "output folder does not exist")
