@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,8 +49,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(stream.fileno())
 
 
+_INNERMOST_NUMERIC_LIST = re.compile(r'\[\s+([^\[\]{}"]*?)\s+\]')
+
+
+def readable_json(document: object) -> str:
+    """Indented JSON with lists of numbers (envelope segments, modulators) kept on one line."""
+    text = json.dumps(document, indent=2, allow_nan=False)
+    return _INNERMOST_NUMERIC_LIST.sub(lambda match: "[" + re.sub(r",\s+", ", ", match.group(1)) + "]", text) + "\n"
+
+
 def atomic_write_json(path: str | os.PathLike, document: object) -> None:
-    atomic_write_bytes(path, (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(path, readable_json(document).encode())
 
 
 def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
