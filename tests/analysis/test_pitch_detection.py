@@ -113,3 +113,10 @@ def test_invalid_note_hint_is_rejected(hint):
 def test_midi_conversions_round_trip():
     assert midi_to_hz(69) == 440.0
     assert hz_to_midi(midi_to_hz(40.25)) == pytest.approx(40.25)
+
+
+def test_given_f0_measures_even_a_render_without_partials_there():
+    noise = 0.1 * np.random.default_rng(4).standard_normal(RATE)
+    analysis = analyze((noise, RATE), f0_hz=220.0)
+    assert analysis.f0_hz == 220.0
+    assert np.all(np.isfinite(analysis.harmonic_amps)) and analysis.harmonic_amps.max() < 0.05

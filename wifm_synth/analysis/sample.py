@@ -25,6 +25,8 @@ from wifm_synth.errors import AnalysisError, InputError
 LOUD_FRAME_DB = -20.0
 ATTACK_SKIP_S = 0.03
 MAX_PITCH_FRAMES = 24
+MAX_AVERAGE_FRAMES = 64
+FRAMES_PER_CHUNK = 256
 HINT_TOLERANCE_CENTS = 50.0
 
 
@@ -80,11 +82,12 @@ def analyze(
         if len(source) != 2:
             raise InputError("audio source must be a path or an (audio, rate) pair")
         name = "<audio>"
+        _check_options(name, note_hint, hop_s, f0_hz)
         audio = prepare_audio(source[0], source[1], sample_rate, source=name)
     else:
         name = os.fspath(source)
+        _check_options(name, note_hint, hop_s, f0_hz)
         audio, _ = load_audio(source, sample_rate)
-    _check_options(name, note_hint, hop_s, f0_hz)
 
     hop = max(1, int(round(hop_s * sample_rate)))
     onset = detect_onset(audio, sample_rate)
@@ -99,8 +102,8 @@ def analyze(
         rough_f0 = _octave_of_hint(_detect_rough_f0(audio, sample_rate, centers[loud], name), note_hint, warnings)
     else:
         rough_f0 = float(f0_hz)
-    spectrogram, series = _partial_series(audio, sample_rate, centers, loud, rough_f0)
-    if not series.present.any():
+    series = _partial_series(audio, sample_rate, centers[loud], rough_f0)
+    if f0_hz is None and not series.present.any():
         raise AnalysisError("no clear pitch (unpitched or noise)", name)
     detected_f0 = series.first_partial_hz if f0_hz is None else float(f0_hz)
     if note_hint is not None and not warnings:
@@ -109,7 +112,7 @@ def analyze(
             warnings.append(
                 f"detected pitch {detected_f0:.2f} Hz is {cents:+.0f} cents from note hint {note_hint}"
             )
-    amps, freqs, phases = measure_partials(spectrogram, series.freqs, series.f0_hz)
+    amps, freqs, phases = _measure_frames(audio, sample_rate, centers, series)
     return SampleAnalysis(
         source=name,
         sample_rate=sample_rate,
@@ -173,10 +176,24 @@ def _octave_of_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) ->
     return f0_hz
 
 
-def _partial_series(audio, rate, centers, loud, f0_hz):
-    spectrogram = zero_phase_stft(audio, rate, centers, window_length(f0_hz, rate))
-    average_power = np.mean(np.square(np.abs(spectrogram.spectra[loud])), axis=0)
+def _partial_series(audio: np.ndarray, rate: int, loud_centers: np.ndarray, f0_hz: float) -> PartialSeries:
+    """Partials found in the power spectrum averaged over (up to MAX_AVERAGE_FRAMES of) the loud frames."""
+    picks = np.unique(np.linspace(0, loud_centers.size - 1, MAX_AVERAGE_FRAMES).round().astype(int))
+    spectrogram = zero_phase_stft(audio, rate, loud_centers[picks], window_length(f0_hz, rate))
+    average_power = np.mean(np.square(np.abs(spectrogram.spectra)), axis=0)
     power_db = 10.0 * np.log10(np.maximum(average_power, np.finfo(float).tiny))
     max_hz = min(MAX_PARTIAL_HZ, 0.5 * rate - f0_hz)
-    series: PartialSeries = track_partials(power_db, spectrogram.bin_hz, f0_hz, max_hz)
-    return spectrogram, series
+    return track_partials(power_db, spectrogram.bin_hz, f0_hz, max_hz)
+
+
+def _measure_frames(
+    audio: np.ndarray, rate: int, centers: np.ndarray, series: PartialSeries
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """measure_partials over all frames, a chunk at a time so long files do not need gigabytes of spectra."""
+    length = window_length(series.f0_hz, rate)
+    chunks = [
+        measure_partials(zero_phase_stft(audio, rate, centers[start : start + FRAMES_PER_CHUNK], length),
+                         series.freqs, series.f0_hz)
+        for start in range(0, centers.size, FRAMES_PER_CHUNK)
+    ]
+    return tuple(np.concatenate(parts) for parts in zip(*chunks))

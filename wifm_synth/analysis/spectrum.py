@@ -48,7 +48,7 @@ def zero_phase_stft(audio: np.ndarray, rate: int, centers: np.ndarray, length: i
     rotated = np.zeros((len(centers), n_fft))
     rotated[:, :half] = frames[:, half:]
     rotated[:, n_fft - half :] = frames[:, :half]
-    spectra = scipy.fft.rfft(rotated, axis=1, workers=-1)
+    spectra = scipy.fft.rfft(rotated, axis=1)
     return Spectrogram(spectra, rate / n_fft, 2.0 / window.sum())
 
 
