@@ -99,14 +99,14 @@ def render_midi_file(
         notices.append(message)
         notify(message)
 
-    for message in _song_notices(song, instrument):
-        notice(message)
     peak = 0.0
     engine_seconds = 0.0
     rendered = 0
     next_event = 0
     max_frames = song.end_frame + int(MAX_TAIL_S * sample_rate)
-    with atomic_output(out_path) as temp:
+    with atomic_output(out_path) as temp:  # checks the output folder before any notice is given
+        for message in _song_notices(song, instrument):
+            notice(message)
         synth = Synth(instrument, sample_rate=sample_rate, **({} if polyphony is None else {"polyphony": polyphony}))
         try:
             wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
