@@ -1,0 +1,226 @@
+"""``wifm play`` / ``wifm devices`` end to end on a private JACK dummy server.
+
+The player runs as a subprocess, exactly as a user starts it. The test plays a keyboard through a JACK
+MIDI port (python-rtmidi) and listens to the player's output with a JACK-Client capture client whose
+buffer is indexed by JACK frame time, so "sound after note-on" is measured on JACK's own clock.
+"""
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from jack_server import jack_server  # noqa: F401  (fixture)
+
+from wifm_synth.patch.model import Envelope, Operator, Patch, save_patch
+
+jack = pytest.importorskip("jack")
+rtmidi = pytest.importorskip("rtmidi")
+
+pytestmark = pytest.mark.jack
+
+KEYBOARD_CLIENT = "wifm-test-keys"
+KEYBOARD_PORT = f"{KEYBOARD_CLIENT}:keys"
+CAPTURE_SECONDS = 120
+SILENCE = 1e-4
+SOUND = 1e-2
+STARTUP_TIMEOUT_S = 120  # first run compiles (and caches) the engine
+
+
+def held_tone_patch() -> Patch:
+    """Sounds at a steady level while the key is down, and fades within ~0.1 s of note-off."""
+    return Patch(operators=[
+        Operator(level=0.3, modulators=[1], envelope=Envelope([(0.002, 0.0), (0.05, -3.0)], 0.05)),
+        Operator(ratio=2.0, level=1.0, carrier=False, envelope=Envelope([(0.002, 0.0)], 0.05)),
+    ])
+
+
+class PlayerProcess:
+    """``wifm play`` in a subprocess, its stdout lines collected by a thread."""
+
+    def __init__(self, patch_path, env):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "wifm_synth.cli", "play", str(patch_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"player never printed {text!r}; it printed {self.seen}, "
+                             f"stderr: {self._stderr_if_exited()}")
+
+    def _stderr_if_exited(self) -> str:
+        return self.process.stderr.read() if self.process.poll() is not None else "(still running)"
+
+
+class Capture:
+    """Records the player's stereo output into a buffer indexed by JACK frame time.
+
+    ``captured()`` is the end of what has really been recorded: on a loaded machine JACK's frame-time
+    estimate can run ahead of the (non-real-time) cycles, so the tests never look past it.
+    """
+
+    def __init__(self, sample_rate: int):
+        self.client = jack.Client("wifm-test-capture", no_start_server=True)
+        self.inports = [self.client.inports.register(f"in_{side}") for side in ("left", "right")]
+        self.buffer = np.zeros((2, CAPTURE_SECONDS * sample_rate), dtype=np.float32)
+        self.start_frame = None
+        self.captured_until = 0
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.start_frame = self.client.frame_time
+
+    def _process(self, frames):
+        if self.start_frame is None:
+            return
+        position = self.client.last_frame_time - self.start_frame
+        if 0 <= position <= self.buffer.shape[1] - frames:
+            for channel, port in enumerate(self.inports):
+                self.buffer[channel, position:position + frames] = port.get_array()
+            self.captured_until = position + frames
+
+    def connect(self, source_pattern: str):
+        sources = self.client.get_ports(source_pattern, is_audio=True, is_output=True)
+        assert len(sources) == 2, f"expected the player's two output ports, JACK has {sources}"
+        for source, inport in zip(sources, self.inports):
+            self.client.connect(source, inport)
+
+    def captured(self) -> int:
+        return self.captured_until
+
+    def peak(self, start: int, stop: int) -> float:
+        return float(np.max(np.abs(self.buffer[:, start:stop])))
+
+    def first_sound(self, start: int, stop: int) -> int | None:
+        loud = np.flatnonzero(np.max(np.abs(self.buffer[:, start:stop]), axis=0) > SOUND)
+        return start + int(loud[0]) if len(loud) else None
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.fixture(scope="module")
+def patch_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("live") / "held.json"
+    save_patch(held_tone_patch(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def player(jack_server, patch_path):  # noqa: F811
+    player = PlayerProcess(patch_path, jack_server.env)
+    try:
+        player.wait_for("playing on", STARTUP_TIMEOUT_S)
+        yield player
+    finally:
+        if player.process.poll() is None:
+            player.process.kill()
+            player.process.wait()
+
+
+@pytest.fixture(scope="module")
+def capture(jack_server, player):  # noqa: F811
+    capture = Capture(jack_server.sample_rate)
+    capture.connect("PortAudio:")
+    yield capture
+    capture.close()
+
+
+def open_keyboard():
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, KEYBOARD_CLIENT)
+    keyboard.open_virtual_port("keys")
+    return keyboard
+
+
+def test_player_waits_for_midi_ports_and_connects_one_that_appears(player, capture):
+    player.wait_for("waiting for one", 5)
+    keyboard = open_keyboard()
+    try:
+        player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+    finally:
+        keyboard.delete()
+    player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
+
+
+def test_sound_starts_after_note_on_and_stops_after_note_off(player, capture, jack_server):  # noqa: F811
+    rate = jack_server.sample_rate
+    keyboard = open_keyboard()
+    try:
+        player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+        time.sleep(0.2)
+        before = capture.captured()
+        keyboard.send_message([0x90, 69, 100])
+        time.sleep(0.5)
+        note_on = capture.captured()
+        assert capture.peak(before - rate // 10, before) < SILENCE
+        onset = capture.first_sound(before, note_on)
+        assert onset is not None, "no sound after note-on"
+        # Latency is measured properly by tools/bench_live.py; a loaded CI machine running JACK
+        # without real-time scheduling only bounds it loosely.
+        assert (onset - before) / rate < 0.25
+        keyboard.send_message([0x80, 69, 0])
+        time.sleep(0.4)
+        after = capture.captured()
+        assert capture.peak(after - rate // 10, after) < SILENCE
+    finally:
+        keyboard.delete()
+    player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
+
+
+def test_port_disappearing_releases_its_notes(player, capture, jack_server):  # noqa: F811
+    rate = jack_server.sample_rate
+    keyboard = open_keyboard()
+    player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+    time.sleep(0.2)
+    keyboard.send_message([0xB0, 64, 127])  # sustain pedal down: even released keys would ring on
+    keyboard.send_message([0x90, 62, 100])
+    keyboard.send_message([0x91, 65, 100])
+    time.sleep(0.3)
+    now = capture.captured()
+    assert capture.peak(now - rate // 10, now) > SOUND
+    keyboard.delete()
+    player.wait_for(f"'{KEYBOARD_PORT}' disappeared; all notes off", 5)
+    time.sleep(0.4)
+    now = capture.captured()
+    assert capture.peak(now - rate // 10, now) < SILENCE
+
+
+def test_devices_json_lists_jack_audio_and_midi(player, jack_server):  # noqa: F811
+    keyboard = open_keyboard()
+    try:
+        result = subprocess.run([sys.executable, "-m", "wifm_synth.cli", "devices", "--json"],
+                                check=False, capture_output=True, text=True, env=jack_server.env, timeout=60)
+    finally:
+        keyboard.delete()
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert {"name": "system", "host_api": "JACK Audio Connection Kit"}.items() <= listing["audio_outputs"][0].items()
+    assert {"api": "Jack", "name": KEYBOARD_PORT} in listing["midi_inputs"]
+
+
+def test_sigterm_stops_the_player_cleanly(player):
+    player.process.send_signal(signal.SIGTERM)
+    assert player.process.wait(timeout=10) == 0
+    player.wait_for("stopped", 5)
