@@ -143,7 +143,7 @@ def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     assert [section for section, _ in collector.images] == ["overview", "note-1", "note-2", "note-3"]
     # Target and render for the two notes whose samples were found; the render alone for the lost one.
     assert [section for section, _ in collector.audio] == ["note-1", "note-1", "note-2", "note-2", "note-3"]
-    assert sorted(set(collector.links)) == ["note-1", "note-2", "note-3"]
+    assert collector.links == ["note-1", "note-2", "note-3"]  # zone table: program order, then velocity
     text = " ".join(collector.text)
     assert "Target sample unavailable" in text and "flute_79_100.wav" in text
     assert text.count("Target sample unavailable") == 1

@@ -11,7 +11,7 @@ from matplotlib.colors import to_rgb
 from wifm_synth import __version__
 from wifm_synth.fit.naming import note_name
 from wifm_synth.patch.model import Patch
-from wifm_synth.report.figures import MapZone, keyboard_map_figure, note_figure, quality_colour
+from wifm_synth.report.figures import MapZone, Track, keyboard_map_figure, note_figure, quality_colour
 from wifm_synth.report.media import audio_data_uri, figure_data_uri
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
@@ -80,7 +80,7 @@ def _badge(quality: float | None) -> str:
             f"{escape(_quality_text(quality))}</span>")
 
 
-def _player(kind: str, caption: str, track, absent: str) -> str:
+def _player(kind: str, caption: str, track: Track | None, absent: str) -> str:
     body = (f'<audio controls preload="metadata" src="{audio_data_uri(track.audio, track.sample_rate)}"></audio>'
             if track is not None else f'<p class="absent">{escape(absent)}</p>')
     return f'<figure class="{kind}"><figcaption>{escape(caption)}</figcaption>{body}</figure>'
@@ -208,24 +208,22 @@ def _quality_summary(evaluations: list[NoteEvaluation]) -> str:
 
 def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation]) -> str:
     """Bank overview: a keyboard map per program coloured by fit quality, and the zone table."""
-    quality_by_anchor = {evaluation.note.anchor: evaluation.quality for evaluation in evaluations}
+    evaluation_of_zone = {id(zone): evaluation for evaluation in evaluations for _, zone in evaluation.note.zones}
     rows = []
     programs = []
     for program in instrument.bank.programs:
         map_zones = []
-        for evaluation in evaluations:
-            for zone_program, zone in evaluation.note.zones:
-                if zone_program is not program:
-                    continue
-                quality = quality_by_anchor[evaluation.note.anchor]
-                map_zones.append(MapZone(zone.key_lo, zone.key_hi, zone.vel_lo, zone.vel_hi, zone.root_key, quality))
-                rows.append(
-                    f"<tr><td>{program.bank}:{program.program}</td><td>{escape(program.name)}</td>"
-                    f"<td>{note_name(zone.key_lo)}–{note_name(zone.key_hi)}</td>"
-                    f"<td>{zone.vel_lo}–{zone.vel_hi}</td><td>{note_name(zone.root_key)} ({zone.root_key})</td>"
-                    f'<td><a href="#{evaluation.note.anchor}">{escape(evaluation.note.title)}</a></td>'
-                    f"<td>{_badge(quality)}</td></tr>"
-                )
+        for zone in sorted(program.zones, key=lambda z: (z.vel_lo, z.key_lo)):
+            evaluation = evaluation_of_zone[id(zone)]
+            quality = evaluation.quality
+            map_zones.append(MapZone(zone.key_lo, zone.key_hi, zone.vel_lo, zone.vel_hi, zone.root_key, quality))
+            rows.append(
+                f"<tr><td>{program.bank}:{program.program}</td><td>{escape(program.name)}</td>"
+                f"<td>{note_name(zone.key_lo)}–{note_name(zone.key_hi)}</td>"
+                f"<td>{zone.vel_lo}–{zone.vel_hi}</td><td>{note_name(zone.root_key)} ({zone.root_key})</td>"
+                f'<td><a href="#{evaluation.note.anchor}">{escape(evaluation.note.title)}</a></td>'
+                f"<td>{_badge(quality)}</td></tr>"
+            )
         programs.append((f"{program.bank}:{program.program} {program.name}".strip(), map_zones))
     figure = keyboard_map_figure(programs)
     return (

@@ -93,8 +93,6 @@ def _score(target: SampleAnalysis, candidate: np.ndarray, candidate_analysis: Sa
     ]
 
 
-
-
 def evaluate_note(note: ReportNote) -> NoteEvaluation:
     """Render ``note``'s patch at its fitted key and reference velocity; compare with its source if found."""
     try:
