@@ -22,7 +22,8 @@ from wifm_synth.errors import InputError
 # Below this |x| the two-term power series is exact to double precision, and the recurrence's
 # growth factor 2k/x would overflow.
 _SERIES_LIMIT = 1e-8
-# Rescale the unnormalised recurrence before it can overflow (growth per step is 2k/x < 1e10).
+# Rescale the unnormalised recurrence before it can overflow (the growth per step, 2k/x, stays
+# below ~1e12 for |x| >= _SERIES_LIMIT).
 _RESCALE_ABOVE = 1e250
 # Extra orders above max(N, x) where the backward recurrence starts; J decays super-exponentially
 # past n > x, so this margin makes the truncation error far below 1e-16.
@@ -146,7 +147,7 @@ def bessel_table(x, max_order: int) -> tuple[np.ndarray, np.ndarray]:
     """J_n(x) and dJ_n/dx for orders n = 0..max_order.
 
     ``x`` is a scalar or a 1-D array of T arguments; the results have shape (max_order+1,) or
-    (T, max_order+1). Accurate to ~1e-13 absolute for |x| <= 50 and max_order <= 80 (and beyond).
+    (T, max_order+1). Accurate to ~1e-14 absolute (measured for |x| <= 60 and orders <= 120).
     """
     n_top = _validated_orders(max_order)
     xs = _validated_arguments(x)
