@@ -124,7 +124,7 @@ def test_program_notices_follow_bank_select_once_per_program(tmp_path, bank):
     notices = []
     render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
     assert notices == [
-        "programs.mid: bank 0 program 90 (channel 3, 5) is not in test_bank; playing bank 0 program 33 'bass' instead",
+        "programs.mid: bank 0 program 90 (channels 3, 5) is not in test_bank; playing bank 0 program 33 'bass' instead",
         "programs.mid: bank 130 program 33 (channel 1) is not in test_bank; playing bank 0 program 0 'keys' instead"]
     notices.clear()  # a single patch plays every program
     render_midi_file(bank.patches["patches/fm_bass.json"], song, tmp_path / "out.wav", progress=False,

@@ -63,8 +63,8 @@ def _song_notices(song: MidiSong, instrument: Patch | Bank) -> list[str]:
     for (bank, program), used_on in sorted(requested.items()):
         playing, exact = instrument.program_for(bank, program)
         if not exact:
-            channel_list = ", ".join(map(str, sorted(used_on)))
-            notices.append(f"{name}: bank {bank} program {program} (channel {channel_list}) is not in "
+            channel_list = ("channel " if len(used_on) == 1 else "channels ") + ", ".join(map(str, sorted(used_on)))
+            notices.append(f"{name}: bank {bank} program {program} ({channel_list}) is not in "
                            f"{instrument.name}; playing bank {playing.bank} program {playing.program} "
                            f"{playing.name!r} instead")
     return notices
@@ -112,7 +112,7 @@ def render_midi_file(
             wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
         except (soundfile.LibsndfileError, RuntimeError) as exc:
             raise OutputError(f"cannot write WAV ({exc})", out_path) from None
-        with wav, tqdm(total=round(song.duration_s, 1), unit="s", desc=Path(midi_path).name, delay=PROGRESS_DELAY_S,
+        with wav, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name, delay=PROGRESS_DELAY_S,
                        disable=not progress, file=sys.stderr,
                        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
             while rendered < max_frames:
@@ -127,7 +127,7 @@ def render_midi_file(
                 engine_seconds += time.perf_counter() - engine_started
                 peak = max(peak, float(np.max(np.abs(block))))
                 wav.write(np.clip(block, -1.0, 1.0))
-                bar.update(round(min(chunk_end, song.end_frame) / sample_rate - bar.n, 3))
+                bar.update(min(chunk_end, song.end_frame) - bar.n)
                 rendered = chunk_end
                 if rendered >= song.end_frame and synth.active_voices == 0:
                     break
