@@ -4,7 +4,6 @@ import shutil
 import sys
 
 import pytest
-
 from analysis_signals import BUNDLED_NOTES, REPO_ROOT
 
 spec = importlib.util.spec_from_file_location("eval_fit", REPO_ROOT / "tools" / "eval_fit.py")

@@ -2,12 +2,11 @@ import time
 
 import numpy as np
 import pytest
+from analysis_signals import RATE, harmonic_tone
 
 from wifm_synth.analysis import analyze
 from wifm_synth.analysis.envelope import detect_onset, detect_release, frame_rms
 from wifm_synth.analysis.spectrum import MAX_PARTIAL_HZ
-
-from analysis_signals import RATE, harmonic_tone
 
 AMPLITUDES = [0.5, 0.25, 0.1, 0.05, 0.01, 0.001]
 

@@ -20,7 +20,9 @@ def test_bundled_note_loads_as_mono_float64(bundled_notes):
     assert 0.01 < np.abs(audio).max() <= 1.0
 
 
-@pytest.mark.parametrize("suffix, subtype", [(".flac", "PCM_16"), (".aiff", "PCM_24"), (".ogg", "VORBIS"), (".wav", "FLOAT")])
+@pytest.mark.parametrize(
+    "suffix, subtype", [(".flac", "PCM_16"), (".aiff", "PCM_24"), (".ogg", "VORBIS"), (".wav", "FLOAT")]
+)
 def test_formats_are_read(tmp_path, suffix, subtype):
     path = tmp_path / f"tone{suffix}"
     soundfile.write(path, _sine(440.0, 0.5, RATE), RATE, subtype=subtype)
@@ -57,6 +59,11 @@ def _write_wav(path, samples, rate=RATE, subtype="FLOAT"):
     return path
 
 
+def _with_sample(value):
+    """One second of a constant level with ``value`` at sample 100."""
+    return np.where(np.arange(RATE) == 100, value, 0.1)
+
+
 def _write_text(path, text):
     path.write_text(text)
     return path
@@ -70,8 +77,8 @@ def _write_text(path, text):
         (lambda p: _write_text(p / "notes.wav", "not audio at all"), InputError, "not a readable audio file"),
         (lambda p: _write_wav(p / "empty.wav", np.zeros(0)), AnalysisError, "no audio samples"),
         (lambda p: _write_wav(p / "zeros.wav", np.zeros(RATE), subtype="PCM_16"), AnalysisError, "digital silence"),
-        (lambda p: _write_wav(p / "nan.wav", np.where(np.arange(RATE) == 100, np.nan, 0.1)), AnalysisError, "NaN or infinite"),
-        (lambda p: _write_wav(p / "inf.wav", np.where(np.arange(RATE) == 100, np.inf, 0.1)), AnalysisError, "NaN or infinite"),
+        (lambda p: _write_wav(p / "nan.wav", _with_sample(np.nan)), AnalysisError, "NaN or infinite"),
+        (lambda p: _write_wav(p / "inf.wav", _with_sample(np.inf)), AnalysisError, "NaN or infinite"),
         (lambda p: _write_wav(p / "short.wav", _sine(440.0, 0.03, RATE)), AnalysisError, "too short"),
     ],
 )

@@ -1,11 +1,9 @@
 import numpy as np
 import pytest
-
-from wifm_synth.analysis import analyze
-from wifm_synth.analysis import metrics
-from wifm_synth.errors import InputError
-
 from analysis_signals import RATE, harmonic_tone
+
+from wifm_synth.analysis import analyze, metrics
+from wifm_synth.errors import InputError
 
 TONE_AMPLITUDES = [0.4, 0.2, 0.15, 0.05, 0.02, 0.01]
 

@@ -3,12 +3,11 @@ import csv
 import numpy as np
 import pytest
 import scipy.signal
+from analysis_signals import BUNDLED_NOTES, RATE, harmonic_tone
 
 from wifm_synth.analysis import analyze, hz_to_midi, midi_to_hz
 from wifm_synth.analysis.pitch import yin_f0
 from wifm_synth.errors import AnalysisError, InputError
-
-from analysis_signals import BUNDLED_NOTES, RATE, harmonic_tone
 
 
 def _cents(a, b):

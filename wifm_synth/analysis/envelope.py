@@ -27,14 +27,14 @@ def detect_onset(audio: np.ndarray, rate: int) -> int:
     the energy keeps falling and is still above the background level before the note, so slow
     attacks (flute, bowed strings) start at their first sound and background noise is not followed.
     """
-    block = max(1, int(round(rate * ONSET_BLOCK_S)))
+    block = max(1, round(rate * ONSET_BLOCK_S))
     n_blocks = audio.size // block
     if n_blocks < 2:
         return 0
     energy = np.sqrt(np.square(audio[: n_blocks * block]).reshape(n_blocks, block).mean(axis=1))
     energy_db = level_db(energy, energy.max())
     first_loud = int(np.argmax(energy_db >= ONSET_THRESHOLD_DB))
-    earliest = max(0, first_loud - int(round(ONSET_MAX_BACKTRACK_S / ONSET_BLOCK_S)))
+    earliest = max(0, first_loud - round(ONSET_MAX_BACKTRACK_S / ONSET_BLOCK_S))
     background_db = np.median(energy_db[:first_loud]) if first_loud else LEVEL_FLOOR_DB
     start = first_loud
     while (
@@ -68,14 +68,14 @@ def detect_release(
     """Time (s since onset) where the decay suddenly steepens (note-off), or None when there is no clear one.
 
     For each candidate frame, straight lines are fitted to the dB envelope over ``before_s`` before it
-    and ``after_s`` after it. A release is the frame where the slope steepens most, provided it steepens
-    by ``min_steepening_db_per_s`` and the level ends ``min_extra_drop_db`` below the extrapolated earlier
-    decay and never comes back up; the earliest such knee is the release. Frames near the noise floor (``floor_db`` re peak) are not candidates: a decay that fades into
-    silence is not a release.
+    and ``after_s`` after it. A candidate qualifies when the slope steepens by ``min_steepening_db_per_s``,
+    the level ends ``min_extra_drop_db`` below the extrapolated earlier decay and never comes back up.
+    The release is the knee of the earliest run of qualifying frames. Frames near the noise floor
+    (``floor_db`` re peak) are not candidates: a decay that fades into silence is not a release.
     """
     levels = level_db(rms_env, rms_env.max() if rms_env.size else 0.0)
-    n_before = max(3, int(round(before_s / hop_s)))
-    n_after = max(3, int(round(after_s / hop_s)))
+    n_before = max(3, round(before_s / hop_s))
+    n_after = max(3, round(after_s / hop_s))
     if levels.size < n_before + n_after + 1:
         return None
     windows_before = np.lib.stride_tricks.sliding_window_view(levels, n_before)

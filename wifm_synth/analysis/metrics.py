@@ -98,7 +98,7 @@ def harmonic_resynthesis(analysis: SampleAnalysis) -> np.ndarray:
     φ_k the phase measured there) under a periodic Hann window two hops long; at 50 % overlap those
     windows sum to one, so steady partials come back at their measured amplitude.
     """
-    hop = int(round(analysis.hop_s * analysis.sample_rate))
+    hop = round(analysis.hop_s * analysis.sample_rate)
     window = scipy.signal.get_window("hann", 2 * hop)
     offsets = np.arange(-hop, hop)
     tau = offsets / analysis.sample_rate

@@ -23,7 +23,7 @@ def yin_f0(audio: np.ndarray, rate: int, centers: np.ndarray) -> tuple[np.ndarra
     global minimum when none is), refined by parabolic interpolation. Taking the first dip rather than
     the deepest is what keeps YIN from the sub-octave errors of plain autocorrelation.
     """
-    window = int(round(YIN_WINDOW_S * rate))
+    window = round(YIN_WINDOW_S * rate)
     max_lag = min(int(rate / MIN_F0_HZ), window)
     min_lag = max(2, int(rate / MAX_F0_HZ))
     span = window + max_lag

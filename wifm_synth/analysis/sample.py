@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wifm_synth.analysis.audio import load_audio, prepare_audio
-from wifm_synth.analysis.envelope import detect_onset, detect_release, frame_rms, level_db
+from wifm_synth.analysis.envelope import (
+    detect_onset,
+    detect_release,
+    frame_rms,
+    level_db,
+)
 from wifm_synth.analysis.pitch import MIN_VOICED_FRACTION, VOICED_APERIODICITY, yin_f0
 from wifm_synth.analysis.spectrum import (
     MAX_PARTIAL_HZ,
@@ -89,7 +94,7 @@ def analyze(
         _check_options(name, note_hint, hop_s, f0_hz)
         audio, _ = load_audio(source, sample_rate)
 
-    hop = max(1, int(round(hop_s * sample_rate)))
+    hop = max(1, round(hop_s * sample_rate))
     onset = detect_onset(audio, sample_rate)
     n_frames = max(1, -(-(audio.size - onset) // hop))
     centers = onset + np.arange(n_frames) * hop

@@ -34,7 +34,7 @@ class Spectrogram:
 
 
 def window_length(f0_hz: float, rate: int) -> int:
-    length = int(round(PERIODS_PER_WINDOW * rate / f0_hz / 2.0)) * 2
+    length = round(PERIODS_PER_WINDOW * rate / f0_hz / 2.0) * 2
     return int(np.clip(length, MIN_WINDOW, MAX_WINDOW))
 
 
@@ -84,7 +84,7 @@ def track_partials(power_db: np.ndarray, bin_hz: float, f0_hz: float, max_hz: fl
         if predicted > max_hz:
             break
         search = max(1, int(SEARCH_FRACTION * f0 / bin_hz))
-        centre = int(round(predicted / bin_hz))
+        centre = round(predicted / bin_hz)
         lo, hi = max(1, centre - search), min(n_bins - 1, centre + search + 1)
         if lo >= hi:
             break
@@ -125,8 +125,7 @@ def measure_partials(
     region = magnitude_db[:, candidate_bins]  # (frames, partials, width)
     best = np.argmax(region, axis=2)
     is_peak = (best > 0) & (best < offsets.size - 1)
-    peak_bins = np.where(is_peak, np.take_along_axis(
-        np.broadcast_to(candidate_bins, region.shape), best[..., None], axis=2)[..., 0], centre_bins)
+    peak_bins = np.where(is_peak, candidate_bins[np.arange(partial_hz.size), best], centre_bins)
     rows = np.arange(spectra.shape[0])[:, None]
     shift, peak_db = parabolic_vertex(
         magnitude_db[rows, peak_bins - 1], magnitude_db[rows, peak_bins], magnitude_db[rows, peak_bins + 1]
