@@ -149,3 +149,13 @@ def _cpu_seconds(function, *args):
     started = time.process_time()
     function(*args)
     return time.process_time() - started
+
+
+def test_real_note_after_leading_noise_keeps_onset_pitch_and_release(bundled_notes):
+    path = next(p for p in bundled_notes if p.name == "trumpet_58_100.wav")
+    plain = analyze(path)
+    lead_in = 1e-4 * np.random.default_rng(9).standard_normal(RATE // 2)
+    delayed = analyze((np.concatenate((lead_in, plain.audio)), RATE))
+    assert abs(delayed.onset_index - (RATE // 2 + plain.onset_index)) <= 0.002 * RATE
+    assert delayed.f0_hz == pytest.approx(plain.f0_hz, abs=0.05)
+    assert delayed.release_start_s == pytest.approx(plain.release_start_s, abs=0.011)
