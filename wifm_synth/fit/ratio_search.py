@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from wifm_synth.fit.loss import frame_losses, mse_grid_into, w1_grid_into
+from wifm_synth.fit.loss import frame_losses, grid_cost_table
 from wifm_synth.fm.spectrum import harmonic_spectrum
 
 MAX_CARRIER_RATIO = 3
@@ -66,26 +66,6 @@ def index_grid(points: int = INDEX_GRID_POINTS, max_index: float = MAX_INDEX) ->
 
 
 @njit(cache=True)
-def _grid_cost_table(use_w1, axis, targets, table):
-    """Loss of every target frame (T, H) against every tabulated model spectrum (G, H) → (T, G)."""
-    n_frames = targets.shape[0]
-    n_grid = table.shape[0]
-    n_points = targets.shape[1]
-    costs = np.empty((n_frames, n_grid))
-    loss = np.empty(1)
-    grad_amps = np.empty((1, n_points))
-    grad_positions = np.empty((1, n_points))
-    for t in range(n_frames):
-        for g in range(n_grid):
-            if use_w1:
-                w1_grid_into(axis, targets[t:t + 1], table[g:g + 1], loss, grad_amps, grad_positions)
-            else:
-                mse_grid_into(targets[t:t + 1], table[g:g + 1], loss, grad_amps)
-            costs[t, g] = loss[0]
-    return costs
-
-
-@njit(cache=True)
 def _viterbi(costs, frame_weights, betas, jump_cost):
     """Grid index per frame minimising Σ_t w_t·cost[t, g_t] + jump_cost·Σ_t (β_{g_t} − β_{g_{t−1}})²."""
     n_frames, n_grid = costs.shape
@@ -116,8 +96,8 @@ def _viterbi(costs, frame_weights, betas, jump_cost):
 
 def _grid_costs(loss_kind: str, target: TargetSpectra, frames: np.ndarray, table: np.ndarray) -> np.ndarray:
     # Entropic OT per (frame, grid point) would cost seconds per ratio; its reg → 0 limit, W1, picks the basin.
-    use_w1 = loss_kind != "mse"
-    return _grid_cost_table(use_w1, target.axis, np.ascontiguousarray(target.amplitudes[frames]), table)
+    table_kind = "mse" if loss_kind == "mse" else "w1"
+    return grid_cost_table(table_kind, target.axis, target.amplitudes[frames], table)
 
 
 def _jump_cost(costs: np.ndarray, weights: np.ndarray, hop_s: float) -> float:
@@ -147,25 +127,38 @@ def least_squares_gains(amplitudes: np.ndarray, magnitudes: np.ndarray) -> np.nd
                                                                        1e-300)
 
 
-def _refine(loss_kind, target, carrier, modulator, grid, path):
-    """Bisection on the sign of the exact derivative inside the grid cells around each path point."""
-    low = grid[np.maximum(path - 1, 0)]
-    high = grid[np.minimum(path + 1, grid.size - 1)]
+def _bisect_slope(loss_kind, target, carrier, modulator, low, high):
+    """Per frame, where dL/dβ changes sign from − to + inside [low, high] (or the lower end)."""
     for _ in range(BISECTION_STEPS):
         middle = 0.5 * (low + high)
         _, slope = _frame_loss_and_slope(loss_kind, target, carrier, modulator, middle)
         rising = slope > 0.0
         high = np.where(rising, middle, high)
         low = np.where(rising, low, middle)
-    betas = 0.5 * (low + high)
-    # Keep the grid point where it is better (the loss is only piecewise smooth).
-    refined_loss, _ = _frame_loss_and_slope(loss_kind, target, carrier, modulator, betas)
-    grid_loss, _ = _frame_loss_and_slope(loss_kind, target, carrier, modulator, grid[path])
-    keep_grid = grid_loss < refined_loss
-    return np.where(keep_grid, grid[path], betas), np.where(keep_grid, grid_loss, refined_loss)
+    return 0.5 * (low + high)
 
 
-def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+def _refine(loss_kind, target, carrier, modulator, grid, path):
+    """Exact-gradient refinement of the grid path: bisection on the sign of dL/dβ in the cell on
+    each side of the path point, keeping the best of the two results and the grid point itself.
+
+    Each cell is searched separately because the loss is only piecewise smooth: where a harmonic's
+    signed sum crosses zero (e.g. J_0 at β ≈ 2.405) |·| has a kink that can split a cell into two
+    basins.
+    """
+    centre = grid[path]
+    best_betas = centre
+    best_loss, _ = _frame_loss_and_slope(loss_kind, target, carrier, modulator, centre)
+    for low, high in ((grid[np.maximum(path - 1, 0)], centre), (centre, grid[np.minimum(path + 1, grid.size - 1)])):
+        betas = _bisect_slope(loss_kind, target, carrier, modulator, low, high)
+        loss, _ = _frame_loss_and_slope(loss_kind, target, carrier, modulator, betas)
+        better = loss < best_loss
+        best_betas = np.where(better, betas, best_betas)
+        best_loss = np.where(better, loss, best_loss)
+    return best_betas, best_loss
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sum(values * weights) / max(np.sum(weights), 1e-300))
 
 
@@ -188,7 +181,7 @@ def search_index_trajectories(target: TargetSpectra, loss_kind: str = "w1",
         table, _ = harmonic_spectrum(grid, carrier, modulator, n_harmonics)
         tables[carrier, modulator] = table
         path, costs = _track(loss_kind, target, screen, grid, table, screen_hop)
-        score = _weighted_mean(costs[np.arange(screen.size), path], target.frame_weights[screen])
+        score = weighted_mean(costs[np.arange(screen.size), path], target.frame_weights[screen])
         screened.append((score, carrier, modulator))
     screened.sort()
     every_frame = np.arange(n_frames)
@@ -198,7 +191,7 @@ def search_index_trajectories(target: TargetSpectra, loss_kind: str = "w1",
         betas, frame_loss = _refine(loss_kind, target, carrier, modulator, grid, path)
         magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, n_harmonics)
         results.append(IndexTrajectory(carrier, modulator, betas, frame_loss,
-                                       _weighted_mean(frame_loss, target.frame_weights),
+                                       weighted_mean(frame_loss, target.frame_weights),
                                        least_squares_gains(target.amplitudes, magnitudes)))
     results.sort(key=lambda trajectory: trajectory.loss)
     return results

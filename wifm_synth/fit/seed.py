@@ -15,7 +15,7 @@ import numpy as np
 
 from wifm_synth.errors import InputError
 from wifm_synth.fit.loss import frame_losses
-from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra
+from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, weighted_mean
 from wifm_synth.fm.spectrum import fm_lines
 
 START_RATIO = 5.0
@@ -109,8 +109,7 @@ def fit_seed_trajectory(target: TargetSpectra, loss_kind: str = "w1") -> IndexTr
         betas = np.clip(adam.step(betas, grad_index), *INDEX_RANGE)
     frame_loss, _, _, magnitudes = _loss_and_gradients(loss_kind, target, frames, ratio, betas)
     gains = np.sqrt(np.sum(target.amplitudes**2, axis=1) / np.maximum(np.sum(magnitudes**2, axis=1), 1e-300))
-    weights = target.frame_weights
     return IndexTrajectory(
         carrier_ratio=1, modulator_ratio=ratio, betas=betas, frame_loss=frame_loss,
-        loss=float(np.sum(frame_loss * weights) / max(weights.sum(), 1e-300)), carrier_gains=gains,
+        loss=weighted_mean(frame_loss, target.frame_weights), carrier_gains=gains,
     )
