@@ -6,6 +6,7 @@ path (relative to the bank file), so a patch shared by several zones is loaded a
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ BANK_VERSION = 1
 KEY_RANGE = (0, 127)
 # Velocity 0 is a note-off, so zones tile velocities 1..127.
 VELOCITY_RANGE = (1, 127)
-DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 
 
 @dataclass
@@ -135,7 +135,7 @@ class ZoneSpan(NamedTuple):
 
 def _split_at_midpoints(points: list[int], low: int, high: int) -> list[tuple[int, int]]:
     """Tile [low, high] with one range per sorted point; boundaries at midpoints (ties go to the lower point)."""
-    uppers = [(a + b) // 2 for a, b in zip(points, points[1:])] + [high]
+    uppers = [(a + b) // 2 for a, b in itertools.pairwise(points)] + [high]
     lowers = [low] + [upper + 1 for upper in uppers[:-1]]
     return list(zip(lowers, uppers))
 
