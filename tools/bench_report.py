@@ -1,0 +1,104 @@
+"""Benchmark: what `wifm report` costs per note, and how big the page gets.
+
+*evaluate* is rendering the patch and analysing and scoring target, render, floor and limit; *page*
+is drawing the figures and encoding figures and audio as data URIs. Without ``--instrument`` the
+report covers a temporary bank of hand-made 2-operator patches over the bundled samples (no fitting,
+so only the report is measured). The first note is evaluated once beforehand to warm the JIT caches.
+
+    python tools/bench_report.py [--instrument BANK_OR_PATCH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from wifm_synth import __version__
+from wifm_synth.fit.naming import parse_sample_name
+from wifm_synth.patch.bank import Bank, Program, Zone, save_bank
+from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+from wifm_synth.report.notes import load_report_instrument
+from wifm_synth.report.page import render_page
+from wifm_synth.report.scoring import evaluate_note
+
+BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "samples" / "freepats"
+DATA_URI = re.compile(r'src="data:(\w+)/[\w.+-]+;base64,([^"]*)"')
+
+
+def bundled_bank(folder: Path) -> Path:
+    """One program per bundled sample, each a plucked 2-operator patch at the sample's key."""
+    programs, patches = [], {}
+    for number, sample in enumerate(sorted(BUNDLED_NOTES.rglob("*.wav"))):
+        key = parse_sample_name(sample.name).note
+        patch_file = f"{sample.stem}.json"
+        patches[patch_file] = Patch(
+            name=sample.stem,
+            pitch=Pitch(reference_note=key),
+            operators=[
+                Operator(level=0.2, modulators=[1], envelope=Envelope([(0.005, 0.0), (3.0, -30.0)], 0.2)),
+                Operator(level=1.0, carrier=False, envelope=Envelope([(0.005, 0.0), (1.0, -15.0)], 0.2)),
+            ],
+            metadata={"source": str(sample)},
+        )
+        programs.append(Program(program=number, name=sample.stem, zones=[Zone(patch_file, key)]))
+    save_bank(Bank(programs=programs, name="bundled", patches=patches), folder / "bank.json")
+    return folder / "bank.json"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "matplotlib": matplotlib.__version__, "wifm_synth": __version__}
+
+
+def measure(instrument_path: Path) -> dict:
+    instrument = load_report_instrument(instrument_path)
+    evaluate_note(instrument.notes[0])
+    started = time.perf_counter()
+    evaluations = [evaluate_note(note) for note in instrument.notes]
+    evaluated = time.perf_counter()
+    page = render_page(instrument, evaluations, generated="benchmark")
+    paged = time.perf_counter()
+    embedded: dict[str, int] = {}
+    for kind, payload in DATA_URI.findall(page):
+        embedded[kind] = embedded.get(kind, 0) + len(payload)
+    notes = len(instrument.notes)
+    return {
+        "instrument": str(instrument_path),
+        "notes": notes,
+        "scored_notes": sum(evaluation.quality is not None for evaluation in evaluations),
+        "evaluate_seconds_per_note": round((evaluated - started) / notes, 3),
+        "page_seconds_per_note": round((paged - evaluated) / notes, 3),
+        "total_seconds": round(paged - started, 2),
+        "page_bytes": len(page.encode("utf-8")),
+        "page_bytes_per_note": len(page.encode("utf-8")) // notes,
+        "embedded_base64_bytes": {"audio": embedded.get("audio", 0), "image": embedded.get("image", 0)},
+        "machine": machine(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instrument", type=Path, help="patch or bank to report (default: bundled samples)")
+    instrument = parser.parse_args().instrument
+    if instrument is not None:
+        print(json.dumps(measure(instrument), indent=2))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        print(json.dumps(measure(bundled_bank(Path(folder))), indent=2))
+
+
+if __name__ == "__main__":
+    main()
