@@ -160,3 +160,16 @@ def test_note_free_song_and_missing_output_folder(tmp_path, bank):
     with pytest.raises(OutputError, match="no_such_folder: output folder does not exist"):
         render_midi_file(bank, song, tmp_path / "no_such_folder" / "out.wav", progress=False)
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_event_floods_larger_than_the_engine_ring_still_render(tmp_path, bank):
+    # 40 000 controller messages at frame 0, more than the event ring holds at once.
+    messages = [mido.Message("control_change", control=11, value=i % 128) for i in range(40_000)]
+    messages += [mido.Message("note_on", note=60, velocity=100, time=24), mido.Message("note_off", note=60, time=240)]
+    song = tmp_path / "flood.mid"
+    mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT, tracks=[mido.MidiTrack(messages)]).save(song)
+    summary = render_midi_file(bank, song, tmp_path / "out.wav", progress=False)
+    audio, _ = soundfile.read(tmp_path / "out.wav", always_2d=True)
+    assert summary["events"] == 40_002
+    start = 24 * RATE // (2 * TICKS_PER_BEAT)  # the note comes 24 ticks after the flood
+    assert np.all(audio[:start] == 0.0) and rms_db(audio[start:start + RATE // 10]) > -50

@@ -24,7 +24,7 @@ from wifm_synth.patch.bank import Bank, load_instrument
 from wifm_synth.patch.io import atomic_output
 from wifm_synth.patch.model import Patch
 
-CHUNK_FRAMES = 4096  # events of one chunk go into the ring before it is rendered (ring holds far more)
+CHUNK_FRAMES = 4096  # the events of one chunk go into the engine's ring, then the chunk is rendered
 MAX_TAIL_S = 5.0  # release tails longer than this are cut
 PROGRESS_DELAY_S = 2.0  # renders that finish sooner show no progress bar
 MIDI_CHANNELS = 16
@@ -108,6 +108,7 @@ def render_midi_file(
         for message in _song_notices(song, instrument):
             notice(message)
         synth = Synth(instrument, sample_rate=sample_rate, **({} if polyphony is None else {"polyphony": polyphony}))
+        ring_capacity = len(synth.state.ring_events)
         try:
             wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
         except (soundfile.LibsndfileError, RuntimeError) as exc:
@@ -118,6 +119,10 @@ def render_midi_file(
             while rendered < max_frames:
                 chunk_end = min(rendered + CHUNK_FRAMES, max_frames)
                 stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
+                room = ring_capacity - synth.queued_events
+                if stop - next_event > room:  # a flood of events: render only up to the first that does not fit
+                    stop = next_event + room
+                    chunk_end = max(int(song.frames[stop]), rendered + 1)
                 for index in range(next_event, stop):
                     synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
                                int(song.data2[index]))
