@@ -1,0 +1,208 @@
+"""Audio callback under a busy Python main thread: a Python sounddevice callback vs the Numba @cfunc.
+
+Usage: python tools/bench_callback.py --json [--seconds 20] [--voices 32]
+For each JACK scheduling mode available (real-time when the machine allows SCHED_FIFO, and
+non-real-time) it starts a private JACK dummy server (48 kHz, 128 frames) and, in a fresh process per
+variant, plays held six-operator voices through the same engine while the main thread spins a pure
+Python loop. Counted over the measurement window (after a settle period): periods, PortAudio output
+underflow flags, and JACK xruns. The Python callback is sounddevice's documented way to stream; it
+needs the GIL every period. The cfunc (wifm_synth.drivers.audio_out) never does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the JACK dummy server helper the tests use
+
+from bench_engine import bench_patch, machine
+from jack_server import running_jack_server, xruns_in_log
+
+from wifm_synth.engine import Synth, process_block
+from wifm_synth.engine.state import DRUM_CHANNEL
+
+SAMPLE_RATE = 48000
+PERIOD = 128
+SETTLE_S = 3.0
+VARIANTS = ("python_callback", "cfunc_callback")
+MEASURING = "measuring"
+
+
+def held_voices_synth(voices: int) -> Synth:
+    """``voices`` six-operator notes queued at frame 0, on distinct (channel, key) pairs."""
+    synth = Synth(bench_patch(6, 0.0), sample_rate=SAMPLE_RATE, polyphony=max(voices, 1))
+    channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
+    for voice in range(voices):
+        synth.send(0, 0x90 | channels[voice % len(channels)], 24 + voice // len(channels) % 96, 100)
+    return synth
+
+
+def announce_measuring() -> None:
+    """Tells the parent the settle period is over (it marks the server log there)."""
+    print(MEASURING, flush=True)
+
+
+def busy_python_loop(seconds: float) -> int:
+    """Pure Python bytecode: holds the GIL except at the interpreter's switch interval."""
+    iterations = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        iterations += 1
+    return iterations
+
+
+class XrunCounter:
+    """JACK's xrun notifications (any client) through a JACK-Client client."""
+
+    def __init__(self):
+        import jack
+
+        self.count = 0
+        self.client = jack.Client("wifm-bench-xruns", no_start_server=True)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _xrun(self, delayed_usecs):
+        self.count += 1
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+def run_python_callback(synth: Synth, seconds: float) -> dict:
+    import sounddevice
+
+    counters = {"periods": 0, "underflows": 0}
+    left = np.zeros(8192, dtype=np.float32)
+    right = np.zeros(8192, dtype=np.float32)
+
+    def callback(outdata, frames, time_info, status):
+        counters["periods"] += 1
+        if status.output_underflow:
+            counters["underflows"] += 1
+        process_block(*synth.state, left, right, frames)
+        outdata[:, 0] = left[:frames]
+        outdata[:, 1] = right[:frames]
+
+    xruns = XrunCounter()
+    with sounddevice.OutputStream(samplerate=SAMPLE_RATE, blocksize=PERIOD, channels=2, dtype="float32",
+                                  latency=PERIOD / SAMPLE_RATE, callback=callback):
+        busy_python_loop(SETTLE_S)
+        announce_measuring()
+        start = dict(counters, xruns=xruns.count)
+        iterations = busy_python_loop(seconds)
+        end = dict(counters, xruns=xruns.count)
+    xruns.close()
+    return {key: end[key] - start[key] for key in end} | {"busy_loop_iterations": iterations}
+
+
+def run_cfunc_callback(synth: Synth, seconds: float) -> dict:
+    from wifm_synth.drivers.audio_out import EngineOutputStream
+
+    xruns = XrunCounter()
+    with EngineOutputStream(synth, period=PERIOD) as stream:
+        busy_python_loop(SETTLE_S)
+        announce_measuring()
+        start = {"periods": stream.callbacks, "underflows": stream.underflows, "xruns": xruns.count}
+        iterations = busy_python_loop(seconds)
+        end = {"periods": stream.callbacks, "underflows": stream.underflows, "xruns": xruns.count}
+    xruns.close()
+    return {key: end[key] - start[key] for key in end} | {"busy_loop_iterations": iterations}
+
+
+def child(variant: str, seconds: float, voices: int) -> None:
+    synth = held_voices_synth(voices)
+    synth.render(PERIOD)  # JIT warm and note-ons applied before the stream starts
+    runner = run_python_callback if variant == "python_callback" else run_cfunc_callback
+    result = runner(synth, seconds)
+    import sounddevice
+
+    result["sounding_voices"] = synth.active_voices
+    result["portaudio"] = sounddevice.get_portaudio_version()[1]
+    print(json.dumps(result))
+
+
+def realtime_allowed() -> bool:
+    return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True, check=False).returncode == 0
+
+
+def run_child(variant: str, seconds: float, voices: int, server, log_path: Path) -> dict:
+    """One variant in a fresh process; the server log's xrun lines from its measurement window."""
+    child_process = subprocess.Popen(
+        [sys.executable, __file__, "--child", variant, "--seconds", str(seconds), "--voices", str(voices)],
+        stdout=subprocess.PIPE, text=True, env=server.env)
+    window_start = None
+    lines = []
+    for line in child_process.stdout:
+        if line.strip() == MEASURING:
+            window_start = log_path.stat().st_size
+        lines.append(line)
+    if child_process.wait() != 0 or window_start is None:
+        raise RuntimeError(f"{variant} run failed: {''.join(lines)}")
+    with open(log_path, errors="replace") as log:
+        log.seek(window_start)
+        return json.loads(lines[-1]) | {"jack_log": xruns_in_log(log.read())}
+
+
+def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict:
+    results = {}
+    with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
+        for variant in VARIANTS:
+            result = run_child(variant, seconds, voices, server, log_path)
+            result["expected_periods"] = round(seconds * SAMPLE_RATE / PERIOD)
+            result["underflows_per_1000_periods"] = round(1000 * result["underflows"] / max(result["periods"], 1), 2)
+            results[variant] = result
+    return {"jack_scheduling": "realtime" if realtime else "no-realtime", **results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per variant")
+    parser.add_argument("--voices", type=int, default=32, help="held six-operator voices")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.seconds, args.voices)
+        return 0
+    modes = [True, False] if realtime_allowed() else [False]
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [measure(realtime, args.seconds, args.voices, Path(folder) / "jackd.log") for realtime in modes]
+    report = {
+        "benchmark": "callback",
+        "sample_rate": SAMPLE_RATE,
+        "period": PERIOD,
+        "period_ms": round(1000 * PERIOD / SAMPLE_RATE, 3),
+        "seconds_per_variant": args.seconds,
+        "held_six_operator_voices": args.voices,
+        "main_thread": "busy pure-Python loop (default GIL switch interval "
+                       f"{sys.getswitchinterval() * 1000:g} ms)",
+        "runs": runs,
+        "machine": machine() | {"portaudio": runs[0]["cfunc_callback"]["portaudio"],
+                                "jackd": subprocess.run(["jackd", "--version"], capture_output=True, text=True,
+                                                        check=False).stdout.splitlines()[0]},
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        for run in report["runs"]:
+            for variant in VARIANTS:
+                result = run[variant]
+                print(f"{run['jack_scheduling']:>11} {variant:>15}: {result['underflows']} underflows, "
+                      f"{result['xruns']} xruns in {result['periods']} periods")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
