@@ -84,6 +84,8 @@ def test_unknown_program_falls_back_to_nearest_then_default(bank_document):
     assert bank.program_for(0, 16) == (bank.programs[0], False)
     assert bank.program_for(1, 0) == (bank.programs[2], False)
     assert bank.program_for(7, 0) == (bank.programs[0], False)  # unknown bank → bank 0 program 0
+    without_default = Bank(programs=bank.programs[1:], name="no piano")
+    assert without_default.program_for(7, 0) == (bank.programs[1], False)  # … else the first program
 
 
 def test_drums_must_name_a_program(bank_document):
