@@ -27,7 +27,7 @@ from wifm_synth.fit.naming import parse_sample_name
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank
 from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
 from wifm_synth.report.notes import load_report_instrument
-from wifm_synth.report.page import render_page
+from wifm_synth.report.page import note_section, render_page
 from wifm_synth.report.scoring import evaluate_note
 
 BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "samples" / "freepats"
@@ -69,7 +69,7 @@ def measure(instrument_path: Path) -> dict:
     started = time.perf_counter()
     evaluations = [evaluate_note(note) for note in instrument.notes]
     evaluated = time.perf_counter()
-    page = render_page(instrument, evaluations, generated="benchmark")
+    page = render_page(instrument, evaluations, [note_section(e) for e in evaluations], generated="benchmark")
     paged = time.perf_counter()
     embedded: dict[str, int] = {}
     for kind, payload in DATA_URI.findall(page):

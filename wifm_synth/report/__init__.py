@@ -7,12 +7,17 @@ imports it.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
+
+from tqdm import tqdm
 
 from wifm_synth.patch.io import atomic_output
 from wifm_synth.report.notes import load_report_instrument
-from wifm_synth.report.page import render_page
+from wifm_synth.report.page import note_section, render_page
 from wifm_synth.report.scoring import evaluate_note
+
+PROGRESS_DELAY_S = 2.0  # short reports show no progress bar
 
 
 def report_command(instrument_path: str | os.PathLike, out_html: str | os.PathLike) -> int:
@@ -23,9 +28,13 @@ def report_command(instrument_path: str | os.PathLike, out_html: str | os.PathLi
     """
     instrument = load_report_instrument(instrument_path)
     with atomic_output(out_html) as temp:
-        evaluations = [evaluate_note(note) for note in instrument.notes]
+        evaluations, sections = [], []
+        for note in tqdm(instrument.notes, unit="note", desc="wifm report", file=sys.stderr, delay=PROGRESS_DELAY_S,
+                         dynamic_ncols=True, disable=None):  # no bar when stderr is not a terminal
+            evaluations.append(evaluate_note(note))
+            sections.append(note_section(evaluations[-1]))
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        page = render_page(instrument, evaluations, generated).encode("utf-8")
+        page = render_page(instrument, evaluations, sections, generated).encode("utf-8")
         temp.write_bytes(page)
     count = len(instrument.notes)
     print(f"{out_html}: report of {instrument_path}, {count} note{'s' if count != 1 else ''} ({len(page) / 1e6:.1f} MB)")

@@ -164,7 +164,8 @@ def _operators_table(patch: Patch) -> str:
     )
 
 
-def _note_section(evaluation: NoteEvaluation) -> str:
+def note_section(evaluation: NoteEvaluation) -> str:
+    """One note's section: A/B players, metrics, fit settings, operators and the comparison figure."""
     note = evaluation.note
     key = note.midi_note
     where = [f"patch <code>{escape(str(note.patch_file))}</code>"]
@@ -235,7 +236,9 @@ def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation])
     )
 
 
-def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], generated: str) -> str:
+def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], note_sections: list[str],
+                generated: str) -> str:
+    """The whole page; ``note_sections`` are ``note_section(evaluation)`` of each evaluation, in order."""
     kind = "bank" if instrument.bank is not None else "patch"
     title = f"wifm report — {instrument.name}"
     overview = _overview_section(instrument, evaluations) if instrument.bank is not None else ""
@@ -247,6 +250,6 @@ def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], gener
         f"{len(evaluations)} fitted note{'s' if len(evaluations) != 1 else ''} · generated {escape(generated)} "
         f"by wifm_synth {escape(__version__)}</p></header>"
         + overview
-        + "".join(_note_section(evaluation) for evaluation in evaluations)
+        + "".join(note_sections)
         + f"<footer>{escape(QUALITY_EXPLAINED)}</footer></main></body></html>\n"
     )
