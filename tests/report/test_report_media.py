@@ -8,7 +8,15 @@ import soundfile
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from wifm_synth.report.media import FIGURE_DPI, PLAYER_SAMPLE_RATE, audio_data_uri, data_uri, figure_data_uri
+from wifm_synth.report.media import (
+    FIGURE_DPI,
+    MAX_PLAYER_SECONDS,
+    PLAYER_SAMPLE_RATE,
+    audio_data_uri,
+    data_uri,
+    figure_data_uri,
+    is_cut_for_player,
+)
 
 
 def decode(uri: str, mime_type: str) -> bytes:
@@ -46,3 +54,12 @@ def test_figure_uri_is_png_of_the_figure_size():
     assert image.shape[:2] == (2 * FIGURE_DPI, 4 * FIGURE_DPI)
     red = (image[..., 0] > 0.8) & (image[..., 1] < 0.3) & (image[..., 2] < 0.3)
     assert red.sum() > 50  # the line survived the palette reduction
+
+
+def test_long_audio_is_cut_for_the_player_with_a_fade():
+    rate = 48000
+    long_tone = 0.5 * np.sin(2 * np.pi * 300.0 * np.arange(int((MAX_PLAYER_SECONDS + 4) * rate)) / rate)
+    assert is_cut_for_player(long_tone, rate) and not is_cut_for_player(long_tone[: rate], rate)
+    audio, decoded_rate = soundfile.read(io.BytesIO(decode(audio_data_uri(long_tone, rate), "audio/flac")))
+    assert abs(len(audio) / decoded_rate - MAX_PLAYER_SECONDS) < 0.01
+    assert np.abs(audio[-12:]).max() < 0.006 and np.abs(audio[-decoded_rate:-decoded_rate // 2]).max() > 0.45

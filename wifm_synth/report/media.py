@@ -14,6 +14,9 @@ from PIL import Image
 
 # 24 kHz keeps everything a listener can judge a fit by (harmonics up to 12 kHz) at half the size of 48 kHz.
 PLAYER_SAMPLE_RATE = 24000
+# Players hold a few seconds per note to keep the page small; longer notes are cut with a short fade.
+MAX_PLAYER_SECONDS = 8.0
+PLAYER_FADE_SECONDS = 0.05
 FIGURE_DPI = 96
 
 
@@ -29,7 +32,16 @@ def flac_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def is_cut_for_player(audio: np.ndarray, sample_rate: int) -> bool:
+    return len(audio) > MAX_PLAYER_SECONDS * sample_rate
+
+
 def audio_data_uri(audio: np.ndarray, sample_rate: int) -> str:
+    """FLAC data URI of the first MAX_PLAYER_SECONDS of ``audio``."""
+    if is_cut_for_player(audio, sample_rate):
+        audio = audio[: int(MAX_PLAYER_SECONDS * sample_rate)].copy()
+        fade = int(PLAYER_FADE_SECONDS * sample_rate)
+        audio[-fade:] *= np.linspace(1.0, 0.0, fade)  # no click at the cut
     return data_uri(flac_bytes(audio, sample_rate), "audio/flac")
 
 

@@ -12,7 +12,7 @@ from wifm_synth import __version__
 from wifm_synth.fit.naming import note_name
 from wifm_synth.patch.model import Patch
 from wifm_synth.report.figures import MapZone, Track, keyboard_map_figure, note_figure, quality_colour
-from wifm_synth.report.media import audio_data_uri, figure_data_uri
+from wifm_synth.report.media import MAX_PLAYER_SECONDS, audio_data_uri, figure_data_uri, is_cut_for_player
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
 
@@ -81,8 +81,12 @@ def _badge(quality: float | None) -> str:
 
 
 def _player(kind: str, caption: str, track: Track | None, absent: str) -> str:
-    body = (f'<audio controls preload="metadata" src="{audio_data_uri(track.audio, track.sample_rate)}"></audio>'
-            if track is not None else f'<p class="absent">{escape(absent)}</p>')
+    if track is None:
+        body = f'<p class="absent">{escape(absent)}</p>'
+    else:
+        if is_cut_for_player(track.audio, track.sample_rate):
+            caption += f" (first {MAX_PLAYER_SECONDS:g} s)"
+        body = f'<audio controls preload="metadata" src="{audio_data_uri(track.audio, track.sample_rate)}"></audio>'
     return f'<figure class="{kind}"><figcaption>{escape(caption)}</figcaption>{body}</figure>'
 
 
