@@ -25,8 +25,9 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,8 @@ DEFAULT_VELOCITY = 100
 SINGLE_THREAD_ENVIRONMENT = {
     "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
 }
+# Jobs in flight per worker process: the one it fits and the next, so it never waits for the parent.
+PREFETCH = 2
 # atomic_output's temporary files: ".<target name>.<8 random characters><suffix>".
 # Short summary-table names for the report's metrics.
 METRIC_KEYS = {
@@ -465,19 +468,45 @@ def _single_thread_environment() -> Iterator[None]:
 
 
 def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
-    # "spawn": workers start clean (no forked Numba threads) and warm their own JIT cache.
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    """Fit on ``workers - 1`` worker processes plus this one.
+
+    This process has already imported the fitter, so it starts fitting at once while the workers
+    start up; each worker holds ``PREFETCH`` jobs so that it never waits for this process to come
+    back from a fit of its own.
+    """
+    # "spawn": workers start clean (no copies of this process's threads or locks) and warm their own JIT cache.
+    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    queue = deque(jobs)
+    in_flight: dict[Future, FitJob] = {}
+
+    def top_up() -> None:
+        while queue and len(in_flight) < PREFETCH * (workers - 1):
+            job = queue.popleft()
+            in_flight[executor.submit(fit_job, job)] = job
+
     try:
         with _single_thread_environment():  # submit() starts the workers
-            futures = {executor.submit(fit_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # noqa: BLE001 - a worker that died takes only its own fit
-                job = futures[future]
-                yield FitOutcome(job.cache_key, error=f"{job.sample}: worker process failed ({error})")
+            top_up()
+        while queue or in_flight:
+            finished = [future for future in in_flight if future.done()]
+            for future in finished:
+                yield _future_outcome(future, in_flight.pop(future))
+            top_up()
+            if finished:
+                continue
+            if queue:
+                yield fit_job(queue.popleft())
+            else:
+                wait(in_flight, return_when=FIRST_COMPLETED)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _future_outcome(future: Future, job: FitJob) -> FitOutcome:
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a worker that died takes only its own fit
+        return FitOutcome(job.cache_key, error=f"{job.sample}: worker process failed ({error})")
 
 
 def _dask_outcomes(jobs: list[FitJob], address: str) -> Iterator[FitOutcome]:

@@ -1,0 +1,97 @@
+"""`wifm bank` throughput: a 60-note sample folder converted with 1 and with 2 worker processes.
+
+Usage: python tools/bench_bank.py --json
+The folder holds the 20 dev notes (../shared/data/notes; the 10 bundled notes when that is absent),
+each at several levels named as velocity layers (``piano/piano_55_100.wav``, ``piano_55_80.wav``...),
+so every file is a distinct fit. Each conversion runs the real command (`python -m wifm_synth bank`) in
+a fresh output folder, so both pay start-up; the shared Numba cache is warmed by a one-note run first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile
+from bench_engine import machine
+
+from wifm_synth import __version__
+from wifm_synth.fit.naming import parse_sample_name
+
+REPO = Path(__file__).resolve().parent.parent
+DEV_NOTES = REPO.parent / "shared" / "data" / "notes"
+BUNDLED_NOTES = REPO / "samples" / "freepats"
+NOTE_COUNT = 60
+# Velocity layers: name velocity → gain applied to the recording (about -3 dB per layer).
+LAYERS = {100: 1.0, 80: 0.71, 64: 0.5, 50: 0.35, 40: 0.25, 32: 0.18}
+
+
+def source_notes() -> list[Path]:
+    folder = DEV_NOTES if DEV_NOTES.is_dir() else BUNDLED_NOTES
+    return sorted(folder.rglob("*.wav"))
+
+
+def build_library(folder: Path, notes: list[Path]) -> int:
+    """Write NOTE_COUNT files: every note at the first few levels, one subfolder per instrument."""
+    layer_count = -(-NOTE_COUNT // len(notes))
+    written = 0
+    for velocity, gain in list(LAYERS.items())[:layer_count]:
+        for note in notes:
+            if written == NOTE_COUNT:
+                return written
+            audio, rate = soundfile.read(note)
+            instrument, key = note.stem.rsplit("_", 2)[0], parse_sample_name(note.name).note
+            target = folder / instrument / f"{instrument}_{key}_{velocity}.wav"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(target, audio * gain, rate, subtype="PCM_16")
+            written += 1
+    return written
+
+
+def convert(source: Path, out_dir: Path, jobs: int) -> dict:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "wifm_synth", "bank", str(source), "-o", str(out_dir),
+                             "--jobs", str(jobs), "--json"], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"wifm bank --jobs {jobs} failed ({result.returncode}): {result.stderr.strip()}")
+    summary = json.loads(result.stdout)
+    fits = [row["seconds"] for row in summary["samples"] if row["status"] == "fitted"]
+    return {"jobs": jobs, "seconds": round(seconds, 3), "fitted": len(fits),
+            "seconds_per_note": round(seconds / len(fits), 4), "sum_of_fit_seconds": round(sum(fits), 3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
+    parser.parse_args()
+    notes = source_notes()
+    with tempfile.TemporaryDirectory(prefix="wifm-bench-bank-") as temp:
+        temp = Path(temp)
+        count = build_library(temp / "library", notes)
+        warm = temp / "warm"
+        warm.mkdir()
+        (warm / notes[0].name).write_bytes(notes[0].read_bytes())
+        convert(warm, temp / "warm-bank", 1)
+        serial = convert(temp / "library", temp / "bank-1", 1)
+        parallel = convert(temp / "library", temp / "bank-2", 2)
+    print(json.dumps({
+        "benchmark": "bank",
+        "notes": count,
+        "source": str(DEV_NOTES if DEV_NOTES.is_dir() else BUNDLED_NOTES),
+        "runs": [serial, parallel],
+        "speedup_2_workers": round(serial["seconds"] / parallel["seconds"], 3),
+        "targets": {"seconds_2_workers_max": 60.0, "speedup_min": 1.7},
+        "machine": machine(),
+        "wifm_synth": __version__,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
