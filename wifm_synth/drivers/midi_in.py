@@ -5,13 +5,16 @@ callback is its only consumer), so the single-producer/single-consumer ring need
 the ports every millisecond rather than using rtmidi callbacks: with the JACK API rtmidi would run a
 Python callback inside JACK's process thread, where waiting for the GIL stalls the whole JACK graph.
 Polled messages are back-dated to their arrival with rtmidi's own inter-message delta times, so the
-poll interval adds no timing jitter. Every half second the pump rescans the ports: matching ports that
+poll interval adds no timing jitter. Where the system allows it (root, or an rtprio limit) the pump
+runs at the lowest SCHED_FIFO priority, below JACK's audio threads but ahead of ordinary processes,
+so a loaded machine cannot delay a note past the period it belongs to. Every half second the pump rescans the ports: matching ports that
 appeared are connected, and a port that disappeared triggers a panic (pedals up, all notes off on
 all channels) so no note hangs.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -20,11 +23,11 @@ from typing import Protocol
 
 import rtmidi
 
-from wifm_synth.errors import DeviceError
+from wifm_synth.errors import DeviceError, InputError
 
 CLIENT_NAME = "wifm"
 ALL_PORTS = "all"
-POLL_INTERVAL_S = 0.001
+POLL_INTERVAL_S = 0.0005
 SCAN_INTERVAL_S = 0.5
 # rtmidi's default input queue holds 100 messages; a dense chord with controllers can exceed that
 # between two polls when the machine is busy.
@@ -72,15 +75,57 @@ def list_input_ports(api: int) -> list[str]:
         scanner.delete()
 
 
+def request_realtime_priority() -> bool:
+    """Move the calling thread to SCHED_FIFO at the lowest real-time priority; False if not allowed."""
+    try:
+        policy = os.SCHED_FIFO
+        os.sched_setscheduler(0, policy, os.sched_param(os.sched_get_priority_min(policy)))
+    except (AttributeError, OSError):  # not Linux, or no permission
+        return False
+    return True
+
+
+def estimate_arrival(previous_arrival: float | None, delta_s: float, last_poll: float, now: float) -> float:
+    """Stream time at which a message arrived, from rtmidi's delta to the port's previous message.
+
+    The message arrived after the previous poll (``last_poll``) and before this one (``now``). A
+    first message is dated at the earliest possible time: an early estimate is corrected by the lower
+    bound of later polls, a late one never would be (every later bound lies above it). The clamp also
+    stops rtmidi's clock and the stream's from drifting apart.
+    """
+    estimate = last_poll if previous_arrival is None else previous_arrival + delta_s
+    return min(max(estimate, last_poll), now)
+
+
 def port_matches(port_name: str, wanted: str) -> bool:
     return wanted == ALL_PORTS or wanted.casefold() in port_name.casefold()
 
 
+def forward_message(sink: EventSink, message: list[int], frame: int) -> None:
+    """Queue a channel message for ``frame``. SysEx is accepted (rtmidi is told not to drop it) but
+    the engine has no use for it yet; other system messages carry no note information."""
+    status = message[0]
+    if not CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
+        return
+    data1 = message[1] if len(message) > 1 else 0
+    data2 = message[2] if len(message) > 2 else 0
+    sink.send(frame, status, data1, data2)
+
+
 @dataclass
-class _OpenPort:
+class PolledPort:
+    """One open MIDI source: its rtmidi input and the estimated arrival of its latest message."""
+
     name: str
     midi_in: rtmidi.MidiIn
     previous_arrival: float | None = None
+
+    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float) -> None:
+        """Send every message rtmidi queued since ``last_poll`` to ``sink``, each at its own frame."""
+        while (item := self.midi_in.get_message()) is not None:
+            message, delta_s = item
+            self.previous_arrival = estimate_arrival(self.previous_arrival, delta_s, last_poll, now)
+            forward_message(sink, message, clock.event_frame(self.previous_arrival))
 
 
 class MidiInput:
@@ -101,12 +146,14 @@ class MidiInput:
             self._scanner = rtmidi.MidiIn(api, CLIENT_NAME)
         except rtmidi.RtMidiError as exc:
             raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
-        self._ports: dict[str, _OpenPort] = {}
+        self._ports: dict[str, PolledPort] = {}
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
         self._waiting_announced = False
+        self._ring_full_announced = False
+        self.realtime_pump: bool | None = None  # known once the pump runs
 
     @property
     def connected_ports(self) -> list[str]:
@@ -144,8 +191,10 @@ class MidiInput:
         self.stop()
 
     def _pump(self) -> None:
+        self.realtime_pump = request_realtime_priority()
         next_scan = time.monotonic() + SCAN_INTERVAL_S
-        while not self._stop.wait(POLL_INTERVAL_S):
+        while not self._stop.is_set():
+            time.sleep(POLL_INTERVAL_S)  # a timed nanosleep: wakes more punctually than Event.wait
             self._poll_messages()
             if time.monotonic() >= next_scan:
                 self._scan_ports()
@@ -154,25 +203,13 @@ class MidiInput:
     def _poll_messages(self) -> None:
         now = self._clock.time()
         for port in self._ports.values():
-            while (item := port.midi_in.get_message()) is not None:
-                message, delta_s = item
-                arrival = now if port.previous_arrival is None else port.previous_arrival + delta_s
-                # The message arrived after the previous poll and before this one; the clamp also
-                # stops rtmidi's clock and the stream's from drifting apart.
-                arrival = min(max(arrival, self._last_poll_time), now)
-                port.previous_arrival = arrival
-                self._forward(message, self._clock.event_frame(arrival))
+            try:
+                port.forward_pending(self._sink, self._clock, self._last_poll_time, now)
+            except InputError as exc:  # the ring is full: the audio callback has stopped consuming
+                if not self._ring_full_announced:
+                    self._notices.put(f"MIDI in: events dropped: {exc}")
+                self._ring_full_announced = True
         self._last_poll_time = now
-
-    def _forward(self, message: list[int], frame: int) -> None:
-        status = message[0]
-        # SysEx is accepted (not ignored by rtmidi) but the engine has no use for it yet; other
-        # system messages carry no note information.
-        if not CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
-            return
-        data1 = message[1] if len(message) > 1 else 0
-        data2 = message[2] if len(message) > 2 else 0
-        self._sink.send(frame, status, data1, data2)
 
     def _scan_ports(self) -> None:
         names = self._scanner.get_ports()
@@ -199,7 +236,7 @@ class MidiInput:
             midi_in.delete()
             self._notices.put(f"MIDI in: cannot connect '{name}': {exc}")
             return
-        self._ports[name] = _OpenPort(name, midi_in)
+        self._ports[name] = PolledPort(name, midi_in)
         self._notices.put(f"MIDI in: connected '{name}'")
 
     def _panic(self) -> None:

@@ -1,0 +1,110 @@
+"""MIDI input pieces that need no MIDI system: arrival dating, port matching, event forwarding,
+and the player's errors when there is no audio device."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from wifm_synth.drivers.midi_in import (
+    ALL_PORTS,
+    PolledPort,
+    estimate_arrival,
+    port_matches,
+)
+from wifm_synth.patch.model import Operator, Patch, save_patch
+
+
+def test_first_message_is_dated_at_the_earliest_possible_time():
+    assert estimate_arrival(None, 0.0, last_poll=10.0, now=10.002) == 10.0
+
+
+def test_following_messages_use_rtmidi_deltas():
+    assert estimate_arrival(10.0, 0.0005, last_poll=10.0002, now=10.002) == pytest.approx(10.0005)
+
+
+def test_estimates_stay_between_the_polls():
+    # An early estimate is pulled up to the previous poll, a late one down to now.
+    assert estimate_arrival(10.0, 0.5, last_poll=10.7, now=10.701) == 10.7
+    assert estimate_arrival(10.0, 0.9, last_poll=10.7, now=10.701) == 10.701
+
+
+def test_early_anchor_is_corrected_by_later_polls():
+    # True arrivals every 0.1 s at x.x0003; polls at 1 ms; the first estimate is 0.9 ms early.
+    arrival = None
+    for index in range(5):
+        true_arrival = 1.0 + 0.1 * index + 0.0003
+        last_poll, now = 1.0 + 0.1 * index - 0.0006, 1.0 + 0.1 * index + 0.0004
+        arrival = estimate_arrival(arrival, 0.0 if arrival is None else 0.1, last_poll, now)
+        assert last_poll <= arrival <= true_arrival + 1e-12
+
+
+@pytest.mark.parametrize(("port", "wanted", "expected"), [
+    ("a2j:Keystation 49 [20] (capture): Keystation 49 MIDI 1", "keystation", True),
+    ("Midi Through:Midi Through Port-0 14:0", ALL_PORTS, True),
+    ("system:midi_capture_1", "keystation", False),
+])
+def test_port_matching_is_a_case_insensitive_substring(port, wanted, expected):
+    assert port_matches(port, wanted) is expected
+
+
+class RecordingSink:
+    def __init__(self):
+        self.events = []
+
+    def send(self, frame, status, data1, data2):
+        self.events.append((frame, status, data1, data2))
+
+
+class FixedClock:
+    """Stream time t plays at frame 1000·t."""
+
+    def event_frame(self, arrival_time):
+        return round(arrival_time * 1000)
+
+
+class QueuedPort:
+    """Stands in for rtmidi.MidiIn: hands out queued (message, delta) pairs."""
+
+    def __init__(self, messages):
+        self.messages = list(messages)
+
+    def get_message(self):
+        return self.messages.pop(0) if self.messages else None
+
+
+def forward(messages, last_poll=1.0, now=1.01):
+    sink = RecordingSink()
+    PolledPort("keys", QueuedPort(messages)).forward_pending(sink, FixedClock(), last_poll, now)
+    return sink.events
+
+
+def test_channel_messages_are_forwarded_with_their_arrival_frames():
+    events = forward([([0x90, 60, 100], 0.0), ([0xC1, 5], 0.002), ([0xB0, 64, 127], 0.003)])
+    assert events == [(1000, 0x90, 60, 100), (1002, 0xC1, 5, 0), (1005, 0xB0, 64, 127)]
+
+
+def test_sysex_and_system_messages_are_accepted_but_not_forwarded():
+    events = forward([([0xF0, 0x43, 0x00, 0x09, 0xF7], 0.0), ([0xFE], 0.001), ([0x80, 60, 0], 0.001)])
+    assert events == [(1002, 0x80, 60, 0)]
+
+
+def run_cli(arguments, env, timeout=120):
+    return subprocess.run([sys.executable, "-m", "wifm_synth.cli", *arguments], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def test_play_without_an_audio_device_fails_with_one_line(tmp_path):
+    # A JACK server name nobody runs, and (in CI) no sound card: PortAudio finds no output.
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"wifm-absent-{os.getpid()}", "JACK_NO_START_SERVER": "1"}
+    listing = run_cli(["devices", "--json"], env)
+    assert listing.returncode == 0, listing.stderr
+    if json.loads(listing.stdout)["audio_outputs"]:
+        pytest.skip("this machine has an audio output device")
+    patch = tmp_path / "p.json"
+    save_patch(Patch(operators=[Operator()]), patch)
+    result = run_cli(["play", str(patch)], env)
+    assert result.returncode == 2
+    assert "wifm: error: no audio output device (is a sound server running?)" in result.stderr.splitlines()

@@ -1,0 +1,251 @@
+"""Live play on a JACK dummy server: xruns under load and MIDI-in → audio-out latency.
+
+Usage: python tools/bench_live.py --json [--seconds 60] [--voices 128]
+For each JACK scheduling mode available (real-time when the machine allows SCHED_FIFO, and
+non-real-time) it starts a private JACK dummy server (48 kHz, 128 frames) and a player process running
+``wifm_synth.drivers.live.LivePlayer`` (the code behind ``wifm play``) with ``--voices`` held
+six-operator notes panned hard right, while its Python main thread spins a busy loop. A probe JACK
+client in this process sends a note every half second on a channel panned hard left, from its process
+callback, so each note-on's JACK frame is exact; it records the player's output by JACK frame, and the
+latency of a note is (first non-silent left sample − note-on frame) / rate. Xruns are counted over the
+measurement window, after a settle period: JACK's xrun notifications, the clients the server blamed,
+and the player's PortAudio underflow flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the JACK dummy server helper the tests use
+
+from bench_callback import (
+    MEASURING,
+    announce_measuring,
+    busy_python_loop,
+    realtime_allowed,
+)
+from bench_engine import bench_patch, machine
+from jack_server import running_jack_server, xruns_in_log
+
+from wifm_synth.engine.state import DRUM_CHANNEL, MIDI_CHANNELS
+
+SAMPLE_RATE = 48000
+PERIOD = 128
+SETTLE_S = 5.0
+PROBE_CLIENT = "wifm-bench-probe"
+PROBE_CHANNEL = MIDI_CHANNELS - 1
+PROBE_KEY = 81
+PROBE_INTERVAL_S = 0.5
+PROBE_HOLD_S = 0.1
+ONSET_THRESHOLD = 1e-4  # the left channel is exactly silent between probe notes
+PAN_HARD_LEFT, PAN_HARD_RIGHT = 0, 127
+CC_PAN = 10
+STARTED = "started"
+
+
+def player(seconds: float, voices: int) -> None:
+    """The player process: LivePlayer with held voices, busy main thread, counters as JSON at the end."""
+    from wifm_synth.drivers.live import LivePlayer
+
+    live = LivePlayer(bench_patch(6, 0.0), midi_in=PROBE_CLIENT, period=PERIOD, sample_rate=SAMPLE_RATE)
+    synth = live.synth
+    load_channels = [channel for channel in range(MIDI_CHANNELS) if channel not in (DRUM_CHANNEL, PROBE_CHANNEL)]
+    # Before start() the main thread is still the ring's only producer.
+    for channel in load_channels:
+        synth.send(0, 0xB0 | channel, CC_PAN, PAN_HARD_RIGHT)
+    synth.send(0, 0xB0 | PROBE_CHANNEL, CC_PAN, PAN_HARD_LEFT)
+    for voice in range(voices):
+        synth.send(0, 0x90 | load_channels[voice % len(load_channels)], 24 + voice // len(load_channels) % 96, 100)
+    with live:
+        print(STARTED, flush=True)
+        busy_python_loop(SETTLE_S)
+        announce_measuring()
+        start = {"periods": live.stream.callbacks, "underflows": live.stream.underflows}
+        iterations = busy_python_loop(seconds)
+        result = {"periods": live.stream.callbacks - start["periods"],
+                  "underflows": live.stream.underflows - start["underflows"],
+                  "busy_loop_iterations": iterations, "sounding_voices": synth.active_voices,
+                  "peak_voices": synth.peak_voices, "portaudio_cpu_load": round(live.stream.cpu_load, 4),
+                  "gil_switch_interval_ms": sys.getswitchinterval() * 1000,
+                  "midi_ports": live.midi.connected_ports, "status": live.status_line()}
+    print(json.dumps(result), flush=True)
+
+
+class Probe:
+    """JACK client: plays probe notes from its process callback and records the player's left channel."""
+
+    def __init__(self, capture_seconds: float):
+        import jack
+
+        self.client = jack.Client(PROBE_CLIENT, no_start_server=True)
+        self.midi_out = self.client.midi_outports.register("keys")
+        self.audio_in = self.client.inports.register("left")
+        self.capture = np.zeros(int(capture_seconds * SAMPLE_RATE), dtype=np.float32)
+        # Only notes whose onset window ends inside the recording (and the player's measurement window).
+        self.note_on_frames = np.zeros(int((capture_seconds - PROBE_HOLD_S) / PROBE_INTERVAL_S) + 1, dtype=np.int64)
+        self.notes_sent = 0
+        self.start_frame: int | None = None  # probing and recording run from here
+        self.stop_requested = False
+        self.xruns = 0
+        self.interval = int(PROBE_INTERVAL_S * SAMPLE_RATE)
+        self.hold = int(PROBE_HOLD_S * SAMPLE_RATE)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _xrun(self, delayed_usecs):
+        self.xruns += 1
+
+    def _process(self, frames):
+        self.midi_out.clear_buffer()
+        if self.start_frame is None or self.stop_requested:
+            return
+        position = self.client.last_frame_time - self.start_frame
+        if not 0 <= position <= len(self.capture) - frames:
+            return
+        self.capture[position:position + frames] = self.audio_in.get_array()
+        # A note-on where a probe interval starts within this cycle, its note-off PROBE_HOLD_S later.
+        note_on_offset = -position % self.interval
+        if note_on_offset < frames and self.notes_sent < len(self.note_on_frames):
+            self.midi_out.write_midi_event(note_on_offset, (0x90 | PROBE_CHANNEL, PROBE_KEY, 127))
+            self.note_on_frames[self.notes_sent] = position + note_on_offset
+            self.notes_sent += 1
+        note_off_offset = (self.hold - position) % self.interval
+        if note_off_offset < frames:
+            self.midi_out.write_midi_event(note_off_offset, (0x80 | PROBE_CHANNEL, PROBE_KEY, 0))
+
+    def connect_player(self, timeout_s: float = 10.0) -> None:
+        sources = self.client.get_ports("PortAudio:", is_audio=True, is_output=True)
+        self.client.connect(sources[0], self.audio_in)
+        deadline = time.monotonic() + timeout_s
+        while not self.client.get_all_connections(self.midi_out):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the player never connected to the probe's MIDI port")
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        self.start_frame = self.client.frame_time + 2 * PERIOD
+
+    def latencies_ms(self) -> np.ndarray:
+        """Note-on → first sound, per probe note that was fully recorded."""
+        latencies = []
+        for note_on in self.note_on_frames[:self.notes_sent]:
+            window = self.capture[note_on:note_on + self.hold]
+            if len(window) < self.hold:
+                continue
+            loud = np.flatnonzero(np.abs(window) > ONSET_THRESHOLD)
+            latencies.append(1000 * loud[0] / SAMPLE_RATE if len(loud) else np.inf)
+        return np.asarray(latencies)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict:
+    with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
+        process = subprocess.Popen([sys.executable, __file__, "--player", "--seconds", str(seconds),
+                                    "--voices", str(voices)], stdout=subprocess.PIPE, text=True, env=server.env)
+        lines: list[str] = []
+        measuring = threading.Event()
+        probe = None
+        try:
+            line = process.stdout.readline()
+            if line.strip() != STARTED:
+                raise RuntimeError(f"player did not start: {line}")
+            probe = Probe(seconds)
+            probe.connect_player()
+
+            def read_player():
+                for player_line in process.stdout:
+                    if player_line.strip() == MEASURING:
+                        measuring.set()
+                    lines.append(player_line)
+
+            reader = threading.Thread(target=read_player, daemon=True)
+            reader.start()
+            if not measuring.wait(SETTLE_S + 120):
+                raise RuntimeError("player never finished settling")
+            window_start = log_path.stat().st_size
+            xruns_before = probe.xruns
+            probe.start()
+            reader.join(timeout=seconds + 120)
+            probe.stop_requested = True
+            xruns = probe.xruns - xruns_before
+        finally:
+            if probe is not None:
+                probe.close()
+            if process.poll() is None:
+                process.wait(timeout=30)
+        if process.returncode != 0:
+            raise RuntimeError(f"player failed: {''.join(lines)}")
+        with open(log_path, errors="replace") as server_log:
+            server_log.seek(window_start)
+            jack_log = xruns_in_log(server_log.read())
+    latencies = probe.latencies_ms()
+    heard = latencies[np.isfinite(latencies)]
+    player_result = json.loads(lines[-1])
+    return {
+        "jack_scheduling": "realtime" if realtime else "no-realtime",
+        "measured_seconds": seconds,
+        "xruns": xruns,
+        "jack_log": jack_log,
+        "player": player_result,
+        "latency_ms": {
+            "notes": len(latencies),
+            "missed": int(len(latencies) - len(heard)),
+            "median": round(float(np.median(heard)), 3) if len(heard) else None,
+            "min": round(float(np.min(heard)), 3) if len(heard) else None,
+            "max": round(float(np.max(heard)), 3) if len(heard) else None,
+            "p95": round(float(np.percentile(heard, 95)), 3) if len(heard) else None,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measurement window per scheduling mode")
+    parser.add_argument("--voices", type=int, default=128, help="held six-operator voices")
+    parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.player:
+        player(args.seconds, args.voices)
+        return 0
+    modes = [True, False] if realtime_allowed() else [False]
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [measure(realtime, args.seconds, args.voices, Path(folder) / "jackd.log") for realtime in modes]
+    report = {
+        "benchmark": "live",
+        "sample_rate": SAMPLE_RATE,
+        "period": PERIOD,
+        "period_ms": round(1000 * PERIOD / SAMPLE_RATE, 3),
+        "held_six_operator_voices": args.voices,
+        "settle_s": SETTLE_S,
+        "targets": {"xruns": 0, "latency_ms_max": round(1000 * PERIOD / SAMPLE_RATE + 1, 3)},
+        "runs": runs,
+        "machine": machine(),
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        for run in runs:
+            latency = run["latency_ms"]
+            print(f"{run['jack_scheduling']:>11}: {run['xruns']} xruns, {run['player']['underflows']} underflows in "
+                  f"{run['player']['periods']} periods; latency median {latency['median']} ms, max {latency['max']} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
