@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from wifm_synth.patch.compile import evaluation_order, operator_routing
@@ -117,7 +119,7 @@ def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_
     gains = [gain_at(k, 0) for k in range(len(operators))]
     histories = [(0.0, 0.0)] * len(operators)
     output = np.zeros(padded_frames)
-    for start, end in zip(edges[:-1], edges[1:]):
+    for start, end in itertools.pairwise(edges):
         pitch = 2 ** (vibrato_cents(patch, start / sample_rate, mod_wheel) / 1200)
         outs = {}
         for k in order:

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from wifm_synth.engine import Synth, process_block
-from wifm_synth.engine.state import RING_READ, RING_WRITE
+from wifm_synth.engine.state import RING_READ, RING_WRITE, allocate_state
 from wifm_synth.errors import InputError
 from wifm_synth.patch.compile import compile_instrument
-from wifm_synth.engine.state import allocate_state
 from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch
 
 RATE = 48000

@@ -1,13 +1,18 @@
 """Each engine kernel against its plain NumPy twin (engine_reference.py)."""
 
+import engine_reference as reference
 import numpy as np
 import pytest
 
-import engine_reference as reference
 from wifm_synth.engine import kernels
-from wifm_synth.engine.voices import tremolo, vibrato_cents
-from wifm_synth.engine.state import CHANNEL_MOD_WHEEL, CHANNEL_PRESSURE, CHANNEL_FIELDS, MIDI_CHANNELS
 from wifm_synth.engine.midi import resolve_program
+from wifm_synth.engine.state import (
+    CHANNEL_FIELDS,
+    CHANNEL_MOD_WHEEL,
+    CHANNEL_PRESSURE,
+    MIDI_CHANNELS,
+)
+from wifm_synth.engine.voices import tremolo, vibrato_cents
 from wifm_synth.patch.bank import Bank, Program, Zone
 from wifm_synth.patch.compile import compile_instrument
 from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch

@@ -1,9 +1,9 @@
 """Whole-voice rendering: render_note against the NumPy twin, the Bessel spectrum, and all 32 algorithms."""
 
+import engine_reference as reference
 import numpy as np
 import pytest
 
-import engine_reference as reference
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError
 from wifm_synth.fm.algorithms import algorithm_routing
@@ -31,6 +31,11 @@ VOICES = {
         Operator(ratio=2.0, level=0.8, carrier=False, feedback=1.3),
         Operator(fixed_hz=310.0, level=0.4, carrier=False),
     ]), 60, 110),
+    "feedback on a modulated operator": (Patch(operators=[
+        Operator(level=0.3, modulators=[1]),
+        Operator(ratio=1.5, level=1.1, carrier=False, modulators=[2], feedback=0.9),
+        Operator(ratio=3.0, level=0.6, carrier=False, feedback=1.7),
+    ]), 55, 100),
     "vibrato + tremolo": (Patch(operators=[Operator(level=0.5, modulators=[1]), Operator(level=1.0, carrier=False)],
                                 lfo=Lfo(rate_hz=6.0, delay_s=0.2, pitch_depth_cents=30.0, amp_depth_db=4.0)), 64, 90),
 }

@@ -126,10 +126,12 @@ def _key_up(routing_table, voice_ints, operators, channels, voice, frame):
 @njit(**KERNEL)
 def _pedal_up(routing_table, voice_ints, operators, channels, channel, frame):
     """Release the channel's pedal-held voices that neither pedal holds any more."""
+    if channels[CHANNEL_SUSTAIN, channel]:
+        return
     for voice in range(voice_ints.shape[1]):
-        if voice_ints[VOICE_STAGE, voice] == SUSTAINED and voice_ints[VOICE_CHANNEL, voice] == channel:
-            if not channels[CHANNEL_SUSTAIN, channel] and not voice_ints[VOICE_SOSTENUTO, voice]:
-                release_voice(routing_table, voice_ints, operators, voice, frame)
+        if (voice_ints[VOICE_STAGE, voice] == SUSTAINED and voice_ints[VOICE_CHANNEL, voice] == channel
+                and not voice_ints[VOICE_SOSTENUTO, voice]):
+            release_voice(routing_table, voice_ints, operators, voice, frame)
 
 
 @njit(**KERNEL)

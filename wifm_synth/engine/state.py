@@ -79,7 +79,10 @@ OPERATOR_GAIN = 5  # envelope × scale × tremolo at the current frame (per-samp
 OPERATOR_RELEASE_DB = 6  # envelope level at note-off, dB
 OPERATOR_FEEDBACK_1 = 7  # last two outputs (unit level) for feedback
 OPERATOR_FEEDBACK_2 = 8
-OPERATOR_FIELDS = 9
+OPERATOR_SPAN_GAIN = 9  # unit-level gain at the first sample of the span being rendered …
+OPERATOR_SPAN_GAIN_STEP = 10  # … its change per sample …
+OPERATOR_SPAN_INCREMENT = 11  # … and the phase increment (cycles per sample) incl. bend and vibrato
+OPERATOR_FIELDS = 12
 
 # --- channels rows ---
 CHANNEL_VOLUME = 0  # CC7
@@ -122,13 +125,28 @@ ENGINE_DROPPED_NOTES = 16  # note-ons with every voice started in the same frame
 ENGINE_FIELDS = 17
 
 # --- scratch rows (each BLOCK long) ---
-SCRATCH_OPERATOR_OUT = 0  # MAX_OPERATORS rows
+SCRATCH_OPERATOR_OUT = 0  # MAX_OPERATORS rows: the current voice's operator outputs
 SCRATCH_MODULATION = SCRATCH_OPERATOR_OUT + MAX_OPERATORS
 SCRATCH_SILENCE = SCRATCH_MODULATION + 1  # always zero
 SCRATCH_CHANNEL_MIX = SCRATCH_SILENCE + 1  # MIDI_CHANNELS rows
 SCRATCH_FIFO_LEFT = SCRATCH_CHANNEL_MIX + MIDI_CHANNELS
 SCRATCH_FIFO_RIGHT = SCRATCH_FIFO_LEFT + 1
-SCRATCH_ROWS = SCRATCH_FIFO_RIGHT + 1
+# Voices render in groups of up to VOICE_GROUP; the group's lane feedback operators run side by side
+# ("lanes"). Rows below are indexed by group member or by lane.
+VOICE_GROUP = BLOCK
+SCRATCH_GROUP_VOICE = SCRATCH_FIFO_RIGHT + 1  # voice index of each group member
+SCRATCH_GROUP_LANE = SCRATCH_GROUP_VOICE + 1  # lane of each group member, −1 if it has no lane operator
+SCRATCH_GROUP_AUDIBLE = SCRATCH_GROUP_LANE + 1  # 0 once a member can never be heard again
+SCRATCH_LANE_PHASE = SCRATCH_GROUP_AUDIBLE + 1
+SCRATCH_LANE_INCREMENT = SCRATCH_LANE_PHASE + 1
+SCRATCH_LANE_GAIN = SCRATCH_LANE_INCREMENT + 1
+SCRATCH_LANE_GAIN_STEP = SCRATCH_LANE_GAIN + 1
+SCRATCH_LANE_LEVEL = SCRATCH_LANE_GAIN_STEP + 1
+SCRATCH_LANE_FEEDBACK = SCRATCH_LANE_LEVEL + 1  # feedback index in cycles, halved (mean of two)
+SCRATCH_LANE_PREVIOUS_1 = SCRATCH_LANE_FEEDBACK + 1
+SCRATCH_LANE_PREVIOUS_2 = SCRATCH_LANE_PREVIOUS_1 + 1
+SCRATCH_LANE_OUT = SCRATCH_LANE_PREVIOUS_2 + 1  # BLOCK rows: [sample][lane]
+SCRATCH_ROWS = SCRATCH_LANE_OUT + BLOCK
 
 # --- event ring ---
 RING_FRAME = 0

@@ -12,7 +12,6 @@ from wifm_synth.engine.state import (
     CHANNEL_VOLUME,
     DEFAULT_EVENT_CAPACITY,
     DEFAULT_POLYPHONY,
-    ENGINE_ACTIVE_VOICES,
     ENGINE_DROPPED_NOTES,
     ENGINE_FRAMES_OUT,
     ENGINE_PEAK_VOICES,
@@ -35,7 +34,12 @@ from wifm_synth.engine.state import (
     allocate_state,
 )
 from wifm_synth.errors import InputError
-from wifm_synth.patch.compile import PROGRAM_BANK, PROGRAM_NUMBER, Instrument, compile_instrument
+from wifm_synth.patch.compile import (
+    PROGRAM_BANK,
+    PROGRAM_NUMBER,
+    Instrument,
+    compile_instrument,
+)
 from wifm_synth.patch.model import Patch
 
 NOTE_ON_CHANNEL_1 = 0x90
@@ -147,10 +151,10 @@ def render_note(patch: Patch, note: int, velocity: int = 100, hold_s: float = 2.
         if not isinstance(seconds, (int, float)) or not 0.0 <= seconds <= 600.0:
             raise InputError(f"{name}: must be 0..600 seconds, got {seconds!r}")
     synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=4)
-    hold_frames = int(round(hold_s * sample_rate))
+    hold_frames = round(hold_s * sample_rate)
     synth.send(0, NOTE_ON_CHANNEL_1, int(note), int(velocity))
     synth.send(hold_frames, NOTE_OFF_CHANNEL_1, int(note), 0)
-    stereo = synth.render(hold_frames + int(round(tail_s * sample_rate)), dtype=np.float64)
+    stereo = synth.render(hold_frames + round(tail_s * sample_rate), dtype=np.float64)
     channels = synth.state.channels
     left_gain, right_gain = channel_gains(channels[CHANNEL_VOLUME, 0], channels[CHANNEL_EXPRESSION, 0],
                                           channels[CHANNEL_PAN, 0])

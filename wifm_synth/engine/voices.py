@@ -24,6 +24,7 @@ from wifm_synth.engine.kernels import (
     released_envelope,
     render_operator,
     render_operator_feedback,
+    sin_cycles,
 )
 from wifm_synth.engine.state import (
     CHANNEL_BEND,
@@ -52,16 +53,32 @@ from wifm_synth.engine.state import (
     OPERATOR_PHASE,
     OPERATOR_RELEASE_DB,
     OPERATOR_SCALE,
+    OPERATOR_SPAN_GAIN,
+    OPERATOR_SPAN_GAIN_STEP,
+    OPERATOR_SPAN_INCREMENT,
     OPERATOR_TIME_RATE,
     RELEASED,
     SCRATCH_CHANNEL_MIX,
     SCRATCH_FIFO_LEFT,
     SCRATCH_FIFO_RIGHT,
+    SCRATCH_GROUP_AUDIBLE,
+    SCRATCH_GROUP_LANE,
+    SCRATCH_GROUP_VOICE,
+    SCRATCH_LANE_FEEDBACK,
+    SCRATCH_LANE_GAIN,
+    SCRATCH_LANE_GAIN_STEP,
+    SCRATCH_LANE_INCREMENT,
+    SCRATCH_LANE_LEVEL,
+    SCRATCH_LANE_OUT,
+    SCRATCH_LANE_PHASE,
+    SCRATCH_LANE_PREVIOUS_1,
+    SCRATCH_LANE_PREVIOUS_2,
     SCRATCH_MODULATION,
     SCRATCH_OPERATOR_OUT,
     SCRATCH_SILENCE,
     SUSTAINED,
     VOICE_CHANNEL,
+    VOICE_GROUP,
     VOICE_KEY,
     VOICE_KEY_HZ,
     VOICE_LOUDNESS,
@@ -76,12 +93,14 @@ from wifm_synth.engine.state import (
 from wifm_synth.patch.compile import (
     EVALUATION_ORDER,
     IS_CARRIER,
+    LANE_FEEDBACK_OPERATOR,
     LFO_AMP_DB,
     LFO_DELAY_S,
     LFO_PITCH_CENTS,
     LFO_RATE_HZ,
     MODULATOR_COUNT,
     MODULATORS,
+    NO_OPERATOR,
     OP_DETUNE_CENTS,
     OP_FEEDBACK,
     OP_FIXED_HZ,
@@ -221,30 +240,29 @@ def _modulation_input(routing_table, scratch, patch, operator, count):
 
 
 @njit(**KERNEL)
-def render_voice(patch_table, routing_table, voice_ints, voice_floats, operators, channels, scratch,
-                 voice, span_frame, count, sample_rate):
-    """Add one voice's carriers to its channel's mix row; returns False once it can never be heard again."""
+def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, operators, channels,
+                      voice, span_frame, count, sample_rate):
+    """Per-span parameters of every operator of a voice: envelope ramp from the span's first frame to the
+    next span's, and phase increment with pitch bend and vibrato. Returns False once the voice can
+    never be heard again (every carrier below −90 dB with no louder envelope level to come)."""
     patch = voice_ints[VOICE_PATCH, voice]
     channel = voice_ints[VOICE_CHANNEL, voice]
     start_frame = voice_ints[VOICE_START_FRAME, voice]
     released = voice_ints[VOICE_STAGE, voice] == RELEASED
-    time_start = (span_frame - start_frame) / sample_rate
     time_end = (span_frame + count - start_frame) / sample_rate
-    release_time = (voice_ints[VOICE_RELEASE_FRAME, voice] - start_frame) / sample_rate
+    since_release = (span_frame + count - voice_ints[VOICE_RELEASE_FRAME, voice]) / sample_rate
     pitch_cents = (100.0 * channels[CHANNEL_BEND, channel] * channels[CHANNEL_BEND_RANGE, channel]
-                   + vibrato_cents(patch_table, patch, channels, channel, time_start))
-    key_pitch_factor = 2.0 ** (pitch_cents / 1200.0)
+                   + vibrato_cents(patch_table, patch, channels, channel, (span_frame - start_frame) / sample_rate))
+    pitch_factor = 2.0 ** (pitch_cents / 1200.0)
     end_tremolo = tremolo(patch_table, patch, time_end)
-    mix = scratch[SCRATCH_CHANNEL_MIX + channel]
     loudest = 0.0
     audible = False
-    for slot in range(routing_table[patch, OPERATOR_COUNT]):
-        operator = routing_table[patch, EVALUATION_ORDER + slot]
+    for operator in range(routing_table[patch, OPERATOR_COUNT]):
         base = OPERATORS + operator * OPERATOR_WIDTH
         time_rate = operators[OPERATOR_TIME_RATE, operator, voice]
         if released:
             envelope = released_envelope(patch_table, patch, operator, operators[OPERATOR_RELEASE_DB, operator, voice],
-                                         (time_end - release_time) * time_rate)
+                                         since_release * time_rate)
             future_peak_db = SILENT_DB
         else:
             envelope, future_peak_db = held_envelope(patch_table, patch, operator, time_end * time_rate)
@@ -256,36 +274,124 @@ def render_voice(patch_table, routing_table, voice_ints, voice_floats, operators
             gain_end *= end_tremolo
         gain_start = operators[OPERATOR_GAIN, operator, voice]
         operators[OPERATOR_GAIN, operator, voice] = gain_end
-        gain_step = (gain_end - gain_start) / count
-        level = patch_table[patch, base + OP_LEVEL]
-        output_level = level if is_carrier else level / TWO_PI
+        operators[OPERATOR_SPAN_GAIN, operator, voice] = gain_start
+        operators[OPERATOR_SPAN_GAIN_STEP, operator, voice] = (gain_end - gain_start) / count
         increment = operators[OPERATOR_HZ, operator, voice] / sample_rate
-        if patch_table[patch, base + OP_FIXED_HZ] == 0.0:
-            increment *= key_pitch_factor
-        modulation = _modulation_input(routing_table, scratch, patch, operator, count)
-        out = scratch[SCRATCH_OPERATOR_OUT + operator]
-        phase = operators[OPERATOR_PHASE, operator, voice]
-        feedback = patch_table[patch, base + OP_FEEDBACK]
-        if feedback > 0.0:
-            phase, previous_1, previous_2 = render_operator_feedback(
-                out, modulation, count, phase, increment, gain_start, gain_step, output_level,
-                0.5 * feedback / TWO_PI, operators[OPERATOR_FEEDBACK_1, operator, voice],
-                operators[OPERATOR_FEEDBACK_2, operator, voice])
-            operators[OPERATOR_FEEDBACK_1, operator, voice] = previous_1
-            operators[OPERATOR_FEEDBACK_2, operator, voice] = previous_2
-        else:
-            phase = render_operator(out, modulation, count, phase, increment,
-                                    gain_start * output_level, gain_step * output_level)
-        operators[OPERATOR_PHASE, operator, voice] = phase
+        if patch_table[patch, base + OP_FIXED_HZ] == 0.0:  # fixed-frequency operators ignore bend and vibrato
+            increment *= pitch_factor
+        operators[OPERATOR_SPAN_INCREMENT, operator, voice] = increment
         if is_carrier:
-            for i in range(count):
-                mix[i] += out[i]
-            amplitude = gain_end * level
-            loudest = max(loudest, amplitude)
-            if amplitude >= SILENCE_AMPLITUDE or db_to_amplitude(future_peak_db) * scale * level >= SILENCE_AMPLITUDE:
+            level = patch_table[patch, base + OP_LEVEL]
+            loudest = max(loudest, gain_end * level)
+            if (gain_end * level >= SILENCE_AMPLITUDE
+                    or db_to_amplitude(future_peak_db) * scale * level >= SILENCE_AMPLITUDE):
                 audible = True
     voice_floats[VOICE_LOUDNESS, voice] = loudest
     return audible
+
+
+@njit(inline="always", **KERNEL)
+def _output_level(patch_table, routing_table, patch, operator):
+    """A carrier's level is an amplitude; a modulator's is an index in radians, output in cycles."""
+    level = patch_table[patch, OPERATORS + operator * OPERATOR_WIDTH + OP_LEVEL]
+    return level if routing_table[patch, IS_CARRIER + operator] else level / TWO_PI
+
+
+@njit(**KERNEL)
+def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, members, count):
+    """Render the group's lane feedback operators side by side, one sample of every lane at a time.
+
+    Each lane is a serial recurrence (a sample needs the previous two); interleaving independent
+    lanes keeps the core busy instead of waiting on one lane's latency.
+    """
+    voices = scratch[SCRATCH_GROUP_VOICE]
+    member_lane = scratch[SCRATCH_GROUP_LANE]
+    phase = scratch[SCRATCH_LANE_PHASE]
+    increment = scratch[SCRATCH_LANE_INCREMENT]
+    gain = scratch[SCRATCH_LANE_GAIN]
+    gain_step = scratch[SCRATCH_LANE_GAIN_STEP]
+    level = scratch[SCRATCH_LANE_LEVEL]
+    feedback = scratch[SCRATCH_LANE_FEEDBACK]
+    previous_1 = scratch[SCRATCH_LANE_PREVIOUS_1]
+    previous_2 = scratch[SCRATCH_LANE_PREVIOUS_2]
+    lanes = 0
+    for member in range(members):
+        voice = int(voices[member])
+        patch = voice_ints[VOICE_PATCH, voice]
+        operator = routing_table[patch, LANE_FEEDBACK_OPERATOR]
+        if operator == NO_OPERATOR:
+            member_lane[member] = -1.0
+            continue
+        member_lane[member] = lanes
+        phase[lanes] = operators[OPERATOR_PHASE, operator, voice]
+        increment[lanes] = operators[OPERATOR_SPAN_INCREMENT, operator, voice]
+        gain[lanes] = operators[OPERATOR_SPAN_GAIN, operator, voice]
+        gain_step[lanes] = operators[OPERATOR_SPAN_GAIN_STEP, operator, voice]
+        level[lanes] = _output_level(patch_table, routing_table, patch, operator)
+        feedback[lanes] = 0.5 * patch_table[patch, OPERATORS + operator * OPERATOR_WIDTH + OP_FEEDBACK] / TWO_PI
+        previous_1[lanes] = operators[OPERATOR_FEEDBACK_1, operator, voice]
+        previous_2[lanes] = operators[OPERATOR_FEEDBACK_2, operator, voice]
+        lanes += 1
+    if lanes == 0:
+        return
+    for i in range(count):
+        out = scratch[SCRATCH_LANE_OUT + i]
+        for lane in range(lanes):
+            unit = (gain[lane] + gain_step[lane] * i) * sin_cycles(
+                phase[lane] + increment[lane] * i + feedback[lane] * (previous_1[lane] + previous_2[lane]))
+            previous_2[lane] = previous_1[lane]
+            previous_1[lane] = unit
+            out[lane] = level[lane] * unit
+    for member in range(members):
+        lane = int(member_lane[member])
+        if lane < 0:
+            continue
+        voice = int(voices[member])
+        operator = routing_table[voice_ints[VOICE_PATCH, voice], LANE_FEEDBACK_OPERATOR]
+        next_phase = phase[lane] + increment[lane] * count
+        operators[OPERATOR_PHASE, operator, voice] = next_phase - math.floor(next_phase)
+        operators[OPERATOR_FEEDBACK_1, operator, voice] = previous_1[lane]
+        operators[OPERATOR_FEEDBACK_2, operator, voice] = previous_2[lane]
+
+
+@njit(**KERNEL)
+def render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice, lane, count):
+    """Render one voice's operators in routing order and add its carriers to its channel's mix row.
+
+    ``lane`` is the voice's column in the lane output rows, where its lane feedback operator is
+    already rendered, or −1.
+    """
+    patch = voice_ints[VOICE_PATCH, voice]
+    lane_operator = routing_table[patch, LANE_FEEDBACK_OPERATOR]
+    mix = scratch[SCRATCH_CHANNEL_MIX + voice_ints[VOICE_CHANNEL, voice]]
+    for slot in range(routing_table[patch, OPERATOR_COUNT]):
+        operator = routing_table[patch, EVALUATION_ORDER + slot]
+        out = scratch[SCRATCH_OPERATOR_OUT + operator]
+        if operator == lane_operator:
+            for i in range(count):
+                out[i] = scratch[SCRATCH_LANE_OUT + i, lane]
+        else:
+            gain = operators[OPERATOR_SPAN_GAIN, operator, voice]
+            gain_step = operators[OPERATOR_SPAN_GAIN_STEP, operator, voice]
+            increment = operators[OPERATOR_SPAN_INCREMENT, operator, voice]
+            output_level = _output_level(patch_table, routing_table, patch, operator)
+            modulation = _modulation_input(routing_table, scratch, patch, operator, count)
+            phase = operators[OPERATOR_PHASE, operator, voice]
+            feedback = patch_table[patch, OPERATORS + operator * OPERATOR_WIDTH + OP_FEEDBACK]
+            if feedback > 0.0:
+                phase, previous_1, previous_2 = render_operator_feedback(
+                    out, modulation, count, phase, increment, gain, gain_step, output_level,
+                    0.5 * feedback / TWO_PI, operators[OPERATOR_FEEDBACK_1, operator, voice],
+                    operators[OPERATOR_FEEDBACK_2, operator, voice])
+                operators[OPERATOR_FEEDBACK_1, operator, voice] = previous_1
+                operators[OPERATOR_FEEDBACK_2, operator, voice] = previous_2
+            else:
+                phase = render_operator(out, modulation, count, phase, increment,
+                                        gain * output_level, gain_step * output_level)
+            operators[OPERATOR_PHASE, operator, voice] = phase
+        if routing_table[patch, IS_CARRIER + operator]:
+            for i in range(count):
+                mix[i] += out[i]
 
 
 @njit(**KERNEL)
@@ -298,13 +404,28 @@ def render_span(patch_table, routing_table, voice_ints, voice_floats, operators,
         for i in range(count):
             mix[i] = 0.0
     active = 0
-    for voice in range(voice_ints.shape[1]):
-        if voice_ints[VOICE_STAGE, voice] == FREE:
-            continue
-        active += 1
-        if not render_voice(patch_table, routing_table, voice_ints, voice_floats, operators, channels, scratch,
-                            voice, span_frame, count, sample_rate):
-            voice_ints[VOICE_STAGE, voice] = FREE
+    group_voices = scratch[SCRATCH_GROUP_VOICE]
+    group_audible = scratch[SCRATCH_GROUP_AUDIBLE]
+    next_voice = 0
+    polyphony = voice_ints.shape[1]
+    while next_voice < polyphony:
+        members = 0
+        while next_voice < polyphony and members < VOICE_GROUP:
+            if voice_ints[VOICE_STAGE, next_voice] != FREE:
+                group_voices[members] = next_voice
+                group_audible[members] = update_voice_span(patch_table, routing_table, voice_ints, voice_floats,
+                                                           operators, channels, next_voice, span_frame, count,
+                                                           sample_rate)
+                members += 1
+            next_voice += 1
+        _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, members, count)
+        for member in range(members):
+            voice = int(group_voices[member])
+            render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice,
+                         int(scratch[SCRATCH_GROUP_LANE, member]), count)
+            if not group_audible[member]:
+                voice_ints[VOICE_STAGE, voice] = FREE
+        active += members
     engine[ENGINE_ACTIVE_VOICES] = active
     engine[ENGINE_PEAK_VOICES] = max(engine[ENGINE_PEAK_VOICES], active)
     left = scratch[SCRATCH_FIFO_LEFT]
@@ -322,4 +443,3 @@ def render_span(patch_table, routing_table, voice_ints, voice_floats, operators,
         for i in range(count):
             left[offset + i] += (gain_left + step_left * i) * mix[i]
             right[offset + i] += (gain_right + step_right * i) * mix[i]
-

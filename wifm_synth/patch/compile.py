@@ -13,7 +13,7 @@ never be heard again); a modulator's level is kept in radians (the engine conver
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,7 +58,11 @@ EVALUATION_ORDER = 1  # MAX_OPERATORS operator indices, modulators before the op
 IS_CARRIER = EVALUATION_ORDER + MAX_OPERATORS  # MAX_OPERATORS flags
 MODULATOR_COUNT = IS_CARRIER + MAX_OPERATORS  # MAX_OPERATORS counts
 MODULATORS = MODULATOR_COUNT + MAX_OPERATORS  # MAX_OPERATORS rows of MAX_OPERATORS - 1 indices
-ROUTING_WIDTH = MODULATORS + MAX_OPERATORS * (MAX_OPERATORS - 1)
+# The first operator with feedback and no modulation input, or NO_OPERATOR: the engine renders it for
+# many voices at once, because a feedback loop is otherwise limited by one sample's latency.
+LANE_FEEDBACK_OPERATOR = MODULATORS + MAX_OPERATORS * (MAX_OPERATORS - 1)
+ROUTING_WIDTH = LANE_FEEDBACK_OPERATOR + 1
+NO_OPERATOR = -1
 
 # --- program_table columns ---
 PROGRAM_BANK = 0
@@ -78,7 +82,7 @@ ZONE_WIDTH = 5
 NO_DRUM_PROGRAM = -1
 
 ZoneEntry = tuple[int, int, int, int, int, int, Patch]  # (bank, program, key_lo, key_hi, vel_lo, vel_hi, patch)
-Instrument = Union[Patch, Bank, Sequence[ZoneEntry]]
+Instrument = Patch | Bank | Sequence[ZoneEntry]
 
 
 class CompiledInstrument(NamedTuple):
@@ -160,9 +164,11 @@ def _patch_row(patch: Patch) -> np.ndarray:
 
 
 def _routing_row(patch: Patch) -> np.ndarray:
-    carriers, modulators, _ = operator_routing(patch)
+    carriers, modulators, feedback = operator_routing(patch)
     row = np.zeros(ROUTING_WIDTH, dtype=np.int64)
     row[OPERATOR_COUNT] = len(patch.operators)
+    row[LANE_FEEDBACK_OPERATOR] = next(
+        (index for index, amount in enumerate(feedback) if amount > 0.0 and not modulators[index]), NO_OPERATOR)
     for slot, index in enumerate(evaluation_order(modulators)):
         row[EVALUATION_ORDER + slot] = index
     for index, sources in enumerate(modulators):
