@@ -90,3 +90,5 @@ def test_cycles_and_bad_zone_entries_are_refused():
         compile_instrument([(0, 0, 70, 60, 1, 127, Patch(operators=[Operator()]))])
     with pytest.raises(PatchError, match="no zones"):
         compile_instrument([])
+    with pytest.raises(PatchError, match="got str"):
+        compile_instrument("piano.json")

@@ -3,6 +3,10 @@
 A span is a stretch of frames inside one 64-frame block with no event in it; per-span values
 (pitch bend, vibrato, envelope end points) are computed once and gains ramp linearly per sample
 from the value at the span's start to the value at its end, so events land sample-accurately.
+
+Voices render in groups: a parameter pass per voice (``update_voice_span``), then the group's
+feedback operators side by side (``_render_feedback_lanes``), then each voice's other operators
+in routing order (``render_voice``).
 """
 
 from __future__ import annotations

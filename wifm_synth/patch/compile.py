@@ -185,6 +185,8 @@ def _zone_entries(instrument: Instrument) -> tuple[list[ZoneEntry], tuple[int, i
     if isinstance(instrument, Bank):
         drums = instrument.drum_program()
         return instrument.zone_entries(), None if drums is None else (drums.bank, drums.program)
+    if not isinstance(instrument, (list, tuple)):
+        raise PatchError(f"instrument: must be a Patch, a Bank or a list of zone entries, got {type(instrument).__name__}")
     entries = list(instrument)
     if not entries:
         raise PatchError("instrument: no zones to play")
