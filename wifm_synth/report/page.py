@@ -39,9 +39,12 @@ h3 { margin: 18px 0 6px; font-size: 15px; }
 .ab figcaption { font-weight: 600; margin-bottom: 6px; }
 .ab audio { width: 100%; }
 .absent { color: var(--muted); font-style: italic; margin: 10px 0; }
-.columns { display: grid; grid-template-columns: 1.15fr 1fr; gap: 22px; align-items: start; }
+.columns { display: grid; grid-template-columns: minmax(0, 1.15fr) minmax(0, 1fr); gap: 22px; align-items: start; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+table.settings { table-layout: fixed; }
+table.settings th { width: 40%; }
+table.settings th, table.settings td { overflow-wrap: anywhere; }
 th { color: var(--muted); font-weight: 600; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
 .scale { position: relative; height: 10px; border-radius: 5px; margin: 18px 0 4px;
@@ -137,7 +140,7 @@ def _settings_table(patch: Patch) -> str:
     if not rows:
         return "<h3>Fit settings</h3><p class='absent'>The patch carries no fit metadata.</p>"
     body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows)
-    return f"<h3>Fit settings</h3><table><tbody>{body}</tbody></table>"
+    return f"<h3>Fit settings</h3><table class='settings'><tbody>{body}</tbody></table>"
 
 
 def _envelope_text(segments: list[tuple[float, float]], release_s: float) -> str:
@@ -192,8 +195,8 @@ def note_section(evaluation: NoteEvaluation) -> str:
         + _player("target", "A · target sample", evaluation.target, "no target sample")
         + _player("render", "B · fitted render", evaluation.rendered, "")
         + "</div>"
-        + f'<div class="columns"><div>{_metrics_table(evaluation)}{_operators_table(note.patch)}</div>'
-          f"<div>{_settings_table(note.patch)}</div></div>"
+        + f'<div class="columns"><div>{_metrics_table(evaluation)}</div><div>{_settings_table(note.patch)}</div></div>'
+        + _operators_table(note.patch)
         + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
           f'src="{figure_data_uri(figure)}">'
         + "</section>"
