@@ -20,13 +20,13 @@ TEMPO_BPM = 96
 RITARDANDO_BPM = [(36.0, 88), (37.0, 80), (38.0, 72), (39.0, 64)]  # (beat, bpm) in the last bar
 
 PIANO, EPIANO, BASS, TRUMPET, FLUTE = range(5)
-# channel: (name, GM program, CC7 volume, CC10 pan)
+# channel: (name, GM program, CC7 volume, CC10 pan); volumes balance the bank fitted from samples/freepats
 CHANNELS = {
-    PIANO: ("piano", 0, 100, 64),
-    EPIANO: ("electric piano", 4, 80, 40),
-    BASS: ("bass", 33, 105, 64),
-    TRUMPET: ("trumpet", 56, 90, 84),
-    FLUTE: ("flute", 73, 88, 48),
+    PIANO: ("piano", 0, 110, 64),
+    EPIANO: ("electric piano", 4, 85, 40),
+    BASS: ("bass", 33, 100, 64),
+    TRUMPET: ("trumpet", 56, 127, 84),
+    FLUTE: ("flute", 73, 100, 48),
 }
 
 # One chord per half bar: (root for the bass, chord tones for the keyboards), MIDI notes.
