@@ -282,6 +282,14 @@ def test_dask_scheduler_that_does_not_answer(small_library, tmp_path):
         with pytest.raises(WifmError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"):
             build_bank(small_library / "unnamed", tmp_path / "bank", dask_scheduler="tcp://127.0.0.1:9",
                        progress=False)
+    assert not (tmp_path / "bank").exists()
+
+
+def test_dask_missing_is_a_clear_error(small_library, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask[distributed] were not installed
+    with pytest.raises(WifmError, match=r"--dask-scheduler needs Dask: pip install 'wifm_synth\[dask\]'"):
+        build_bank(small_library, tmp_path / "bank", dask_scheduler="tcp://127.0.0.1:8786", progress=False)
+    assert not (tmp_path / "bank").exists()
 
 
 def test_sfz_bank_uses_the_regions(tmp_path):
@@ -320,10 +328,8 @@ def test_killed_run_resumes_with_only_the_missing_fits(tmp_path):
     for key in KEYS:
         write_note(tmp_path / "src" / f"tone_{key}.wav", key, seconds=1.5)
     out_dir = tmp_path / "bank"
-    script = ("import sys; from wifm_synth.fit.bank_builder import bank_command; "
-              "sys.exit(bank_command(sys.argv[1], sys.argv[2], jobs=1))")
-    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "src"), str(out_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", "wifm_synth", "bank", tmp_path / "src", "-o", out_dir,
+                                "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cache = out_dir / CACHE_FOLDER
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:

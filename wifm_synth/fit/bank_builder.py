@@ -509,30 +509,34 @@ def _future_outcome(future: Future, job: FitJob) -> FitOutcome:
         return FitOutcome(job.cache_key, error=f"{job.sample}: worker process failed ({error})")
 
 
-def _dask_outcomes(jobs: list[FitJob], address: str) -> Iterator[FitOutcome]:
+def _dask_client(address: str):
+    """A client of the Dask scheduler at ``address``; its workers must see the samples at the same paths."""
     try:
         from distributed import Client
-        from distributed import as_completed as dask_completed
     except ImportError:
         raise WifmError("--dask-scheduler needs Dask: pip install 'wifm_synth[dask]'") from None
     try:
-        client = Client(address, set_as_default=False)  # connect timeout: Dask's own setting
+        return Client(address, set_as_default=False)  # connect timeout: Dask's own setting
     except (OSError, TimeoutError, ValueError) as exc:
         raise WifmError(f"cannot connect to the Dask scheduler at {address} ({exc})") from None
-    with client:
-        futures = client.map(fit_job, jobs, pure=False)
-        jobs_by_key = {future.key: job for future, job in zip(futures, jobs)}
-        for future in dask_completed(futures, loop=client.loop):
-            try:
-                yield future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker takes only its own fit
-                job = jobs_by_key[future.key]
-                yield FitOutcome(job.cache_key, error=f"{job.sample}: Dask task failed ({error})")
 
 
-def _outcomes(jobs: list[FitJob], workers: int, dask_scheduler: str | None) -> Iterator[FitOutcome]:
-    if dask_scheduler:
-        return _dask_outcomes(jobs, dask_scheduler)
+def _dask_outcomes(jobs: list[FitJob], client) -> Iterator[FitOutcome]:
+    from distributed import as_completed
+
+    futures = client.map(fit_job, jobs, pure=False)
+    jobs_by_key = {future.key: job for future, job in zip(futures, jobs)}
+    for future in as_completed(futures, loop=client.loop):
+        try:
+            yield future.result()
+        except Exception as error:  # noqa: BLE001 - a lost worker takes only its own fit
+            job = jobs_by_key[future.key]
+            yield FitOutcome(job.cache_key, error=f"{job.sample}: Dask task failed ({error})")
+
+
+def _outcomes(jobs: list[FitJob], workers: int, dask_client) -> Iterator[FitOutcome]:
+    if dask_client is not None:
+        return _dask_outcomes(jobs, dask_client)
     if workers == 1 or len(jobs) == 1:
         return map(fit_job, jobs)
     return _pool_outcomes(jobs, min(workers, len(jobs)))
@@ -598,7 +602,10 @@ def build_bank(
         except OSError as exc:
             entry.status, entry.detail = "failed", f"{entry.path}: cannot read file ({exc.strerror})"
 
-    with _output_folder(out_dir, [plan.folder for plan in plans]) as cache:
+    # Connect before writing anything, so that a wrong address leaves no output behind.
+    dask_client = _dask_client(dask_scheduler) if dask_scheduler else None
+    with dask_client if dask_client is not None else contextlib.nullcontext(), \
+            _output_folder(out_dir, [plan.folder for plan in plans]) as cache:
         pending: dict[str, list[SampleEntry]] = {}
         for entry in entries:
             if entry.status == "pending":
@@ -628,7 +635,7 @@ def build_bank(
             fit_jobs = [FitJob(str(group[0].path), group[0].note, _entry_settings(group[0], settings),
                                group[0].cache_key) for group in todo]
             if fit_jobs:
-                for outcome in _outcomes(fit_jobs, jobs or _default_jobs(), dask_scheduler):
+                for outcome in _outcomes(fit_jobs, jobs or _default_jobs(), dask_client):
                     if outcome.error is None:
                         atomic_write_json(cache / f"{outcome.cache_key}.json", outcome.to_cache())
                     settle_all(outcome, "fitted")
