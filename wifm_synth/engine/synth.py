@@ -148,7 +148,8 @@ def render_note(patch: Patch, note: int, velocity: int = 100, hold_s: float = 2.
     if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
         raise InputError(f"velocity: must be 1..127, got {velocity!r}")
     for name, seconds in (("hold_s", hold_s), ("tail_s", tail_s)):
-        if not isinstance(seconds, (int, float)) or not 0.0 <= seconds <= 600.0:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= seconds <= 600.0:
             raise InputError(f"{name}: must be 0..600 seconds, got {seconds!r}")
     synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=4)
     hold_frames = round(hold_s * sample_rate)
