@@ -6,7 +6,7 @@ import scipy.signal
 from analysis_signals import BUNDLED_NOTES, RATE, harmonic_tone
 
 from wifm_synth.analysis import analyze, hz_to_midi, midi_to_hz
-from wifm_synth.analysis.pitch import yin_f0
+from wifm_synth.analysis.pitch import VOICED_APERIODICITY, spectral_f0, yin_f0
 from wifm_synth.errors import AnalysisError, InputError
 
 
@@ -55,6 +55,31 @@ def test_stretched_partials_give_first_partial_and_inharmonicity():
     expected_30 = 30 * 55.0 * np.sqrt(1 + stretch * 900)
     assert expected_30 - 30 * 55.0 > 55.0
     assert np.median(analysis.harmonic_freqs[10:100, 29]) == pytest.approx(expected_30, abs=0.5)
+
+
+def test_period_between_integer_lags_is_not_taken_an_octave_low():
+    tone = harmonic_tone(2912.8, [0.4, 0.9, 0.5, 0.7, 0.3, 0.6], seconds=1.0)
+    yin, _ = yin_f0(tone, RATE, np.array([12000, 24000]))
+    np.testing.assert_allclose(yin, 2912.8 / 2, rtol=1e-3)  # YIN alone misses the 16.5-sample period
+    assert analyze((tone, RATE)).f0_hz == pytest.approx(2912.8, rel=1e-4)
+
+
+def test_strongly_stretched_partials_fall_back_to_the_spectrum():
+    stretch = 4e-4
+    rng = np.random.default_rng(0)
+    amplitudes = rng.uniform(0.2, 1.0, 40) / np.sqrt(np.arange(1, 41))
+    amplitudes[0] = 0.1
+    tone = harmonic_tone(91.3, amplitudes, seconds=1.5, decay_s=1.0, stretch=stretch)
+    _, aperiodicity = yin_f0(tone, RATE, np.arange(2000, 40000, 4000))
+    assert np.all(aperiodicity > VOICED_APERIODICITY)  # no clear period for YIN
+    analysis = analyze((tone, RATE))
+    assert analysis.f0_hz == pytest.approx(91.3 * np.sqrt(1 + stretch), rel=1e-4)
+    assert analysis.inharmonicity == pytest.approx(stretch, rel=0.02)
+
+
+def test_spectral_f0_finds_nothing_in_noise():
+    power_db = 10 * np.log10(np.random.default_rng(1).chisquare(64, 8193) / 64)
+    assert spectral_f0(power_db, 48000 / 16384) is None
 
 
 def test_yin_finds_the_period_of_each_frame():

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 
-from wifm_synth.analysis.spectrum import parabolic_vertex
+from wifm_synth.analysis.spectrum import (
+    MAX_PARTIAL_HZ,
+    PRESENCE_DB,
+    parabolic_vertex,
+    track_partials,
+)
 
 MIN_F0_HZ = 25.0
 MAX_F0_HZ = 4200.0
@@ -14,6 +20,11 @@ YIN_THRESHOLD = 0.15
 # Frames whose best YIN dip is above this are treated as unvoiced (noise gives values near 1).
 VOICED_APERIODICITY = 0.35
 MIN_VOICED_FRACTION = 0.5
+# Spectral fallback (spectral_f0): candidates from the strongest peaks, scored on their first partials.
+CANDIDATE_PEAKS = 6
+MAX_DIVISOR = 8
+SCORED_PARTIALS = 10
+MIN_SPECTRAL_PRESENCE = 0.6
 
 
 def yin_f0(audio: np.ndarray, rate: int, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,3 +79,38 @@ def _pick_lag(curve: np.ndarray, min_lag: int) -> int:
     while lag < last and curve[lag + 1] < curve[lag]:  # slide down to the bottom of that dip
         lag += 1
     return lag
+
+
+def spectral_f0(power_db: np.ndarray, bin_hz: float, hint_hz: float | None = None) -> float | None:
+    """f0 from an averaged power spectrum (dB per bin) when YIN finds no clear period, or None.
+
+    Candidates are the strongest and the lowest peaks divided by 1..MAX_DIVISOR (plus the hint). Each is scored by
+    the share of its first SCORED_PARTIALS partials that stand out (the tracker follows stretched
+    series) times the share of the peak power in that band those partials explain: a sub-octave
+    explains the power but misses half its partials, an octave up finds its partials but leaves half
+    the power unexplained. Returns None when no candidate has most of its partials (noise).
+    """
+    peaks, _ = scipy.signal.find_peaks(power_db, prominence=PRESENCE_DB)
+    peaks = peaks[(peaks * bin_hz >= MIN_F0_HZ) & (peaks * bin_hz <= MAX_PARTIAL_HZ)]
+    if peaks.size == 0:
+        return None
+    strongest = peaks[np.argsort(power_db[peaks])[-CANDIDATE_PEAKS:]]
+    lowest = peaks[:CANDIDATE_PEAKS]
+    candidates = {
+        peak * bin_hz / divisor for peak in np.union1d(strongest, lowest) for divisor in range(1, MAX_DIVISOR + 1)
+    }
+    if hint_hz is not None:
+        candidates.add(hint_hz)
+    peak_power = 10.0 ** (power_db[peaks] / 10.0)
+    best_score, best_f0 = 0.0, None
+    for candidate in sorted(c for c in candidates if MIN_F0_HZ <= c <= MAX_F0_HZ):
+        top_hz = min(MAX_PARTIAL_HZ, (SCORED_PARTIALS + 0.5) * candidate)
+        series = track_partials(power_db, bin_hz, candidate, top_hz)
+        presence = series.present[:SCORED_PARTIALS].mean() if series.present.size else 0.0
+        explained = float(np.sum(10.0 ** (series.levels_db[series.present] / 10.0)))
+        band_power = float(peak_power[peaks * bin_hz <= top_hz].sum())
+        share = min(1.0, explained / band_power) if band_power > 0.0 else 0.0
+        score = presence * share
+        if presence >= MIN_SPECTRAL_PRESENCE and score > best_score:
+            best_score, best_f0 = score, series.first_partial_hz
+    return best_f0

@@ -14,11 +14,19 @@ from wifm_synth.analysis.envelope import (
     frame_rms,
     level_db,
 )
-from wifm_synth.analysis.pitch import MIN_VOICED_FRACTION, VOICED_APERIODICITY, yin_f0
+from wifm_synth.analysis.pitch import (
+    MAX_F0_HZ,
+    MIN_VOICED_FRACTION,
+    VOICED_APERIODICITY,
+    spectral_f0,
+    yin_f0,
+)
 from wifm_synth.analysis.spectrum import (
     MAX_PARTIAL_HZ,
+    MAX_WINDOW,
     PartialSeries,
     measure_partials,
+    missing_multiple,
     track_partials,
     window_length,
     zero_phase_stft,
@@ -30,6 +38,7 @@ from wifm_synth.errors import AnalysisError, InputError
 LOUD_FRAME_DB = -20.0
 ATTACK_SKIP_S = 0.03
 MAX_PITCH_FRAMES = 24
+MAX_MULTIPLE_CORRECTIONS = 3
 MAX_AVERAGE_FRAMES = 64
 FRAMES_PER_CHUNK = 256
 HINT_TOLERANCE_CENTS = 50.0
@@ -104,13 +113,11 @@ def analyze(
 
     warnings: list[str] = []
     if f0_hz is None:
-        rough_f0 = _octave_of_hint(_detect_rough_f0(audio, sample_rate, centers[loud], name), note_hint, warnings)
+        series = _detect_partials(audio, sample_rate, centers[loud], name, note_hint, warnings)
+        detected_f0 = series.first_partial_hz
     else:
-        rough_f0 = float(f0_hz)
-    series = _partial_series(audio, sample_rate, centers[loud], rough_f0)
-    if f0_hz is None and not series.present.any():
-        raise AnalysisError("no clear pitch (unpitched or noise)", name)
-    detected_f0 = series.first_partial_hz if f0_hz is None else float(f0_hz)
+        series = _partial_series(audio, sample_rate, centers[loud], float(f0_hz))
+        detected_f0 = float(f0_hz)
     if note_hint is not None and not warnings:
         cents = 1200.0 * np.log2(detected_f0 / midi_to_hz(note_hint))
         if abs(cents) > HINT_TOLERANCE_CENTS:
@@ -156,13 +163,36 @@ def _loud_frames(rms_env: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
     return np.flatnonzero(after_attack if after_attack.any() else loud)
 
 
-def _detect_rough_f0(audio: np.ndarray, rate: int, loud_centers: np.ndarray, name: str) -> float:
+def _detect_partials(
+    audio: np.ndarray, rate: int, loud_centers: np.ndarray, name: str, note_hint: int | None, warnings: list[str]
+) -> PartialSeries:
+    """YIN's f0, raised to the multiple the spectrum supports, then moved to the hint's octave.
+
+    When most YIN frames are aperiodic (stretched or noisy partials blur its dips), the f0 comes from
+    the averaged spectrum instead, and a note whose partials do not stand out there is unpitched.
+    """
     picks = np.unique(np.linspace(0, loud_centers.size - 1, MAX_PITCH_FRAMES).round().astype(int))
-    f0, aperiodicity = yin_f0(audio, rate, loud_centers[picks])
+    frame_f0, aperiodicity = yin_f0(audio, rate, loud_centers[picks])
     voiced = aperiodicity < VOICED_APERIODICITY
-    if voiced.mean() < MIN_VOICED_FRACTION:
+    if voiced.mean() >= MIN_VOICED_FRACTION:
+        rough_f0 = float(np.exp(np.median(np.log(frame_f0[voiced]))))
+    else:
+        power_db, bin_hz = _average_power_db(audio, rate, loud_centers, MAX_WINDOW)
+        rough_f0 = spectral_f0(power_db, bin_hz, None if note_hint is None else midi_to_hz(note_hint))
+        if rough_f0 is None:
+            raise AnalysisError("no clear pitch (unpitched or noise)", name)
+    series = _partial_series(audio, rate, loud_centers, rough_f0)
+    for _ in range(MAX_MULTIPLE_CORRECTIONS):
+        multiple = missing_multiple(series)
+        if multiple == 1 or series.first_partial_hz * multiple > MAX_F0_HZ:
+            break
+        series = _partial_series(audio, rate, loud_centers, series.first_partial_hz * multiple)
+    if not series.present.any():
         raise AnalysisError("no clear pitch (unpitched or noise)", name)
-    return float(np.exp(np.median(np.log(f0[voiced]))))
+    hinted_f0 = _octave_of_hint(series.first_partial_hz, note_hint, warnings)
+    if hinted_f0 != series.first_partial_hz:
+        series = _partial_series(audio, rate, loud_centers, hinted_f0)
+    return series
 
 
 def _octave_of_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) -> float:
@@ -181,14 +211,20 @@ def _octave_of_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) ->
     return f0_hz
 
 
-def _partial_series(audio: np.ndarray, rate: int, loud_centers: np.ndarray, f0_hz: float) -> PartialSeries:
-    """Partials found in the power spectrum averaged over (up to MAX_AVERAGE_FRAMES of) the loud frames."""
+def _average_power_db(
+    audio: np.ndarray, rate: int, loud_centers: np.ndarray, length: int
+) -> tuple[np.ndarray, float]:
+    """Power spectrum (dB per bin) averaged over up to MAX_AVERAGE_FRAMES loud frames, and the bin width."""
     picks = np.unique(np.linspace(0, loud_centers.size - 1, MAX_AVERAGE_FRAMES).round().astype(int))
-    spectrogram = zero_phase_stft(audio, rate, loud_centers[picks], window_length(f0_hz, rate))
+    spectrogram = zero_phase_stft(audio, rate, loud_centers[picks], length)
     average_power = np.mean(np.square(np.abs(spectrogram.spectra)), axis=0)
-    power_db = 10.0 * np.log10(np.maximum(average_power, np.finfo(float).tiny))
-    max_hz = min(MAX_PARTIAL_HZ, 0.5 * rate - f0_hz)
-    return track_partials(power_db, spectrogram.bin_hz, f0_hz, max_hz)
+    return 10.0 * np.log10(np.maximum(average_power, np.finfo(float).tiny)), spectrogram.bin_hz
+
+
+def _partial_series(audio: np.ndarray, rate: int, loud_centers: np.ndarray, f0_hz: float) -> PartialSeries:
+    """Partials of ``f0_hz`` found in the averaged spectrum of the loud frames."""
+    power_db, bin_hz = _average_power_db(audio, rate, loud_centers, window_length(f0_hz, rate))
+    return track_partials(power_db, bin_hz, f0_hz, min(MAX_PARTIAL_HZ, 0.5 * rate - f0_hz))
 
 
 def _measure_frames(

@@ -24,6 +24,8 @@ MAX_PARTIAL_HZ = 20000.0
 SEARCH_FRACTION = 0.3
 # A partial counts as present in the average spectrum when it stands this far above the local median.
 PRESENCE_DB = 10.0
+# Partials off the m-th multiples holding less than this share of the power mean the f0 is m times higher.
+MISSING_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def zero_phase_stft(audio: np.ndarray, rate: int, centers: np.ndarray, length: i
 class PartialSeries:
     freqs: np.ndarray  # (partials,) Hz: measured where present, else the fitted series
     present: np.ndarray  # (partials,) bool
+    levels_db: np.ndarray  # (partials,) averaged power at each partial (its peak, or where expected)
     f0_hz: float  # f0 of the fitted series f_k = k·f0·sqrt(1 + stretch·k²)
     stretch: float
 
@@ -76,6 +79,7 @@ def track_partials(power_db: np.ndarray, bin_hz: float, f0_hz: float, max_hz: fl
     weights: list[float] = []
     freqs: list[float] = []
     present: list[bool] = []
+    levels: list[float] = []
     f0, stretch = f0_hz, 0.0
     n_bins = power_db.size
     k = 1
@@ -100,11 +104,28 @@ def track_partials(power_db: np.ndarray, bin_hz: float, f0_hz: float, max_hz: fl
             f0, stretch = fit_partial_series(np.array(numbers, float), np.array(measured), np.array(weights))
             freqs.append(found)
             present.append(True)
+            levels.append(power_db[peak])
         else:
             freqs.append(predicted)
             present.append(False)
+            levels.append(power_db[min(centre, n_bins - 1)])
         k += 1
-    return PartialSeries(np.array(freqs), np.array(present, dtype=bool), f0, stretch)
+    return PartialSeries(np.array(freqs), np.array(present, dtype=bool), np.array(levels), f0, stretch)
+
+
+def missing_multiple(series: PartialSeries, max_multiple: int = 16) -> int:
+    """The largest m > 1 such that only every m-th partial carries energy (the true f0 is then m times
+    higher), else 1.
+
+    YIN can land on a multiple of the period when a short period falls between integer lags (high
+    notes) or when stretched partials blur the dips; the spectrum then shows the "missing" partials.
+    """
+    power = 10.0 ** (series.levels_db[: 3 * max_multiple] / 10.0)
+    numbers = np.arange(1, power.size + 1)
+    for multiple in range(min(max_multiple, power.size // 2), 1, -1):
+        if power[numbers % multiple != 0].sum() < MISSING_SHARE * power.sum():
+            return multiple
+    return 1
 
 
 def measure_partials(
