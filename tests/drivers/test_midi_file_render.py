@@ -1,3 +1,5 @@
+import copy
+import re
 from pathlib import Path
 
 import mido
@@ -173,3 +175,17 @@ def test_event_floods_larger_than_the_engine_ring_still_render(tmp_path, bank):
     assert summary["events"] == 40_002
     start = 24 * RATE // (2 * TICKS_PER_BEAT)  # the note comes 24 ticks after the flood
     assert np.all(audio[:start] == 0.0) and rms_db(audio[start:start + RATE // 10]) > -50
+
+
+def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):
+    loud = copy.deepcopy(bank.patches["patches/fm_bass.json"])
+    loud.operators[0].level = 8.0
+    song = write_song(tmp_path / "loud.mid", [(0, 0.0, 0.3, 40)])
+    notices = []
+    summary = render_midi_file(loud, song, tmp_path / "loud.wav", progress=False, notify=notices.append)
+    audio, _ = soundfile.read(tmp_path / "loud.wav", always_2d=True)
+    assert summary["peak_dbfs"] > 0 and np.max(np.abs(audio)) <= 1.0
+    assert np.mean(np.abs(audio) > 0.999) > 0.01  # flat tops where the signal exceeded full scale
+    assert len(notices) == 1
+    assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS \(lower CC7 volumes or velocities\)",
+                        notices[0])

@@ -130,8 +130,9 @@ def render_midi_file(
                 engine_started = time.perf_counter()
                 block = synth.render(chunk_end - rendered)
                 engine_seconds += time.perf_counter() - engine_started
-                peak = max(peak, float(np.max(np.abs(block))))
-                wav.write(np.clip(block, -1.0, 1.0))
+                block_peak = max(float(block.max()), -float(block.min()))
+                peak = max(peak, block_peak)
+                wav.write(np.clip(block, -1.0, 1.0) if block_peak > 1.0 else block)
                 bar.update(min(chunk_end, song.end_frame) - bar.n)
                 rendered = chunk_end
                 if rendered >= song.end_frame and synth.active_voices == 0:
