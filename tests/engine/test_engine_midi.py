@@ -249,7 +249,7 @@ def test_events_are_sample_accurate_and_late_events_apply_at_once():
     synth = Synth(sine_patch(), RATE, polyphony=4)
     synth.send(1000, NOTE_ON, 69, 100)
     out = synth.render(2048, dtype=np.float64)[:, 0]
-    assert np.all(out[:1001] == 0.0) and out[1001] != 0.0  # the attack starts from silence at frame 1000
+    assert np.all(out[:1001] == 0.0) and out[1001] != 0.0  # the sine starts at phase 0 on frame 1000
     synth.send(10, NOTE_OFF, 69, 0)  # already past: applies at the next block
     synth.render(64)
     assert stages(synth) == [RELEASED]
