@@ -1,5 +1,7 @@
 """One scripted event sequence per MIDI rule (DESIGN.md §4; FluidSynth is the reference behaviour)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -268,3 +270,22 @@ def test_send_validates_and_reports_a_full_queue():
     synth.render(64)
     synth.send(70, NOTE_ON, 70, 100)
     assert synth.queued_events == 1
+
+
+def test_a_bank_file_plays_the_zone_its_model_names():
+    from wifm_synth.patch.bank import load_instrument
+
+    bank = load_instrument(Path(__file__).resolve().parents[1] / "data" / "banks" / "test_bank.json")
+    synth = Synth(bank, RATE, polyphony=32)
+    notes = [(program, key, velocity) for program in (0, 33, 5) for key, velocity in ((30, 40), (70, 40), (70, 120))]
+    cases = [(channel, *note) for channel, note in enumerate(notes)]  # channels 0-8: one note each
+    for channel, program, key, velocity in cases:
+        synth.send(0, PROGRAM | channel, program, 0)
+        synth.send(0, NOTE_ON | channel, key, velocity)
+    assert np.max(np.abs(synth.render(4800))) > 0.01
+    for channel, program, key, velocity in cases:
+        expected_program, _ = bank.program_for(0, program)
+        expected = bank.patch_for(expected_program.zone_for(key, velocity))
+        voices = synth.state.voice_ints
+        voice = np.nonzero((voices[VOICE_CHANNEL] == channel) & (voices[VOICE_STAGE] == HELD))[0]
+        assert [synth.compiled.patches[voices[VOICE_PATCH, v]] for v in voice] == [expected]
