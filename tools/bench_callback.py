@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -155,13 +156,14 @@ def run_child(variant: str, seconds: float, voices: int, server, log_path: Path)
 
 
 def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict:
-    results = {}
+    results = {"load_average_before": os.getloadavg()}
     with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
         for variant in VARIANTS:
             result = run_child(variant, seconds, voices, server, log_path)
             result["expected_periods"] = round(seconds * SAMPLE_RATE / PERIOD)
             result["underflows_per_1000_periods"] = round(1000 * result["underflows"] / max(result["periods"], 1), 2)
             results[variant] = result
+    results["load_average_after"] = os.getloadavg()
     return {"jack_scheduling": "realtime" if realtime else "no-realtime", **results}
 
 

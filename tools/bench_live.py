@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,14 @@ CC_PAN = 10
 STARTED = "started"
 
 
-def player(seconds: float, voices: int) -> None:
-    """The player process: LivePlayer with held voices, busy main thread, counters as JSON at the end."""
+def wait_idle(seconds: float) -> int:
+    time.sleep(seconds)
+    return 0
+
+
+def player(seconds: float, voices: int, busy: bool) -> None:
+    """The player process: LivePlayer with held voices, busy (or idle) main thread, counters as JSON at the end."""
+    main_thread_work = busy_python_loop if busy else wait_idle
     from wifm_synth.drivers.live import LivePlayer
 
     live = LivePlayer(bench_patch(6, 0.0), midi_in=PROBE_CLIENT, period=PERIOD, sample_rate=SAMPLE_RATE)
@@ -68,15 +75,16 @@ def player(seconds: float, voices: int) -> None:
         synth.send(0, 0x90 | load_channels[voice % len(load_channels)], 24 + voice // len(load_channels) % 96, 100)
     with live:
         print(STARTED, flush=True)
-        busy_python_loop(SETTLE_S)
+        main_thread_work(SETTLE_S)
         announce_measuring()
         start = {"periods": live.stream.callbacks, "underflows": live.stream.underflows}
-        iterations = busy_python_loop(seconds)
+        iterations = main_thread_work(seconds)
         result = {"periods": live.stream.callbacks - start["periods"],
                   "underflows": live.stream.underflows - start["underflows"],
                   "busy_loop_iterations": iterations, "sounding_voices": synth.active_voices,
                   "peak_voices": synth.peak_voices, "portaudio_cpu_load": round(live.stream.cpu_load, 4),
                   "gil_switch_interval_ms": sys.getswitchinterval() * 1000,
+                  "midi_pump_sched_fifo": live.midi.realtime_pump,
                   "midi_ports": live.midi.connected_ports, "status": live.status_line()}
     print(json.dumps(result), flush=True)
 
@@ -152,10 +160,13 @@ class Probe:
         self.client.close()
 
 
-def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict:
+def measure(realtime: bool, seconds: float, voices: int, busy: bool, log_path: Path) -> dict:
+    load_before = os.getloadavg()
     with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
-        process = subprocess.Popen([sys.executable, __file__, "--player", "--seconds", str(seconds),
-                                    "--voices", str(voices)], stdout=subprocess.PIPE, text=True, env=server.env)
+        command = [sys.executable, __file__, "--player", "--seconds", str(seconds), "--voices", str(voices)]
+        if not busy:
+            command.append("--idle-main-thread")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=server.env)
         lines: list[str] = []
         measuring = threading.Event()
         probe = None
@@ -197,7 +208,10 @@ def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict
     player_result = json.loads(lines[-1])
     return {
         "jack_scheduling": "realtime" if realtime else "no-realtime",
+        "player_main_thread": "busy Python loop" if busy else "idle",
         "measured_seconds": seconds,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "xruns": xruns,
         "jack_log": jack_log,
         "player": player_result,
@@ -217,14 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--seconds", type=float, default=60.0, help="measurement window per scheduling mode")
     parser.add_argument("--voices", type=int, default=128, help="held six-operator voices")
+    parser.add_argument("--idle-main-thread", action="store_true",
+                        help="let the player's main thread sleep instead of spinning (for comparison)")
     parser.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.player:
-        player(args.seconds, args.voices)
+        player(args.seconds, args.voices, busy=not args.idle_main_thread)
         return 0
     modes = [True, False] if realtime_allowed() else [False]
     with tempfile.TemporaryDirectory() as folder:
-        runs = [measure(realtime, args.seconds, args.voices, Path(folder) / "jackd.log") for realtime in modes]
+        runs = [measure(realtime, args.seconds, args.voices, not args.idle_main_thread, Path(folder) / "jackd.log")
+                for realtime in modes]
     report = {
         "benchmark": "live",
         "sample_rate": SAMPLE_RATE,
