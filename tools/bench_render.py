@@ -64,7 +64,8 @@ def dense_song(seconds: float, seed: int = 1) -> mido.MidiFile:
             for step in range(notes_per_beat):
                 on = start + step * TICKS_PER_BEAT // notes_per_beat
                 length = int(rng.integers(TICKS_PER_BEAT // 4, 3 * TICKS_PER_BEAT))
-                key = int(rng.integers(35, 82)) if channel == DRUM_CHANNEL else int(rng.integers(36 + channel * 3, 60 + channel * 3))
+                low = 35 if channel == DRUM_CHANNEL else 36 + channel * 3  # each channel its own register
+                key = int(rng.integers(low, low + 24))
                 velocity = int(rng.integers(30, 128))
                 events.append((on, mido.Message("note_on", channel=channel, note=key, velocity=velocity)))
                 events.append((on + length, mido.Message("note_off", channel=channel, note=key, velocity=64)))

@@ -29,8 +29,9 @@ def write_song(path: Path, notes: list[tuple[int, float, float, int]], programs:
                   for c, program in (programs or {}).items() if c == channel]
         for c, start, length, key in notes:
             if c == channel:
-                events.append((round(start * 2 * TICKS_PER_BEAT), mido.Message("note_on", channel=c, note=key, velocity=100)))
-                events.append((round((start + length) * 2 * TICKS_PER_BEAT), mido.Message("note_off", channel=c, note=key)))
+                on, off = round(start * 2 * TICKS_PER_BEAT), round((start + length) * 2 * TICKS_PER_BEAT)
+                events.append((on, mido.Message("note_on", channel=c, note=key, velocity=100)))
+                events.append((off, mido.Message("note_off", channel=c, note=key)))
         if end_s is not None:
             events.append((round(end_s * 2 * TICKS_PER_BEAT), mido.MetaMessage("marker", text="end")))
         track, now = mido.MidiTrack(), 0
@@ -108,7 +109,8 @@ def test_unknown_program_gives_a_notice(tmp_path, bank):
     notices = []
     render_midi_file(bank, song, tmp_path / "out.wav", progress=False, notify=notices.append)
     assert len(notices) == 1
-    assert notices == ["program.mid: bank 0 program 90 (channel 3) is not in test_bank; playing bank 0 program 33 'bass' instead"]
+    assert notices == [("program.mid: bank 0 program 90 (channel 3) is not in test_bank; "
+                        "playing bank 0 program 33 'bass' instead")]
 
 
 def test_program_notices_follow_bank_select_once_per_program(tmp_path, bank):
@@ -187,5 +189,5 @@ def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):
     assert summary["peak_dbfs"] > 0 and np.max(np.abs(audio)) <= 1.0
     assert np.mean(np.abs(audio) > 0.999) > 0.01  # flat tops where the signal exceeded full scale
     assert len(notices) == 1
-    assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS \(lower CC7 volumes or velocities\)",
-                        notices[0])
+    assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS "
+                        r"\(lower CC7 volumes or velocities\)", notices[0])

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from wifm_synth.drivers.midi_file import DRUM_CHANNEL, MidiSong, read_midi_file
 from wifm_synth.engine import Synth
+from wifm_synth.engine.state import DEFAULT_POLYPHONY
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.patch.bank import Bank, load_instrument
 from wifm_synth.patch.io import atomic_output
@@ -70,6 +71,37 @@ def _song_notices(song: MidiSong, instrument: Patch | Bank) -> list[str]:
     return notices
 
 
+def _stream(synth: Synth, song: MidiSong, wav: soundfile.SoundFile, bar: tqdm) -> tuple[int, float, float]:
+    """Feed the song to the engine chunk by chunk, writing the audio, until the end of the song and every
+    voice has died away (at most MAX_TAIL_S later). Returns (frames written, peak level, engine seconds)."""
+    ring_capacity = len(synth.state.ring_events)
+    max_frames = song.end_frame + int(MAX_TAIL_S * song.sample_rate)
+    peak = engine_seconds = 0.0
+    rendered = next_event = 0
+    while rendered < max_frames:
+        chunk_end = min(rendered + CHUNK_FRAMES, max_frames)
+        stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
+        room = ring_capacity - synth.queued_events
+        if stop - next_event > room:  # a flood of events: render only up to the first that does not fit
+            stop = next_event + room
+            chunk_end = max(int(song.frames[stop]), rendered + 1)
+        for index in range(next_event, stop):
+            synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
+                       int(song.data2[index]))
+        next_event = stop
+        engine_started = time.perf_counter()
+        block = synth.render(chunk_end - rendered)
+        engine_seconds += time.perf_counter() - engine_started
+        block_peak = max(float(block.max()), -float(block.min()))
+        peak = max(peak, block_peak)
+        wav.write(np.clip(block, -1.0, 1.0) if block_peak > 1.0 else block)
+        bar.update(min(chunk_end, song.end_frame) - bar.n)
+        rendered = chunk_end
+        if rendered >= song.end_frame and synth.active_voices == 0:
+            break
+    return rendered, peak, engine_seconds
+
+
 def render_midi_file(
     instrument: Patch | Bank | str | os.PathLike,
     midi_path: str | os.PathLike,
@@ -77,7 +109,7 @@ def render_midi_file(
     sample_rate: int = 48000,
     progress: bool = True,
     *,
-    polyphony: int | None = None,
+    polyphony: int = DEFAULT_POLYPHONY,
     notify: Callable[[str], None] = print_notice,
 ) -> dict:
     """Render ``midi_path`` with a patch or bank (object or file) into a stereo 24-bit WAV at ``out_path``.
@@ -99,44 +131,18 @@ def render_midi_file(
         notices.append(message)
         notify(message)
 
-    peak = 0.0
-    engine_seconds = 0.0
-    rendered = 0
-    next_event = 0
-    max_frames = song.end_frame + int(MAX_TAIL_S * sample_rate)
     with atomic_output(out_path) as temp:  # checks the output folder before any notice is given
         for message in _song_notices(song, instrument):
             notice(message)
-        synth = Synth(instrument, sample_rate=sample_rate, **({} if polyphony is None else {"polyphony": polyphony}))
-        ring_capacity = len(synth.state.ring_events)
+        synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
         try:
             wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
         except (soundfile.LibsndfileError, RuntimeError) as exc:
             raise OutputError(f"cannot write WAV ({exc})", out_path) from None
-        with wav, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name, delay=PROGRESS_DELAY_S,
-                       disable=not progress, file=sys.stderr,
+        with wav, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name,
+                       delay=PROGRESS_DELAY_S, disable=not progress, file=sys.stderr,
                        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
-            while rendered < max_frames:
-                chunk_end = min(rendered + CHUNK_FRAMES, max_frames)
-                stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
-                room = ring_capacity - synth.queued_events
-                if stop - next_event > room:  # a flood of events: render only up to the first that does not fit
-                    stop = next_event + room
-                    chunk_end = max(int(song.frames[stop]), rendered + 1)
-                for index in range(next_event, stop):
-                    synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
-                               int(song.data2[index]))
-                next_event = stop
-                engine_started = time.perf_counter()
-                block = synth.render(chunk_end - rendered)
-                engine_seconds += time.perf_counter() - engine_started
-                block_peak = max(float(block.max()), -float(block.min()))
-                peak = max(peak, block_peak)
-                wav.write(np.clip(block, -1.0, 1.0) if block_peak > 1.0 else block)
-                bar.update(min(chunk_end, song.end_frame) - bar.n)
-                rendered = chunk_end
-                if rendered >= song.end_frame and synth.active_voices == 0:
-                    break
+            rendered, peak, engine_seconds = _stream(synth, song, wav, bar)
     if peak > 1.0:
         notice(f"{Path(out_path).name}: peak level {20 * math.log10(peak):+.1f} dBFS was clipped to 0 dBFS "
                f"(lower CC7 volumes or velocities)")

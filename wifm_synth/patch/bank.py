@@ -188,8 +188,8 @@ def _check_tiling(fields: _Fields, where: str, zones: list[Zone]) -> None:
     gaps = np.argwhere(cover[:, VELOCITY_RANGE[0]:] == 0)
     if len(gaps):
         key, velocity = gaps[0] + (0, VELOCITY_RANGE[0])
-        fields.fail(f"{where}.zones", f"leave key {key} velocity {velocity} uncovered (zones must tile keys "
-                                      f"{KEY_RANGE[0]}..{KEY_RANGE[1]} × velocities {VELOCITY_RANGE[0]}..{VELOCITY_RANGE[1]})")
+        plane = f"keys {KEY_RANGE[0]}..{KEY_RANGE[1]} × velocities {VELOCITY_RANGE[0]}..{VELOCITY_RANGE[1]}"
+        fields.fail(f"{where}.zones", f"leave key {key} velocity {velocity} uncovered (zones must tile {plane})")
 
 
 def _zone_from(fields: _Fields) -> Zone:
@@ -198,17 +198,19 @@ def _zone_from(fields: _Fields) -> Zone:
     patch = fields.text("patch", None)
     if not patch or Path(patch).is_absolute():
         fields.fail(fields.child("patch"), "must be a path relative to the bank file")
-    key_lo = fields.number("key_lo", default=KEY_RANGE[0], low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True)
-    key_hi = fields.number("key_hi", default=KEY_RANGE[1], low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True)
-    vel_lo = fields.number("vel_lo", default=VELOCITY_RANGE[0], low=VELOCITY_RANGE[0], high=VELOCITY_RANGE[1], integer=True)
-    vel_hi = fields.number("vel_hi", default=VELOCITY_RANGE[1], low=VELOCITY_RANGE[0], high=VELOCITY_RANGE[1], integer=True)
+    keys = {"low": KEY_RANGE[0], "high": KEY_RANGE[1], "integer": True}
+    velocities = {"low": VELOCITY_RANGE[0], "high": VELOCITY_RANGE[1], "integer": True}
+    key_lo = fields.number("key_lo", default=KEY_RANGE[0], **keys)
+    key_hi = fields.number("key_hi", default=KEY_RANGE[1], **keys)
+    vel_lo = fields.number("vel_lo", default=VELOCITY_RANGE[0], **velocities)
+    vel_hi = fields.number("vel_hi", default=VELOCITY_RANGE[1], **velocities)
     if key_hi < key_lo:
         fields.fail(fields.child("key_hi"), "must be >= key_lo")
     if vel_hi < vel_lo:
         fields.fail(fields.child("vel_hi"), "must be >= vel_lo")
     return Zone(
         patch=patch,
-        root_key=fields.number("root_key", low=KEY_RANGE[0], high=KEY_RANGE[1], integer=True),
+        root_key=fields.number("root_key", **keys),
         key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
     )
 
