@@ -189,6 +189,18 @@ def test_sound_starts_after_note_on_and_stops_after_note_off(player, capture, ja
     player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
 
 
+def test_engine_notices_reach_the_console(player):
+    keyboard = open_keyboard()
+    try:
+        player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+        keyboard.send_message([0xC0, 5])  # the single patch is program 0:0 only
+        player.wait_for("channel 1: no program 0:5", 5)
+        keyboard.send_message([0xC0, 0])
+    finally:
+        keyboard.delete()
+    player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
+
+
 def test_port_disappearing_releases_its_notes(player, capture, jack_server):  # noqa: F811
     rate = jack_server.sample_rate
     keyboard = open_keyboard()
