@@ -14,7 +14,7 @@ routing_table      int64    (patches, ROUTING_WIDTH)       operator order, carri
 program_table      int64    (programs, PROGRAM_WIDTH)      (bank, program) → zone range
 zone_table         int64    (zones, ZONE_WIDTH)            key/velocity range → patch row
 voice_ints         int64    (VOICE_INT_FIELDS, voices)     stage, channel, key, patch, frames …
-voice_floats       float64  (VOICE_FLOAT_FIELDS, voices)   pitch, loudness
+voice_floats       float64  (VOICE_FLOAT_FIELDS, voices)   loudness
 operators          float64  (OPERATOR_FIELDS, 6, voices)   operator-major: [field, k, voice]
 channels           float64  (CHANNEL_FIELDS, 16)           MIDI controller state per channel
 engine             int64    (ENGINE_FIELDS,)               clock, counters, notices
@@ -56,18 +56,16 @@ RELEASED = 3
 VOICE_STAGE = 0
 VOICE_CHANNEL = 1
 VOICE_KEY = 2
-VOICE_VELOCITY = 3
-VOICE_PATCH = 4
-VOICE_START_FRAME = 5  # absolute frame of the note-on
-VOICE_RELEASE_FRAME = 6  # absolute frame of the release (valid when RELEASED)
-VOICE_SOSTENUTO = 7  # 1 while the sostenuto pedal holds this note
-VOICE_SERIAL = 8  # note-on counter: lower is older
-VOICE_INT_FIELDS = 9
+VOICE_PATCH = 3
+VOICE_START_FRAME = 4  # absolute frame of the note-on
+VOICE_RELEASE_FRAME = 5  # absolute frame of the release (valid when RELEASED)
+VOICE_SOSTENUTO = 6  # 1 while the sostenuto pedal holds this note
+VOICE_SERIAL = 7  # note-on counter: lower is older
+VOICE_INT_FIELDS = 8
 
 # --- voice_floats rows ---
-VOICE_KEY_HZ = 0  # fundamental of the played key incl. the patch's tuning
-VOICE_LOUDNESS = 1  # loudest carrier amplitude at the end of the last rendered span
-VOICE_FLOAT_FIELDS = 2
+VOICE_LOUDNESS = 0  # loudest carrier amplitude at the end of the last rendered span (for stealing)
+VOICE_FLOAT_FIELDS = 1
 
 # --- operators rows: [row, operator, voice] ---
 OPERATOR_PHASE = 0  # cycles in [0, 1)

@@ -84,7 +84,6 @@ from wifm_synth.engine.state import (
     VOICE_CHANNEL,
     VOICE_GROUP,
     VOICE_KEY,
-    VOICE_KEY_HZ,
     VOICE_LOUDNESS,
     VOICE_PATCH,
     VOICE_RELEASE_FRAME,
@@ -92,7 +91,6 @@ from wifm_synth.engine.state import (
     VOICE_SOSTENUTO,
     VOICE_STAGE,
     VOICE_START_FRAME,
-    VOICE_VELOCITY,
 )
 from wifm_synth.patch.compile import (
     EVALUATION_ORDER,
@@ -148,7 +146,6 @@ def start_voice(patch_table, routing_table, voice_ints, voice_floats, operators,
     voice_ints[VOICE_STAGE, voice] = HELD
     voice_ints[VOICE_CHANNEL, voice] = channel
     voice_ints[VOICE_KEY, voice] = key
-    voice_ints[VOICE_VELOCITY, voice] = velocity
     voice_ints[VOICE_PATCH, voice] = patch
     voice_ints[VOICE_START_FRAME, voice] = frame
     voice_ints[VOICE_SOSTENUTO, voice] = 0
@@ -156,7 +153,6 @@ def start_voice(patch_table, routing_table, voice_ints, voice_floats, operators,
     engine[ENGINE_NOTE_SERIAL] += 1
     key_offset = key - patch_table[patch, REFERENCE_NOTE]
     key_hz = 440.0 * 2.0 ** ((key - 69 + patch_table[patch, TUNE_CENTS] / 100.0) / 12.0)
-    voice_floats[VOICE_KEY_HZ, voice] = key_hz
     velocity_ratio = math.log10(velocity / patch_table[patch, REFERENCE_VELOCITY])
     start_tremolo = tremolo(patch_table, patch, 0.0)
     for operator in range(routing_table[patch, OPERATOR_COUNT]):
