@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wifm_synth.errors import InputError, PatchError
+from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.patch.bank import (
     Bank,
     Program,
@@ -174,6 +174,8 @@ def test_save_bank_refuses_invalid_or_dangling_banks(tmp_path):
     del dangling.patches["patches/fm_bass.json"]
     with pytest.raises(PatchError, match=r"programs\[1\]\.zones\[0\]\.patch: 'patches/fm_bass.json' is neither"):
         save_bank(dangling, tmp_path / "bank.json")
+    with pytest.raises(OutputError, match="missing: output folder does not exist"):
+        save_bank(bank, tmp_path / "missing" / "bank.json")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -292,6 +292,8 @@ def save_bank(bank: Bank, path: str | os.PathLike) -> None:
     bank_path = Path(path)
     document = bank.to_dict()
     bank_from_dict(document, bank_path)  # refuse to write what we could not read back
+    if not bank_path.parent.is_dir():  # patch folders are created below it, the bank's own folder is not
+        raise OutputError("output folder does not exist", bank_path.parent)
     for program_index, program in enumerate(bank.programs):
         for zone_index, zone in enumerate(program.zones):
             if zone.patch not in bank.patches and not _patch_file(bank_path, zone.patch).is_file():
