@@ -94,3 +94,11 @@ def test_render_note_validates_its_arguments():
         render_note(patch, 60, hold_s=-1.0)
     with pytest.raises(InputError, match="Patch"):
         render_note("piano.json", 60)
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 44100, 96000])
+def test_other_sample_rates_match_the_twin(sample_rate):
+    patch, note, velocity = VOICES["feedback on a modulated operator"]
+    rendered = render_note(patch, note, velocity, hold_s=0.1, tail_s=0.05, sample_rate=sample_rate)
+    expected = reference.render_voice(patch, note, velocity, len(rendered), round(0.1 * sample_rate), sample_rate)
+    np.testing.assert_allclose(rendered, expected, atol=1e-5 * np.max(np.abs(expected)))
