@@ -38,7 +38,7 @@ def call_callback(synth: Synth, clock: np.ndarray, table: np.ndarray, stream_tim
     """Invoke the cfunc as PortAudio would; returns (result, interleaved output of PERIOD frames)."""
     output = np.full(PERIOD * 2, np.nan, dtype=np.float32)
     time_info = np.array([stream_time, stream_time, stream_time + PERIOD / RATE])
-    result = engine_stream_callback.ctypes(None, output.ctypes.data_as(ctypes.c_void_p), PERIOD,
+    result = engine_stream_callback().ctypes(None, output.ctypes.data_as(ctypes.c_void_p), PERIOD,
                                            time_info.ctypes.data_as(ctypes.c_void_p), flags,
                                            table.ctypes.data_as(ctypes.c_void_p))
     return result, output
@@ -80,6 +80,6 @@ def test_callback_keeps_the_stream_clock():
 
 def test_pointer_table_refuses_a_mismatched_engine_array():
     synth = Synth(two_operator_patch(), RATE, 4)
-    broken = synth.state._replace(voice_floats=np.asfortranarray(synth.state.voice_floats))
+    broken = synth.state._replace(voice_floats=synth.state.voice_floats.astype(np.float32))
     with pytest.raises(DeviceError, match="voice_floats"):
         engine_pointer_table(broken, np.zeros(CLOCK_FIELDS))

@@ -17,6 +17,8 @@ so the latency is constant instead of jittering with the arrival's position in t
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
@@ -97,8 +99,7 @@ def _table_array_3d(table, index, dtype):
     return carray(address_as_voidptr(table[entry]), (table[entry + 1], table[entry + 2], table[entry + 3]), dtype)
 
 
-@cfunc(PA_STREAM_CALLBACK, cache=True)
-def engine_stream_callback(input_buffer, output_buffer, frame_count, time_info, status_flags, user_data):
+def _stream_callback(input_buffer, output_buffer, frame_count, time_info, status_flags, user_data):
     """PortAudio callback: render ``frame_count`` interleaved stereo float32 frames with the engine."""
     table = carray(user_data, TABLE_SIZE, np.int64)
     clock = carray(address_as_voidptr(table[TABLE_CLOCK]), CLOCK_FIELDS, np.float64)
@@ -128,6 +129,15 @@ def engine_stream_callback(input_buffer, output_buffer, frame_count, time_info, 
         frame_count,
     )
     return PA_CONTINUE
+
+
+@functools.cache
+def engine_stream_callback():
+    """The compiled callback (``.address`` for PortAudio, ``.ctypes`` to call it from Python).
+
+    Compiled, or loaded from Numba's cache, on first use, so listing devices doesn't pay for it.
+    """
+    return cfunc(PA_STREAM_CALLBACK, cache=True)(_stream_callback)
 
 
 def engine_pointer_table(state: EngineState, clock: np.ndarray) -> np.ndarray:
@@ -241,7 +251,7 @@ class EngineOutputStream:
         self._check(
             self._lib.Pa_OpenStream(
                 stream_pointer, self._ffi.NULL, parameters, float(self.sample_rate), self.period, PA_NO_FLAG,
-                self._ffi.cast("PaStreamCallback *", engine_stream_callback.address),
+                self._ffi.cast("PaStreamCallback *", engine_stream_callback().address),
                 self._ffi.cast("void *", self._table.ctypes.data),
             ),
             f"open a {self.sample_rate} Hz stereo stream with {self.period}-frame periods",

@@ -127,9 +127,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
                  period: int = 128, polyphony: int = 256, sample_rate: int = 48000) -> int:
     """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop."""
-    loaded = load_instrument(instrument)
     stop = threading.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
+    loaded = load_instrument(instrument)
     with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
                     sample_rate=sample_rate) as player:
         print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
