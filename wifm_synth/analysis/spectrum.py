@@ -138,24 +138,29 @@ def measure_partials(
     """
     spectra = spectrogram.spectra
     bin_hz = spectrogram.bin_hz
-    magnitude_db = 20.0 * np.log10(np.maximum(np.abs(spectra), np.finfo(float).tiny))
     search = max(1, int(SEARCH_FRACTION * f0_hz / bin_hz))
-    offsets = np.arange(-search, search + 1)
+    # Each partial's search range plus one bin either side for the parabola; only these bins are
+    # converted to dB (a few percent of the spectrum for low notes).
+    offsets = np.arange(-search - 1, search + 2)
     centre_bins = np.round(partial_hz / bin_hz).astype(np.int64)
-    candidate_bins = np.clip(centre_bins[:, None] + offsets, 1, spectra.shape[1] - 2)  # (partials, width)
-    region = magnitude_db[:, candidate_bins]  # (frames, partials, width)
-    best = np.argmax(region, axis=2)
-    is_peak = (best > 0) & (best < offsets.size - 1)
-    peak_bins = np.where(is_peak, candidate_bins[np.arange(partial_hz.size), best], centre_bins)
-    rows = np.arange(spectra.shape[0])[:, None]
+    region_bins = np.clip(centre_bins[:, None] + offsets, 0, spectra.shape[1] - 1)  # (partials, width + 2)
+    region = spectra[:, region_bins]  # (frames, partials, width + 2)
+    region_db = 20.0 * np.log10(np.maximum(np.abs(region), np.finfo(float).tiny))
+    best = 1 + np.argmax(region_db[..., 1:-1], axis=2)
+    is_peak = (best > 1) & (best < offsets.size - 2)
+    index = np.where(is_peak, best, search + 1)[..., None]  # the expected bin where there is no peak
+    centre_db = np.take_along_axis(region_db, index, axis=2)[..., 0]
     shift, peak_db = parabolic_vertex(
-        magnitude_db[rows, peak_bins - 1], magnitude_db[rows, peak_bins], magnitude_db[rows, peak_bins + 1]
+        np.take_along_axis(region_db, index - 1, axis=2)[..., 0],
+        centre_db,
+        np.take_along_axis(region_db, index + 1, axis=2)[..., 0],
     )
     shift = np.where(is_peak, shift, 0.0)
-    peak_db = np.where(is_peak, peak_db, magnitude_db[rows, peak_bins])
+    peak_db = np.where(is_peak, peak_db, centre_db)
     amplitudes = 10.0 ** (peak_db / 20.0) * spectrogram.amplitude_scale
+    peak_bins = region_bins[np.arange(partial_hz.size), index[..., 0]]
     frequencies = np.where(is_peak, (peak_bins + shift) * bin_hz, partial_hz[None, :])
-    phases = np.angle(spectra[rows, peak_bins])
+    phases = np.angle(np.take_along_axis(region, index, axis=2)[..., 0])
     return amplitudes, frequencies, phases
 
 
