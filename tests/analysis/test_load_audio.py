@@ -104,3 +104,9 @@ def test_invalid_analysis_rate_is_rejected(tmp_path):
     path = _write_wav(tmp_path / "tone.wav", _sine(440.0, 0.2, RATE))
     with pytest.raises(InputError, match="sample rate"):
         load_audio(path, sample_rate=44.1)
+
+
+def test_integer_pcm_arrays_are_scaled_to_full_scale():
+    tone = _sine(440.0, 0.2, RATE)
+    analysis = analyze(((tone * 32767).astype(np.int16), RATE))
+    np.testing.assert_allclose(analysis.audio, tone, atol=3 / 32768)  # 32767 vs 32768, truncation

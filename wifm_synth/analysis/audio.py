@@ -39,7 +39,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000) -> tuple[np.nd
 def prepare_audio(
     samples: np.ndarray, rate: int, sample_rate: int = 48000, *, source: str | os.PathLike = "<audio>"
 ) -> np.ndarray:
-    """Validate samples (frames, or frames × channels), mix to mono and resample to ``sample_rate``."""
+    """Validate samples (frames, or frames × channels), mix to mono and resample to ``sample_rate``.
+
+    Float samples are taken as they are (full scale ±1); integer PCM is scaled to ±1.
+    """
     _check_sample_rate(sample_rate, source)
     _check_sample_rate(rate, source)
     samples = np.asarray(samples)
@@ -49,7 +52,10 @@ def prepare_audio(
         raise AnalysisError("contains no audio samples", source)
     if not np.all(np.isfinite(samples)):
         raise AnalysisError("contains NaN or infinite samples", source)
-    mono = samples.astype(np.float64) if samples.ndim == 1 else samples.astype(np.float64).mean(axis=1)
+    full_scale = -float(np.iinfo(samples.dtype).min) if np.issubdtype(samples.dtype, np.integer) else 1.0
+    mono = samples.astype(np.float64) / full_scale
+    if mono.ndim == 2:
+        mono = mono.mean(axis=1)
     duration_s = mono.size / rate
     if duration_s < MIN_DURATION_S:
         raise AnalysisError(
