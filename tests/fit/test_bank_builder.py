@@ -264,7 +264,9 @@ def test_process_pool_and_dask_build_the_same_bank_as_one_process(small_library,
     distributed = pytest.importorskip("distributed")
     serial = build_bank(small_library, tmp_path / "serial", jobs=1, progress=False)
     pooled = build_bank(small_library, tmp_path / "pool", jobs=2, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    # Threads in this process: the same scheduler, futures and task function, without a second start-up
+    # of worker processes (the process pool above already checks that jobs and outcomes pickle).
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         dask = build_bank(small_library, tmp_path / "dask", dask_scheduler=cluster.scheduler_address, progress=False)
     expected = patch_documents(tmp_path / "serial")
     assert len(expected) == 4
