@@ -159,3 +159,14 @@ def test_real_note_after_leading_noise_keeps_onset_pitch_and_release(bundled_not
     assert abs(delayed.onset_index - (RATE // 2 + plain.onset_index)) <= 0.002 * RATE
     assert delayed.f0_hz == pytest.approx(plain.f0_hz, abs=0.05)
     assert delayed.release_start_s == pytest.approx(plain.release_start_s, abs=0.011)
+
+
+def test_partials_account_for_the_energy_of_real_notes(bundled_notes):
+    # Σ a_k²/2 over the partials is the power of a harmonic signal: on real notes it must match the
+    # RMS envelope, which checks amplitude calibration and that no partial is missed or counted twice.
+    for path in bundled_notes:
+        analysis = analyze(path)
+        steady = slice(20, 150)
+        partial_power = np.sum(np.square(analysis.harmonic_amps[steady]) / 2, axis=1)
+        ratio_db = 10 * np.log10(partial_power / np.square(analysis.rms_env[steady]))
+        assert abs(np.median(ratio_db)) < 0.3, path.name
