@@ -424,14 +424,15 @@ def _sinkhorn_frame(target_pos, target_w, model_pos, model_amps, reg, max_iterat
     b = model_amps[b_keep] / model_mass
     x = target_pos[a_keep]
     cost = np.abs(x[:, None] - model_pos[b_keep][None, :])
-    with np.errstate(over="ignore"):  # POT also exponentiates the log-scalings, which are not used here
-        plan, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=max_iterations,
-                                stopThr=tolerance, log=True, warn=False)
+    # The stabilised solver (scalings absorbed into the potentials whenever they grow) copes with
+    # small reg like the log-domain one, at a fraction of its cost per iteration.
+    plan, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_stabilized", numItermax=max_iterations,
+                            stopThr=tolerance, log=True, warn=False)
     mass = plan > 0.0
     relative = np.where(mass, plan / np.maximum(a[:, None] * b[None, :], np.finfo(float).tiny), 1.0)
     value = float((plan * cost).sum() + reg * (plan[mass] * np.log(relative[mass])).sum())
     # dual potential of every model line, including silent ones: the soft c-transform of log_u
-    potentials = -reg * logsumexp(log["log_u"][:, None] - np.abs(x[:, None] - model_pos[None, :]) / reg, axis=0)
+    potentials = -reg * logsumexp(log["logu"][:, None] - np.abs(x[:, None] - model_pos[None, :]) / reg, axis=0)
     weights = model_amps / model_mass
     grad_amps = (potentials - weights @ potentials) / model_mass
     grad_positions = np.zeros_like(model_amps)
@@ -441,7 +442,7 @@ def _sinkhorn_frame(target_pos, target_w, model_pos, model_amps, reg, max_iterat
 
 def sinkhorn_lines(target_positions, target_weights, model_positions, model_amps, *, reg: float = 0.05,
                    max_iterations: int = 10000, tolerance: float = 1e-9) -> FrameLosses:
-    """Entropic optimal transport per frame (POT, log-domain Sinkhorn on the |x - y| cost).
+    """Entropic optimal transport per frame (POT's stabilised Sinkhorn on the |x - y| cost).
 
     The value is the entropic objective <P, C> + reg·KL(P | p⊗q) at the optimal plan P; its exact
     gradients (envelope theorem) are the dual potentials for the model weights (finite also for
