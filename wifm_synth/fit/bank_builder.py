@@ -305,16 +305,17 @@ def _plan_folder(source: Path, requested_program: int | None) -> list[ProgramPla
 
 def _plan_sfz(source: Path, requested_program: int | None) -> tuple[ProgramPlan, list[str]]:
     instrument = read_sfz(source)
-    # Release samples and later round robins would overlap the note-on regions; the first region wins.
+    # Where regions overlap (later round robins, layered samples) the first one plays; the first round robin
+    # comes first.
     regions = sorted(instrument.regions, key=lambda region: region.seq_position)
-    owners = _region_owner_grid(regions)
+    owning = set(np.unique(_region_owner_grid(regions)).tolist())
     skipped = [f"{source}: line {region.line}: {region.sample.name} skipped (its keys and velocities are "
-               f"covered by earlier regions)" for index, region in enumerate(regions) if not (owners == index).any()]
+               f"covered by earlier regions)" for index, region in enumerate(regions) if index not in owning]
     program_folder = _safe_name(source.stem)
     by_sample: dict[tuple[Path, int | None], SampleEntry] = {}
     taken: set[str] = set()
     for index, region in enumerate(regions):
-        if not (owners == index).any():
+        if index not in owning:
             continue
         slot = (region.sample, region.pitch_keycenter)
         if slot not in by_sample:
@@ -324,7 +325,7 @@ def _plan_sfz(source: Path, requested_program: int | None) -> tuple[ProgramPlan,
                                           patch_file=f"{program_folder}/{_unique(stem, taken)}.json")
         by_sample[slot].regions.append(region)
     program = requested_program if requested_program is not None else gm_program_for(source.stem)
-    plan = ProgramPlan(name=source.stem, program=program or 0, folder=program_folder,
+    plan = ProgramPlan(name=source.stem, program=0 if program is None else program, folder=program_folder,
                        entries=list(by_sample.values()), is_sfz=True)
     return plan, instrument.skipped + skipped
 
@@ -357,14 +358,11 @@ def tile_sfz_zones(entries: list[SampleEntry]) -> list[Zone]:
     for velocity_index in range(owner.shape[1]):
         if owner[0, velocity_index] < 0:
             owner[:, velocity_index] = owner[:, covered_columns[np.abs(covered_columns - velocity_index).argmin()]]
-    zones, open_runs = [], {}
+    # Each velocity's column is a set of key runs of one region; a run that repeats over consecutive
+    # velocities grows into one rectangle.
+    zones, open_runs = [], {}  # (region index, key_lo, key_hi) → velocity index where the run began
     for velocity_index in range(owner.shape[1] + 1):
-        runs = set()
-        if velocity_index < owner.shape[1]:
-            column = owner[:, velocity_index]
-            starts = np.flatnonzero(np.diff(column, prepend=-3)) if column.size else []
-            ends = list(starts[1:] - 1) + [127]
-            runs = {(int(column[start]), int(start), int(end)) for start, end in zip(starts, ends)}
+        runs = _key_runs(owner[:, velocity_index]) if velocity_index < owner.shape[1] else set()
         for run in [run for run in open_runs if run not in runs]:
             region_index, key_lo, key_hi = run
             entry, region = regions[region_index]
@@ -373,6 +371,13 @@ def tile_sfz_zones(entries: list[SampleEntry]) -> list[Zone]:
         for run in runs - open_runs.keys():
             open_runs[run] = velocity_index
     return sorted(zones, key=lambda zone: (zone.vel_lo, zone.key_lo))
+
+
+def _key_runs(column: np.ndarray) -> set[tuple[int, int, int]]:
+    """``(value, first key, last key)`` of each run of equal values in ``column``."""
+    starts = np.flatnonzero(np.diff(column, prepend=column[0] - 1))
+    ends = np.append(starts[1:] - 1, len(column) - 1)
+    return {(int(column[start]), int(start), int(end)) for start, end in zip(starts, ends)}
 
 
 def _root_key(entry: SampleEntry) -> int:
