@@ -7,8 +7,9 @@ Every note is fitted with each method, rendered through the engine at its key an
 scored with the metrics of ``wifm_synth.analysis.metrics`` (the same scoring as ``wifm report``). Next
 to each metric stand the floor (a sine at f0 carrying the target's RMS envelope) and the limit (the
 target resynthesised from its own measured harmonics); *position* says where the fit sits between
-them on the log-spectral distance: 0 = floor, 1 = limit. The key of each note comes from a
-MANIFEST.tsv in the folder (``file`` and ``midi_note`` columns) or from its file name.
+them on the log-spectral distance: 0 = floor, 1 = limit. Notes are found in the folder and its
+subfolders; the key of each comes from a MANIFEST.tsv in the folder (``file`` and ``midi_note``
+columns) or from its file name.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     if not args.notes_dir.is_dir():
         parser.error(f"{args.notes_dir}: not a folder")
-    paths = sorted(p for p in args.notes_dir.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    paths = sorted(p for p in args.notes_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if not paths:
         parser.error(f"{args.notes_dir}: no audio files")
     keys = note_keys(args.notes_dir)

@@ -1,4 +1,4 @@
-"""Fundamental frequency: YIN over the loud part of the note, refined from the measured partials."""
+"""Fundamental frequency: YIN per frame, and an estimate from the averaged spectrum for when YIN finds no period."""
 
 from __future__ import annotations
 
