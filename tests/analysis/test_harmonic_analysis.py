@@ -17,8 +17,9 @@ def test_partial_amplitudes_frequencies_and_phases_are_measured():
     analysis = analyze((tone, RATE))
     steady = slice(20, 120)
     amps_db = 20 * np.log10(analysis.harmonic_amps[steady, :6])
-    np.testing.assert_allclose(amps_db, 20 * np.log10(AMPLITUDES) + 0 * amps_db, atol=0.05)
-    np.testing.assert_allclose(analysis.harmonic_freqs[steady, :6], 196.0 * np.arange(1, 7) + 0 * amps_db, rtol=1e-4)
+    np.testing.assert_allclose(amps_db, np.broadcast_to(20 * np.log10(AMPLITUDES), amps_db.shape), atol=0.05)
+    expected_freqs = np.broadcast_to(196.0 * np.arange(1, 7), amps_db.shape)
+    np.testing.assert_allclose(analysis.harmonic_freqs[steady, :6], expected_freqs, rtol=1e-4)
     centre_times = analysis.frame_centers[steady, None] / RATE
     expected = 2 * np.pi * 196.0 * np.arange(1, 7) * centre_times + np.array(phases)
     wrapped_error = np.angle(np.exp(1j * (analysis.harmonic_phases[steady, :6] - expected)))
