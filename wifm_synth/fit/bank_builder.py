@@ -611,43 +611,47 @@ def build_bank(
     dask_client = _dask_client(dask_scheduler) if dask_scheduler else None
     with dask_client if dask_client is not None else contextlib.nullcontext(), \
             _output_folder(out_dir, [plan.folder for plan in plans]) as cache:
-        pending: dict[str, list[SampleEntry]] = {}
-        for entry in entries:
-            if entry.status == "pending":
-                pending.setdefault(entry.cache_key, []).append(entry)
-        bar = tqdm(total=len(entries), unit="note", desc="wifm bank", file=sys.stderr,
-                   disable=None if progress else True, dynamic_ncols=True)
-        with bar:
-            for entry in entries:
-                if entry.status == "failed":
-                    bar.update(1)
-                    tqdm.write(f"wifm: {entry.detail}", file=sys.stderr)
-
-            def settle_all(outcome: FitOutcome, status: str) -> None:
-                for entry in pending.pop(outcome.cache_key):
-                    for line in _settle(entry, outcome, status, out_dir):
-                        tqdm.write(f"wifm: {line}", file=sys.stderr)
-                    bar.set_postfix_str(f"{entry.label}: {entry.status}", refresh=False)
-                    bar.update(1)
-
-            for key in list(pending):
-                cache_file = cache / f"{key}.json"
-                cached = FitOutcome.from_cache(_read_cache(cache_file), key) if cache_file.is_file() else None
-                if cached is not None:
-                    settle_all(cached, "cached")
-            # Longest files first, so that no worker is left with a long fit at the end.
-            todo = sorted(pending.values(), key=lambda group: -group[0].path.stat().st_size)
-            fit_jobs = [FitJob(str(group[0].path), group[0].note, _entry_settings(group[0], settings),
-                               group[0].cache_key) for group in todo]
-            if fit_jobs:
-                for outcome in _outcomes(fit_jobs, jobs or _default_jobs(), dask_client):
-                    if outcome.error is None:
-                        atomic_write_json(cache / f"{outcome.cache_key}.json", outcome.to_cache())
-                    settle_all(outcome, "fitted")
-
+        _fit_entries(entries, settings, out_dir, cache, jobs or _default_jobs(), dask_client, progress)
         bank_path = _write_bank(plans, out_dir, name or source.stem)
     return BankBuild(programs=plans, bank_path=bank_path, seconds=time.perf_counter() - started,
                      skipped_regions=skipped_regions)
+
+
+def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Path, cache: Path, workers: int,
+                 dask_client, progress: bool) -> None:
+    """Settle every entry from the cache or a new fit, writing each patch as it comes, with a progress bar."""
+    pending: dict[str, list[SampleEntry]] = {}  # cache key → entries of that sample (an SFZ may reuse one)
+    for entry in entries:
+        if entry.status == "pending":
+            pending.setdefault(entry.cache_key, []).append(entry)
+    with tqdm(total=len(entries), unit="note", desc="wifm bank", file=sys.stderr,
+              disable=None if progress else True, dynamic_ncols=True) as bar:
+        for entry in entries:
+            if entry.status == "failed":
+                bar.update(1)
+                tqdm.write(f"wifm: {entry.detail}", file=sys.stderr)
+
+        def settle_all(outcome: FitOutcome, status: str) -> None:
+            for entry in pending.pop(outcome.cache_key):
+                for line in _settle(entry, outcome, status, out_dir):
+                    tqdm.write(f"wifm: {line}", file=sys.stderr)
+                bar.set_postfix_str(f"{entry.label}: {entry.status}", refresh=False)
+                bar.update(1)
+
+        for key in list(pending):
+            cache_file = cache / f"{key}.json"
+            cached = FitOutcome.from_cache(_read_cache(cache_file), key) if cache_file.is_file() else None
+            if cached is not None:
+                settle_all(cached, "cached")
+        # Longest files first, so that no worker is left with a long fit at the end.
+        todo = sorted(pending.values(), key=lambda group: -group[0].path.stat().st_size)
+        fit_jobs = [FitJob(str(group[0].path), group[0].note, _entry_settings(group[0], settings),
+                           group[0].cache_key) for group in todo]
+        if fit_jobs:
+            for outcome in _outcomes(fit_jobs, workers, dask_client):
+                if outcome.error is None:
+                    atomic_write_json(cache / f"{outcome.cache_key}.json", outcome.to_cache())
+                settle_all(outcome, "fitted")
 
 
 def _read_cache(path: Path) -> object:
