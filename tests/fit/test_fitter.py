@@ -76,6 +76,15 @@ def test_fitted_patch_renders_like_the_synthetic_target():
     assert harmonic_level_error_db(target, rendered) < 1.5
 
 
+@pytest.mark.parametrize("loss", ["mse", "sinkhorn"])
+def test_other_losses_recover_the_ratio(loss):
+    patch, note = random_patch(np.random.default_rng(8))
+    analysis = analyze((render_note(patch, note, hold_s=HOLD_S, tail_s=0.3), RATE))
+    result = fit_analysis(analysis, FitSettings(loss=loss))
+    assert result.ratios == [1.0, patch.operators[1].ratio]
+    assert result.patch.metadata["loss_kind"] == loss and np.isfinite(result.loss)
+
+
 def test_seed_method_is_worse_on_an_integer_ratio():
     patch = Patch(
         operators=[

@@ -13,6 +13,7 @@ from wifm_synth.fit.ratio_search import (
     least_squares_gains,
     search_index_trajectories,
 )
+from wifm_synth.fit.loss import sinkhorn_lines
 from wifm_synth.fm.spectrum import harmonic_spectrum
 
 
@@ -65,12 +66,12 @@ def test_candidates_have_the_fundamental_as_lowest_line():
     assert len(candidates) == len(set(candidates)) == 12 + 6 + 8
 
 
-def exact_target(carrier, modulator, betas, n_harmonics=60, axis="harmonic"):
+def exact_target(carrier, modulator, betas, n_harmonics=60, axis="harmonic", hop_s=0.01):
     magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, n_harmonics)
     levels = np.linspace(1.0, 0.3, betas.size)
     harmonics = np.arange(1, n_harmonics + 1, dtype=float)
     positions = harmonics if axis == "harmonic" else np.log2(harmonics)
-    return TargetSpectra(positions, magnitudes * levels[:, None], np.ones(betas.size), 0.01), levels
+    return TargetSpectra(positions, magnitudes * levels[:, None], np.ones(betas.size), hop_s), levels
 
 
 @pytest.mark.parametrize("axis", ["harmonic", "log"])
@@ -107,3 +108,19 @@ def test_least_squares_gain():
     np.testing.assert_allclose(least_squares_gains(magnitudes * [[1.0], [2.0], [0.5], [3.0]], magnitudes),
                                [1.0, 2.0, 0.5, 3.0])
     assert least_squares_gains(np.ones((1, 3)), np.zeros((1, 3)))[0] == 0.0
+
+
+def test_sinkhorn_polishes_the_w1_fit():
+    betas = np.array([3.0, 2.5, 2.0, 1.5])
+    target, _ = exact_target(1, 5, betas, n_harmonics=40, axis="log", hop_s=0.2)
+    results = search_index_trajectories(target, "sinkhorn")
+    assert len(results) == 1
+    best = results[0]
+    assert (best.carrier_ratio, best.modulator_ratio) == (1, 5)
+    # Entropic smoothing may move the optimum a little; the polish stays within half a grid cell of W1's.
+    np.testing.assert_allclose(best.betas, betas, rtol=0.05)
+    magnitudes, _ = harmonic_spectrum(best.betas, 1, 5, 40)
+    reported = sinkhorn_lines(target.axis, target.amplitudes, target.axis, magnitudes,
+                              reg=ratio_search.SINKHORN_REG, tolerance=ratio_search.SINKHORN_TOLERANCE)
+    np.testing.assert_allclose(best.frame_loss, reported.loss, rtol=1e-6)
+    assert best.loss == pytest.approx(reported.loss.mean())

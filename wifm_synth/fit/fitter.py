@@ -49,6 +49,8 @@ MODULATOR_FLOOR_DB = -60.0
 # Velocity cannot be measured from one sample; FM practice is a brighter tone when played harder.
 MODULATOR_VELOCITY_SENSITIVITY = 0.5
 MIN_INDEX = 1e-6
+# Sinkhorn costs ~0.1 s per frame evaluation (POT): its fits use at most this many evenly spaced frames.
+SINKHORN_MAX_FRAMES = 12
 # Analysis windows centred this close to the note-off already hear the release.
 RELEASE_GUARD_S = 0.05
 
@@ -106,8 +108,9 @@ def loss_axis(n_harmonics: int, axis: str) -> np.ndarray:
     return harmonics if axis == "harmonic" else np.log2(harmonics)
 
 
-def _held_frames(analysis: SampleAnalysis) -> np.ndarray:
-    """Frames from the onset up to the release (the part a held key reproduces)."""
+def _held_frames(analysis: SampleAnalysis, max_frames: int | None) -> np.ndarray:
+    """Frames from the onset up to the release (the part a held key reproduces), evenly thinned to
+    ``max_frames`` when given."""
     times = analysis.frame_times
     held = times >= 0.0
     if analysis.release_start_s is not None:
@@ -115,6 +118,8 @@ def _held_frames(analysis: SampleAnalysis) -> np.ndarray:
     frames = np.flatnonzero(held)
     if frames.size < 3:
         raise InputError("too short to fit: fewer than 3 analysis frames before the release", analysis.source)
+    if max_frames is not None and frames.size > max_frames:
+        frames = frames[np.unique(np.linspace(0, frames.size - 1, max_frames).round().astype(np.int64))]
     return frames
 
 
@@ -150,14 +155,15 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
     if not isinstance(settings, FitSettings):
         raise InputError(f"fit_analysis: expected FitSettings, got {type(settings).__name__}")
     started = time.perf_counter()
-    frames = _held_frames(analysis)
+    frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)
     amplitudes = np.ascontiguousarray(analysis.harmonic_amps[frames], dtype=np.float64)
     if amplitudes.shape[1] < 1 or not np.any(amplitudes > 0.0):
         raise InputError("no harmonics measured before the release", analysis.source)
     rms = analysis.rms_env[frames]
     weights = (_levels_db(rms, rms.max(), ENVELOPE_FLOOR_DB) >= ACTIVE_FLOOR_DB).astype(np.float64)
     axis = "harmonic" if settings.method == "seed" else settings.axis
-    target = TargetSpectra(loss_axis(amplitudes.shape[1], axis), amplitudes, weights, analysis.hop_s)
+    hop_s = float(np.median(np.diff(analysis.frame_times[frames])))
+    target = TargetSpectra(loss_axis(amplitudes.shape[1], axis), amplitudes, weights, hop_s)
     trajectory = _trajectory(target, settings)
 
     times = analysis.frame_times[frames]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from wifm_synth.fit.loss import frame_losses, grid_cost_table
+from wifm_synth.fit.loss import frame_losses, grid_cost_table, sinkhorn_lines
 from wifm_synth.fm.spectrum import harmonic_spectrum
 
 MAX_CARRIER_RATIO = 3
@@ -32,6 +32,11 @@ REFERENCE_HOP_S = 0.01
 SCREEN_FRAMES = 48
 TRACKED_CANDIDATES = 3
 BISECTION_STEPS = 12
+# Sinkhorn polish: entropic regularisation in loss-axis units and POT's stopping threshold, chosen so
+# one frame costs ~0.1 s instead of >1 s at reg 0.05 / 1e-9 while the value moves by < 1e-3.
+SINKHORN_BISECTION_STEPS = 4
+SINKHORN_REG = 0.1
+SINKHORN_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,7 @@ def _viterbi(costs, frame_weights, betas, jump_cost):
 
 
 def _grid_costs(loss_kind: str, target: TargetSpectra, frames: np.ndarray, table: np.ndarray) -> np.ndarray:
-    # Entropic OT per (frame, grid point) would cost seconds per ratio; its reg → 0 limit, W1, picks the basin.
-    table_kind = "mse" if loss_kind == "mse" else "w1"
-    return grid_cost_table(table_kind, target.axis, target.amplitudes[frames], table)
+    return grid_cost_table(loss_kind, target.axis, target.amplitudes[frames], table)
 
 
 def _jump_cost(costs: np.ndarray, weights: np.ndarray, hop_s: float) -> float:
@@ -117,7 +120,11 @@ def _track(loss_kind, target, frames, grid, table, hop_s):
 def _frame_loss_and_slope(loss_kind, target, carrier, modulator, betas):
     """Per-frame loss and exact dL/dβ at ``betas`` (one per frame of ``target``)."""
     magnitudes, derivatives = harmonic_spectrum(betas, carrier, modulator, target.axis.size)
-    result = frame_losses(loss_kind, target.axis, target.amplitudes, target.axis, magnitudes)
+    if loss_kind == "sinkhorn":
+        result = sinkhorn_lines(target.axis, target.amplitudes, target.axis, magnitudes,
+                                reg=SINKHORN_REG, tolerance=SINKHORN_TOLERANCE)
+    else:
+        result = frame_losses(loss_kind, target.axis, target.amplitudes, target.axis, magnitudes)
     return result.loss, np.einsum("th,th->t", result.grad_amps, derivatives)
 
 
@@ -127,9 +134,9 @@ def least_squares_gains(amplitudes: np.ndarray, magnitudes: np.ndarray) -> np.nd
                                                                        1e-300)
 
 
-def _bisect_slope(loss_kind, target, carrier, modulator, low, high):
+def _bisect_slope(loss_kind, target, carrier, modulator, low, high, steps=BISECTION_STEPS):
     """Per frame, where dL/dβ changes sign from − to + inside [low, high] (or the lower end)."""
-    for _ in range(BISECTION_STEPS):
+    for _ in range(steps):
         middle = 0.5 * (low + high)
         _, slope = _frame_loss_and_slope(loss_kind, target, carrier, modulator, middle)
         rising = slope > 0.0
@@ -158,6 +165,23 @@ def _refine(loss_kind, target, carrier, modulator, grid, path):
     return best_betas, best_loss
 
 
+def _polish_with_sinkhorn(target, trajectory, grid):
+    """Move β within half a grid cell of the W1 optimum to the Sinkhorn optimum (exact gradient)."""
+    carrier, modulator = trajectory.carrier_ratio, trajectory.modulator_ratio
+    cell = np.clip(np.searchsorted(grid, trajectory.betas), 1, grid.size - 1)
+    half_cell = 0.5 * (grid[cell] - grid[cell - 1])
+    start_loss, _ = _frame_loss_and_slope("sinkhorn", target, carrier, modulator, trajectory.betas)
+    betas = _bisect_slope("sinkhorn", target, carrier, modulator, np.maximum(trajectory.betas - half_cell, 0.0),
+                          trajectory.betas + half_cell, SINKHORN_BISECTION_STEPS)
+    loss, _ = _frame_loss_and_slope("sinkhorn", target, carrier, modulator, betas)
+    better = loss < start_loss
+    betas = np.where(better, betas, trajectory.betas)
+    frame_loss = np.where(better, loss, start_loss)
+    magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, target.axis.size)
+    return IndexTrajectory(carrier, modulator, betas, frame_loss, weighted_mean(frame_loss, target.frame_weights),
+                           least_squares_gains(target.amplitudes, magnitudes))
+
+
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sum(values * weights) / max(np.sum(weights), 1e-300))
 
@@ -168,8 +192,12 @@ def search_index_trajectories(target: TargetSpectra, loss_kind: str = "w1",
 
     All candidates are screened on up to SCREEN_FRAMES evenly spaced frames (Viterbi on the grid);
     the TRACKED_CANDIDATES best are then fitted on every frame and refined with the exact gradient.
+    Sinkhorn (POT, ~0.1 s per frame evaluation) is too slow for the search: its reg → 0 limit, W1,
+    fits every candidate, and only the best is polished with the exact Sinkhorn gradient and
+    returned, alone — callers should pass few frames.
     """
     candidates = candidate_ratios() if candidates is None else candidates
+    search_kind = "w1" if loss_kind == "sinkhorn" else loss_kind
     grid = index_grid()
     n_harmonics = target.axis.size
     n_frames = target.amplitudes.shape[0]
@@ -180,18 +208,20 @@ def search_index_trajectories(target: TargetSpectra, loss_kind: str = "w1",
     for carrier, modulator in candidates:
         table, _ = harmonic_spectrum(grid, carrier, modulator, n_harmonics)
         tables[carrier, modulator] = table
-        path, costs = _track(loss_kind, target, screen, grid, table, screen_hop)
+        path, costs = _track(search_kind, target, screen, grid, table, screen_hop)
         score = weighted_mean(costs[np.arange(screen.size), path], target.frame_weights[screen])
         screened.append((score, carrier, modulator))
     screened.sort()
     every_frame = np.arange(n_frames)
     results = []
     for _, carrier, modulator in screened[:TRACKED_CANDIDATES]:
-        path, _ = _track(loss_kind, target, every_frame, grid, tables[carrier, modulator], target.hop_s)
-        betas, frame_loss = _refine(loss_kind, target, carrier, modulator, grid, path)
+        path, _ = _track(search_kind, target, every_frame, grid, tables[carrier, modulator], target.hop_s)
+        betas, frame_loss = _refine(search_kind, target, carrier, modulator, grid, path)
         magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, n_harmonics)
         results.append(IndexTrajectory(carrier, modulator, betas, frame_loss,
                                        weighted_mean(frame_loss, target.frame_weights),
                                        least_squares_gains(target.amplitudes, magnitudes)))
     results.sort(key=lambda trajectory: trajectory.loss)
+    if loss_kind == "sinkhorn":
+        return [_polish_with_sinkhorn(target, results[0], grid)]
     return results
