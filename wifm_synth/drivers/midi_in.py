@@ -152,7 +152,7 @@ class MidiInput:
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
         self._waiting_announced = False
-        self._ring_full_announced = False
+        self._drop_announced = False
         self.realtime_pump: bool | None = None  # known once the pump runs
 
     @property
@@ -192,6 +192,9 @@ class MidiInput:
 
     def _pump(self) -> None:
         self.realtime_pump = request_realtime_priority()
+        if not self.realtime_pump:
+            self._notices.put("MIDI in: no real-time priority for the MIDI thread (needs an rtprio limit); "
+                              "note timing may jitter when the machine is busy")
         next_scan = time.monotonic() + SCAN_INTERVAL_S
         while not self._stop.is_set():
             time.sleep(POLL_INTERVAL_S)  # a timed nanosleep: wakes more punctually than Event.wait
@@ -205,10 +208,10 @@ class MidiInput:
         for port in self._ports.values():
             try:
                 port.forward_pending(self._sink, self._clock, self._last_poll_time, now)
-            except InputError as exc:  # the ring is full: the audio callback has stopped consuming
-                if not self._ring_full_announced:
+            except InputError as exc:  # e.g. the ring is full because the audio callback stopped
+                if not self._drop_announced:
                     self._notices.put(f"MIDI in: events dropped: {exc}")
-                self._ring_full_announced = True
+                self._drop_announced = True
         self._last_poll_time = now
 
     def _scan_ports(self) -> None:
