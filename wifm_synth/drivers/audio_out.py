@@ -3,7 +3,7 @@
 The callback is machine code registered directly with PortAudio through sounddevice's own cffi handle,
 so the audio thread never runs Python bytecode and never waits for the GIL: a busy Python main thread
 cannot make it miss a period. Everything it touches is preallocated: ``userData`` points to a small
-int64 table of array addresses (engine state, event ring, scratch channels, the stream clock), and the
+int64 table of array addresses (engine state, event ring, the stream clock), and the
 callback rebuilds NumPy views on them with ``numba.carray``. It must not read mutable globals, because
 Numba freezes global arrays into the compiled code as constants.
 
