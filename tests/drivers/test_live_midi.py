@@ -13,6 +13,7 @@ from wifm_synth.drivers.midi_in import (
     PolledPort,
     estimate_arrival,
     port_matches,
+    send_panic,
 )
 from wifm_synth.patch.model import Operator, Patch, save_patch
 
@@ -89,6 +90,16 @@ def test_channel_messages_are_forwarded_with_their_arrival_frames():
 def test_sysex_and_system_messages_are_accepted_but_not_forwarded():
     events = forward([([0xF0, 0x43, 0x00, 0x09, 0xF7], 0.0), ([0xFE], 0.001), ([0x80, 60, 0], 0.001)])
     assert events == [(1002, 0x80, 60, 0)]
+
+
+def test_panic_lifts_the_pedals_and_releases_every_channel():
+    sink = RecordingSink()
+    send_panic(sink, 480)
+    assert {(frame, status & 0xF0, data1, data2) for frame, status, data1, data2 in sink.events} == {
+        (480, 0xB0, 64, 0), (480, 0xB0, 66, 0), (480, 0xB0, 123, 0)}
+    assert sorted({status & 0x0F for _, status, _, _ in sink.events}) == list(range(16))
+    # Pedals go up before all-notes-off, or sustained notes would survive it.
+    assert [data1 for _, status, data1, _ in sink.events if status == 0xB3] == [64, 66, 123]
 
 
 def run_cli(arguments, env, timeout=120):

@@ -20,15 +20,11 @@ import rtmidi
 from wifm_synth.drivers.audio_out import EngineOutputStream, list_output_devices
 from wifm_synth.drivers.midi_in import (
     ALL_PORTS,
-    CC_ALL_NOTES_OFF,
-    CC_SOSTENUTO,
-    CC_SUSTAIN,
-    CONTROL_CHANGE,
-    MIDI_CHANNELS,
     MidiInput,
     api_name,
     available_apis,
     list_input_ports,
+    send_panic,
 )
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
@@ -73,9 +69,13 @@ class LivePlayer:
         self._previous_switch_interval = sys.getswitchinterval()
 
     def start(self) -> LivePlayer:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.stream.start()
-        self.midi.start()
+        try:
+            self.midi.start()
+        except BaseException:
+            self.stream.close()
+            raise
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         return self
 
     def status_line(self) -> str:
@@ -92,22 +92,18 @@ class LivePlayer:
     def notices(self) -> list[str]:
         return self.midi.notices() + self.synth.notices()
 
-    def release_all(self) -> None:
-        """Pedals up and all notes off on every channel (the caller must be the ring's only producer)."""
-        frame = self.stream.event_frame(self.stream.time())
-        for channel in range(MIDI_CHANNELS):
-            for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
-                self.synth.send(frame, CONTROL_CHANGE | channel, controller, 0)
-
     def close(self) -> None:
         """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio."""
-        self.midi.stop()
-        self.release_all()
-        deadline = time.monotonic() + RELEASE_RING_S
-        while self.synth.active_voices and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.stream.close()
-        sys.setswitchinterval(self._previous_switch_interval)
+        try:
+            self.midi.stop()  # from here on this thread is the ring's only producer
+            if self.stream.active:
+                send_panic(self.synth, self.stream.event_frame(self.stream.time()))
+                deadline = time.monotonic() + RELEASE_RING_S
+                while self.synth.active_voices and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        finally:
+            self.stream.close()
+            sys.setswitchinterval(self._previous_switch_interval)
 
     def __enter__(self):
         return self.start()

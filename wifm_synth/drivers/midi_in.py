@@ -101,6 +101,13 @@ def port_matches(port_name: str, wanted: str) -> bool:
     return wanted == ALL_PORTS or wanted.casefold() in port_name.casefold()
 
 
+def send_panic(sink: EventSink, frame: int) -> None:
+    """Pedals up and all notes off on every channel: every note releases, none hangs."""
+    for channel in range(MIDI_CHANNELS):
+        for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
+            sink.send(frame, CONTROL_CHANGE | channel, controller, 0)
+
+
 def forward_message(sink: EventSink, message: list[int], frame: int) -> None:
     """Queue a channel message for ``frame``. SysEx is accepted (rtmidi is told not to drop it) but
     the engine has no use for it yet; other system messages carry no note information."""
@@ -219,7 +226,7 @@ class MidiInput:
         available = {name for name in names if port_matches(name, self.wanted)}
         for name in set(self._ports) - available:
             self._ports.pop(name).midi_in.delete()
-            self._panic()
+            send_panic(self._sink, self._clock.event_frame(self._clock.time()))
             self._notices.put(f"MIDI in: '{name}' disappeared; all notes off")
         for index, name in enumerate(names):
             if name in available and name not in self._ports:
@@ -242,9 +249,3 @@ class MidiInput:
         self._ports[name] = PolledPort(name, midi_in)
         self._notices.put(f"MIDI in: connected '{name}'")
 
-    def _panic(self) -> None:
-        frame = self._clock.event_frame(self._clock.time())
-        for channel in range(MIDI_CHANNELS):
-            status = CONTROL_CHANGE | channel
-            for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
-                self._sink.send(frame, status, controller, 0)
