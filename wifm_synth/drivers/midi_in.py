@@ -2,14 +2,17 @@
 
 One thread, the *MIDI pump*, owns every rtmidi port and is the ring's only producer (the audio
 callback is its only consumer), so the single-producer/single-consumer ring needs no lock. It polls
-the ports every millisecond rather than using rtmidi callbacks: with the JACK API rtmidi would run a
-Python callback inside JACK's process thread, where waiting for the GIL stalls the whole JACK graph.
+the ports every half millisecond rather than using rtmidi callbacks: with the JACK API rtmidi would
+run a Python callback inside JACK's process thread, where waiting for the GIL stalls the JACK graph.
 Polled messages are back-dated to their arrival with rtmidi's own inter-message delta times, so the
-poll interval adds no timing jitter. Where the system allows it (root, or an rtprio limit) the pump
-runs at the lowest SCHED_FIFO priority, below JACK's audio threads but ahead of ordinary processes,
-so a loaded machine cannot delay a note past the period it belongs to. Every half second the pump rescans the ports: matching ports that
-appeared are connected, and a port that disappeared triggers a panic (pedals up, all notes off on
-all channels) so no note hangs.
+poll interval adds no timing jitter. (With JACK, rtmidi dates a message when its process cycle reads
+it and drops the frame offset inside the cycle, so events reach the engine quantised to the period.)
+Where the system allows it (root, or an rtprio limit) the pump runs at the lowest SCHED_FIFO
+priority, below JACK's audio threads but ahead of ordinary processes. It still needs the GIL for a
+moment per poll: other busy Python threads in the process can delay a note by a period.
+
+Every half second the pump rescans the ports: matching ports that appeared are connected, and a port
+that disappeared triggers a panic (pedals up, all notes off on all channels) so no note hangs.
 """
 
 from __future__ import annotations
