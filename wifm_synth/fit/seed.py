@@ -5,8 +5,8 @@ loudest frame, then Adam on the index of every frame with that ratio, warm-start
 loudest frame's index. The loss is the same per-frame loss as the main method, between the target
 harmonics and the model's lines at their real positions; gradients come from the loss (amplitude
 and line-position gradients) chained with the FM line derivatives — no numerical differentiation.
-The carrier gain matches each frame's energy (the lines do not sit on the harmonics, so there is no
-per-harmonic least-squares fit), and the caller fits 3-segment envelopes.
+The carrier gain matches each frame's energy, as in the main method, and the caller fits 3-segment
+envelopes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from wifm_synth.errors import InputError
 from wifm_synth.fit.loss import frame_losses
-from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, weighted_mean
+from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, energy_matched_gains, weighted_mean
 from wifm_synth.fm.spectrum import fm_lines
 
 START_RATIO = 5.0
@@ -108,7 +108,7 @@ def fit_seed_trajectory(target: TargetSpectra, loss_kind: str = "w1") -> IndexTr
         _, grad_index, _, _ = _loss_and_gradients(loss_kind, target, frames, ratio, betas)
         betas = np.clip(adam.step(betas, grad_index), *INDEX_RANGE)
     frame_loss, _, _, magnitudes = _loss_and_gradients(loss_kind, target, frames, ratio, betas)
-    gains = np.sqrt(np.sum(target.amplitudes**2, axis=1) / np.maximum(np.sum(magnitudes**2, axis=1), 1e-300))
+    gains = energy_matched_gains(target.amplitudes, magnitudes)
     return IndexTrajectory(
         carrier_ratio=1, modulator_ratio=ratio, betas=betas, frame_loss=frame_loss,
         loss=weighted_mean(frame_loss, target.frame_weights), carrier_gains=gains,
