@@ -158,3 +158,13 @@ def test_settings_round_trip_and_bad_inputs(tmp_path):
         fit_analysis("not an analysis")
     with pytest.raises(InputError, match="no such file|not"):
         fit_file(tmp_path / "missing.wav")
+
+
+def test_short_and_quiet_edges():
+    time = np.arange(int(0.06 * RATE)) / RATE
+    short = fit_analysis(analyze((0.3 * np.sin(2 * np.pi * 220.0 * time), RATE)))
+    assert short.patch.operators[0].level == pytest.approx(0.3, rel=0.05)
+    one_frame = analyze((0.3 * np.sin(2 * np.pi * 220.0 * time), RATE))
+    one_frame.rms_env[1:] = 0.0  # audible only at the onset frame
+    with pytest.raises(InputError, match="too short"):
+        fit_analysis(one_frame)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -70,7 +69,8 @@ class FitSettings:
 
     def __post_init__(self):
         if self.ops not in SUPPORTED_OPERATORS:
-            raise InputError(f"--ops {self.ops}: only {', '.join(map(str, SUPPORTED_OPERATORS))}-operator fits are implemented")
+            supported = ", ".join(map(str, SUPPORTED_OPERATORS))
+            raise InputError(f"--ops {self.ops}: only {supported}-operator fits are implemented")
         if self.loss not in LOSS_KINDS:
             raise InputError(f"--loss {self.loss}: expected one of {', '.join(LOSS_KINDS)}")
         if self.method not in METHODS:
@@ -127,10 +127,13 @@ def _levels_db(values: np.ndarray, reference: float, floor_db: float) -> np.ndar
     return 20.0 * np.log10(np.maximum(values / max(reference, 1e-300), 10.0 ** (floor_db / 20.0)))
 
 
-def _envelope_frames(times: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _envelope_frames(times: np.ndarray, weights: np.ndarray, source: str) -> np.ndarray:
     """Frames after note-on (t > 0) up to the last active one: the trailing noise is not the envelope."""
     last = int(np.flatnonzero(weights > 0)[-1])
-    return np.flatnonzero(times[: last + 1] > 0.0)
+    frames = np.flatnonzero(times[: last + 1] > 0.0)
+    if frames.size < 2:
+        raise InputError("too short to fit: the note is audible in fewer than 2 analysis frames", source)
+    return frames
 
 
 def _pitch(analysis: SampleAnalysis, reference_velocity: int) -> Pitch:
@@ -168,7 +171,7 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
 
     times = analysis.frame_times[frames]
     segments = SEED_ENVELOPE_SEGMENTS if settings.method == "seed" else None
-    fitted = _envelope_frames(times, weights)
+    fitted = _envelope_frames(times, weights, analysis.source)
     gains = trajectory.carrier_gains
     carrier_level = float(gains[weights > 0].max())
     carrier_envelope = fit_envelope(times[fitted], _levels_db(gains[fitted], carrier_level, ENVELOPE_FLOOR_DB),
