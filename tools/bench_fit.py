@@ -10,9 +10,11 @@ The seed method (the baseline it replaces) is timed in the same run for the spee
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,7 +51,9 @@ def main() -> int:
     # Single-threaded by contract; must be set before numba is imported.
     os.environ["NUMBA_NUM_THREADS"] = "1"
     if args.cold_cache:
-        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="wifm-bench-numba-")
+        cache_dir = tempfile.mkdtemp(prefix="wifm-bench-numba-")
+        atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
+        os.environ["NUMBA_CACHE_DIR"] = cache_dir
     import numba
     import numpy
 
