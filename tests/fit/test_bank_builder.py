@@ -280,10 +280,10 @@ def test_process_pool_and_dask_build_the_same_bank_as_one_process(small_library,
 def test_dask_scheduler_that_does_not_answer(small_library, tmp_path):
     dask = pytest.importorskip("dask")
     pytest.importorskip("distributed")
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # the user's Dask setting is respected
-        with pytest.raises(WifmError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"):
-            build_bank(small_library / "unnamed", tmp_path / "bank", dask_scheduler="tcp://127.0.0.1:9",
-                       progress=False)
+    # The connection timeout is the user's Dask setting.
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(WifmError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"):
+        build_bank(small_library / "unnamed", tmp_path / "bank", dask_scheduler="tcp://127.0.0.1:9", progress=False)
     assert not (tmp_path / "bank").exists()
 
 
@@ -315,10 +315,10 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
 
     write_note(tmp_path / "src" / "tone_60.wav", 60)
     (tmp_path / "bank" / CACHE_FOLDER).mkdir(parents=True)
-    with open(tmp_path / "bank" / CACHE_FOLDER / "lock", "w") as lock:
+    with open(tmp_path / "bank" / CACHE_FOLDER / "lock", "w") as lock, \
+            pytest.raises(OutputError, match="another `wifm bank` is writing this folder"):
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with pytest.raises(OutputError, match="another `wifm bank` is writing this folder"):
-            build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)
+        build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)
 
 
 # --- resume after a crash --------------------------------------------------------------------------------------

@@ -37,7 +37,12 @@ from tqdm import tqdm
 from wifm_synth import __version__
 from wifm_synth.errors import InputError, OutputError, PatchError, WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
-from wifm_synth.fit.naming import gm_program_for, layer_velocity, note_name, parse_sample_name
+from wifm_synth.fit.naming import (
+    gm_program_for,
+    layer_velocity,
+    note_name,
+    parse_sample_name,
+)
 from wifm_synth.fit.sfz import SfzRegion, read_sfz
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank, zones_from_root_keys
 from wifm_synth.patch.io import atomic_write_json, read_json
@@ -365,7 +370,7 @@ def tile_sfz_zones(entries: list[SampleEntry]) -> list[Zone]:
         runs = _key_runs(owner[:, velocity_index]) if velocity_index < owner.shape[1] else set()
         for run in [run for run in open_runs if run not in runs]:
             region_index, key_lo, key_hi = run
-            entry, region = regions[region_index]
+            entry = regions[region_index][0]
             zones.append(Zone(patch=entry.patch_file, root_key=_root_key(entry), key_lo=key_lo, key_hi=key_hi,
                               vel_lo=open_runs.pop(run) + 1, vel_hi=velocity_index))
         for run in runs - open_runs.keys():
@@ -439,13 +444,13 @@ def _output_folder(out_dir: Path, program_folders: list[str]) -> Iterator[Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError("exists and is not a folder", out_dir)
     cache = out_dir / CACHE_FOLDER
-    try:
-        for folder in [cache] + [out_dir / name for name in program_folders]:
-            folder.mkdir(parents=True, exist_ok=True)
-        lock = open(cache / "lock", "w")
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
-    with lock:
+    with contextlib.ExitStack() as stack:
+        try:
+            for folder in [cache] + [out_dir / name for name in program_folders]:
+                folder.mkdir(parents=True, exist_ok=True)
+            lock = stack.enter_context(open(cache / "lock", "w"))
+        except OSError as exc:
+            raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

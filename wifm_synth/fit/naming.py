@@ -196,7 +196,7 @@ def gm_program_for(instrument_name: str) -> int | None:
     letters_only = [word for word in words if word.isalpha()]
     if not letters_only:
         return None
-    letter_words = [set(word for word in _words(gm_name) if word.isalpha()) for gm_name in GM_PROGRAM_NAMES]
+    letter_words = [{word for word in _words(gm_name) if word.isalpha()} for gm_name in GM_PROGRAM_NAMES]
     for program, gm_words in enumerate(letter_words):
         if gm_words == set(letters_only):
             return program
