@@ -99,10 +99,6 @@ def _viterbi(costs, frame_weights, betas, jump_cost):
     return path, total[path[n_frames - 1]]
 
 
-def _grid_costs(loss_kind: str, target: TargetSpectra, frames: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return grid_cost_table(loss_kind, target.axis, target.amplitudes[frames], table)
-
-
 def _jump_cost(costs: np.ndarray, weights: np.ndarray, hop_s: float) -> float:
     """Scale the prior by the typical loss contrast across the grid, so it is loss-kind independent."""
     active = weights > 0
@@ -111,7 +107,8 @@ def _jump_cost(costs: np.ndarray, weights: np.ndarray, hop_s: float) -> float:
 
 
 def _track(loss_kind, target, frames, grid, table, hop_s):
-    costs = _grid_costs(loss_kind, target, frames, table)
+    """Viterbi grid path over ``frames`` for one ratio's tabulated spectra; also returns the cost table."""
+    costs = grid_cost_table(loss_kind, target.axis, target.amplitudes[frames], table)
     weights = target.frame_weights[frames]
     path, _ = _viterbi(costs, weights, grid, _jump_cost(costs, weights, hop_s))
     return path, costs
