@@ -2,9 +2,10 @@
 
 Carrier ratio 1 and a FREE (real) modulator ratio: Adam on (ratio, index) from (5, 5) at the
 loudest frame, then Adam on the index of every frame with that ratio, warm-started from the
-loudest frame's index. The loss is the same per-frame loss as the main method, between the target
-harmonics and the model's lines at their real positions; gradients come from the loss (amplitude
-and line-position gradients) chained with the FM line derivatives — no numerical differentiation.
+loudest frame's index. The per-frame loss (W1 or Sinkhorn) compares the target harmonics with the
+model's lines at their real positions on the seed's linear (harmonic-index) frequency axis;
+gradients come from the loss (amplitude and line-position gradients) chained with the FM line
+derivatives — no numerical differentiation.
 The carrier gain matches each frame's energy, as in the main method, and the caller fits 3-segment
 envelopes.
 """
