@@ -244,6 +244,18 @@ def test_sinkhorn_tends_to_w1_for_small_regularisation():
     assert entropic == pytest.approx(exact, abs=0.05)
 
 
+def test_sinkhorn_stays_finite_when_reg_is_tiny_against_the_distances():
+    # exp(-distance / reg) underflows for every pair here; a single model line makes the plan p⊗q
+    grid = np.arange(1.0, 61.0)
+    target = np.where(grid >= 40, 1.0, 0.0)
+    model = np.where(grid == 1, 1.0, 1e-30)
+    result = sinkhorn_lines(grid, target, grid, model, reg=0.01)
+    assert result.loss == pytest.approx(w1_lines(grid, target, grid, model).loss, rel=1e-6)
+    for array in result:
+        assert np.isfinite(array).all()
+    assert result.grad_amps[1] < 0.0  # mass nearer the target lowers the cost
+
+
 def test_sinkhorn_gradients_match_finite_differences():
     rng = np.random.default_rng(6)
     target_pos, target_w, model_pos, model_amps = random_frame(rng, 7, 6, integer_positions=False)

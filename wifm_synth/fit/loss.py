@@ -424,14 +424,18 @@ def _sinkhorn_frame(target_pos, target_w, model_pos, model_amps, reg, max_iterat
     b = model_amps[b_keep] / model_mass
     x = target_pos[a_keep]
     cost = np.abs(x[:, None] - model_pos[b_keep][None, :])
-    # The stabilised solver (scalings absorbed into the potentials whenever they grow) copes with
-    # small reg like the log-domain one, at a fraction of its cost per iteration.
+    # The stabilised solver absorbs growing scalings into the potentials and costs a fraction of the
+    # log-domain solver per iteration. Starting it from the double c-transform of zero potentials
+    # puts an exp(0) in every row and column of its kernel, so no row underflows even when reg is
+    # tiny against the distances.
+    row_potentials = cost.min(axis=1)
+    column_potentials = (cost - row_potentials[:, None]).min(axis=0)
     plan, log = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_stabilized", numItermax=max_iterations,
-                            stopThr=tolerance, log=True, warn=False)
+                            stopThr=tolerance, log=True, warn=False, warmstart=(row_potentials, column_potentials))
     mass = plan > 0.0
     relative = np.where(mass, plan / np.maximum(a[:, None] * b[None, :], np.finfo(float).tiny), 1.0)
     value = float((plan * cost).sum() + reg * (plan[mass] * np.log(relative[mass])).sum())
-    # dual potential of every model line, including silent ones: the soft c-transform of log_u
+    # dual potential of every model line, including silent ones: the soft c-transform of log u
     potentials = -reg * logsumexp(log["logu"][:, None] - np.abs(x[:, None] - model_pos[None, :]) / reg, axis=0)
     weights = model_amps / model_mass
     grad_amps = (potentials - weights @ potentials) / model_mass
@@ -447,7 +451,8 @@ def sinkhorn_lines(target_positions, target_weights, model_positions, model_amps
     The value is the entropic objective <P, C> + reg·KL(P | p⊗q) at the optimal plan P; its exact
     gradients (envelope theorem) are the dual potentials for the model weights (finite also for
     silent lines) and Σ_i P_ij sign(y_j - x_i) for the positions. ``reg`` is in position units;
-    as reg → 0 the value tends to W1.
+    as reg → 0 the value tends to W1, but the iterations needed grow like 1/reg: a frame that has
+    not converged within ``max_iterations`` reports its last iterate.
     """
     if not (np.isfinite(reg) and reg > 0.0):
         raise InputError(f"reg: must be a finite number > 0, got {reg!r}")
