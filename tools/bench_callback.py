@@ -6,7 +6,9 @@ non-real-time) it starts a private JACK dummy server (48 kHz, 128 frames) and, i
 variant, plays held six-operator voices through the same engine while the main thread spins a pure
 Python loop. Counted over the measurement window (after a settle period): periods, PortAudio output
 underflow flags, and JACK xruns. The Python callback is sounddevice's documented way to stream; it
-needs the GIL every period. The cfunc (wifm_synth.drivers.audio_out) never does.
+needs the GIL every period. The cfunc (wifm_synth.drivers.audio_out) never does. As the machine's
+floor, the same window is also measured for JACK's C example client (jack_simple_client): xruns it
+suffers come from the machine's scheduling, not from Python.
 """
 
 from __future__ import annotations
@@ -155,6 +157,22 @@ def run_child(variant: str, seconds: float, voices: int, server, log_path: Path)
         return json.loads(lines[-1]) | {"jack_log": xruns_in_log(log.read())}
 
 
+def native_client_xruns(seconds: float, server, log_path: Path) -> dict:
+    """The machine's floor: JACK's own C example client (a sine), no Python in its process at all."""
+    client = subprocess.Popen(["jack_simple_client"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=server.env)
+    try:
+        time.sleep(SETTLE_S)
+        window_start = log_path.stat().st_size
+        time.sleep(seconds)
+        with open(log_path, errors="replace") as log:
+            log.seek(window_start)
+            return {"client": "jack_simple_client", "jack_log": xruns_in_log(log.read())}
+    finally:
+        client.terminate()
+        client.wait(timeout=10)
+
+
 def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict:
     results = {"load_average_before": os.getloadavg()}
     with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
@@ -163,6 +181,7 @@ def measure(realtime: bool, seconds: float, voices: int, log_path: Path) -> dict
             result["expected_periods"] = round(seconds * SAMPLE_RATE / PERIOD)
             result["underflows_per_1000_periods"] = round(1000 * result["underflows"] / max(result["periods"], 1), 2)
             results[variant] = result
+        results["c_reference_client"] = native_client_xruns(seconds, server, log_path)
     results["load_average_after"] = os.getloadavg()
     return {"jack_scheduling": "realtime" if realtime else "no-realtime", **results}
 
@@ -203,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = run[variant]
                 print(f"{run['jack_scheduling']:>11} {variant:>15}: {result['underflows']} underflows, "
                       f"{result['xruns']} xruns in {result['periods']} periods")
+            floor = run["c_reference_client"]["jack_log"]
+            print(f"{run['jack_scheduling']:>11} {'C reference':>15}: {sum(floor['blamed_clients'].values())} xruns "
+                  f"blamed on it, driver late {floor['driver_late']} times")
     return 0
 
 
