@@ -138,6 +138,17 @@ def test_free_ratio_derivatives_match_central_differences():
     np.testing.assert_allclose(lines.position_per_mod_ratio, mod_numeric, atol=1e-7)
 
 
+def test_line_magnitude_slopes_match_differences():
+    betas = np.array([0.0, 0.9, 4.2])
+    step = 1e-7
+    magnitudes, slopes = fm_lines(betas, 1.0, 2.3, 20).magnitudes()
+    upper, _ = fm_lines(betas + step, 1.0, 2.3, 20).magnitudes()
+    lower, _ = fm_lines(np.maximum(betas - step, 0.0), 1.0, 2.3, 20).magnitudes()
+    spacing = (betas + step) - np.maximum(betas - step, 0.0)
+    np.testing.assert_allclose(slopes, (upper - lower) / spacing[:, None], rtol=0, atol=1e-6)
+    assert slopes[0, 21] == pytest.approx(0.5)  # first upper sideband grows as β/2 from β = 0
+
+
 def test_line_exactly_at_dc_carries_nothing():
     lines = fm_lines(2.0, 1.0, 0.5, 4)
     at_dc = lines.positions == 0.0
