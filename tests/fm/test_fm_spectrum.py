@@ -141,7 +141,7 @@ def test_free_ratio_derivatives_match_central_differences():
 def test_line_magnitude_slopes_match_differences():
     betas = np.array([0.0, 0.9, 4.2])
     step = 1e-7
-    magnitudes, slopes = fm_lines(betas, 1.0, 2.3, 20).magnitudes()
+    _, slopes = fm_lines(betas, 1.0, 2.3, 20).magnitudes()
     upper, _ = fm_lines(betas + step, 1.0, 2.3, 20).magnitudes()
     lower, _ = fm_lines(np.maximum(betas - step, 0.0), 1.0, 2.3, 20).magnitudes()
     spacing = (betas + step) - np.maximum(betas - step, 0.0)
