@@ -312,14 +312,18 @@ def test_cost_table_matches_pairwise_frame_losses(kind, log_axis):
     models[3] = 0.0
     table = grid_cost_table(kind, grid, target, models)
     assert table.shape == (6, 5)
-    if kind == "w1":  # NumPy twin of the table kernel: normalised CDF differences times gaps
-        with np.errstate(invalid="ignore"):
-            target_cdfs = np.cumsum(target, 1) / target.sum(1, keepdims=True)
-            model_cdfs = np.cumsum(models, 1) / models.sum(1, keepdims=True)
-        twin = (np.abs(target_cdfs[:, None, :-1] - model_cdfs[None, :, :-1]) * np.diff(grid)).sum(-1)
+    # NumPy twins of the table kernels: W1 from normalised CDF differences times gaps, MSE directly
+    with np.errstate(invalid="ignore"):
+        p = target / target.sum(1, keepdims=True)
+        q = models / models.sum(1, keepdims=True)
+    if kind == "w1":
+        twin = (np.abs(np.cumsum(p, 1)[:, None, :-1] - np.cumsum(q, 1)[None, :, :-1]) * np.diff(grid)).sum(-1)
         twin[:, 3] = grid[-1] - grid[0]
-        twin[1, :] = 0.0
-        np.testing.assert_allclose(table, twin, rtol=0, atol=1e-12)
+    else:
+        twin = ((p[:, None, :] - q[None, :, :]) ** 2).sum(-1)
+        twin[:, 3] = MSE_UPPER_BOUND
+    twin[1, :] = 0.0
+    np.testing.assert_allclose(table, twin, rtol=0, atol=1e-12)
     for g in range(models.shape[0]):
         pairwise = frame_losses(kind, grid, target, grid, np.repeat(models[g:g + 1], target.shape[0], axis=0)).loss
         np.testing.assert_allclose(table[:, g], pairwise, rtol=0, atol=1e-12)

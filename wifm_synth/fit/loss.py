@@ -142,18 +142,19 @@ def w1_grid_into(grid, target_weights, model_amps, loss, grad_amps, grad_positio
 
 
 @njit(cache=True, fastmath=True)
-def _unit_cdfs(weights, cdfs):
-    """Row-wise CDFs of the normalised weights; returns which rows have mass."""
+def _unit_rows(weights, rows, cumulative):
+    """Rows of ``weights`` normalised to unit mass (their CDFs when ``cumulative``); returns which
+    rows have mass."""
     has_mass = np.empty(weights.shape[0], dtype=np.bool_)
     for r in range(weights.shape[0]):
         total = 0.0
         for i in range(weights.shape[1]):
             total += weights[r, i]
-            cdfs[r, i] = total
+            rows[r, i] = total if cumulative else weights[r, i]
         has_mass[r] = total > 0.0
         scale = 1.0 / total if total > 0.0 else 0.0
         for i in range(weights.shape[1]):
-            cdfs[r, i] *= scale
+            rows[r, i] *= scale
     return has_mass
 
 
@@ -169,8 +170,8 @@ def w1_grid_cost_table_into(grid, target_weights, model_amps, costs):
         gaps[i] = grid[i + 1] - grid[i]
     target_cdfs = np.empty(target_weights.shape)
     model_cdfs = np.empty(model_amps.shape)
-    target_has_mass = _unit_cdfs(target_weights, target_cdfs)
-    model_has_mass = _unit_cdfs(model_amps, model_cdfs)
+    target_has_mass = _unit_rows(target_weights, target_cdfs, True)
+    model_has_mass = _unit_rows(model_amps, model_cdfs, True)
     span = grid[n_points - 1] - grid[0]
     for t in range(target_weights.shape[0]):
         for g in range(model_amps.shape[0]):
@@ -183,6 +184,28 @@ def w1_grid_cost_table_into(grid, target_weights, model_amps, costs):
                 for i in range(n_points - 1):
                     distance += abs(target_cdfs[t, i] - model_cdfs[g, i]) * gaps[i]
                 costs[t, g] = distance
+
+
+@njit(cache=True, fastmath=True)
+def mse_grid_cost_table_into(target_weights, model_amps, costs):
+    """Σ(p - q)^2 of every target frame (T, H) against every model spectrum (G, H) → costs (T, G)."""
+    n_points = target_weights.shape[1]
+    targets = np.empty(target_weights.shape)
+    models = np.empty(model_amps.shape)
+    target_has_mass = _unit_rows(target_weights, targets, False)
+    model_has_mass = _unit_rows(model_amps, models, False)
+    for t in range(target_weights.shape[0]):
+        for g in range(model_amps.shape[0]):
+            if not target_has_mass[t]:
+                costs[t, g] = 0.0
+            elif not model_has_mass[g]:
+                costs[t, g] = MSE_UPPER_BOUND
+            else:
+                total = 0.0
+                for i in range(n_points):
+                    difference = targets[t, i] - models[g, i]
+                    total += difference * difference
+                costs[t, g] = total
 
 
 @njit(cache=True, fastmath=True)
@@ -397,18 +420,11 @@ def grid_cost_table(kind: str, grid, target_weights, model_amps) -> np.ndarray:
     if models.shape[1] != targets.shape[1]:
         raise InputError(f"model_amps: {models.shape[1]} points per spectrum, the targets have {targets.shape[1]}")
     positions = _as_grid(grid, targets.shape[1])
+    costs = np.empty((targets.shape[0], models.shape[0]))
     if kind == "w1":
-        costs = np.empty((targets.shape[0], models.shape[0]))
         w1_grid_cost_table_into(positions, targets, models, costs)
-        return costs
-    # Σ(p - q)^2 = Σp^2 + Σq^2 - 2 p·q for all pairs at once
-    target_mass = targets.sum(axis=1, keepdims=True)
-    model_mass = models.sum(axis=1, keepdims=True)
-    p = targets / np.where(target_mass > 0.0, target_mass, 1.0)
-    q = models / np.where(model_mass > 0.0, model_mass, 1.0)
-    costs = np.maximum((p * p).sum(1)[:, None] + (q * q).sum(1)[None, :] - 2.0 * p @ q.T, 0.0)
-    costs[:, model_mass[:, 0] <= 0.0] = MSE_UPPER_BOUND
-    costs[target_mass[:, 0] <= 0.0, :] = 0.0
+    else:
+        mse_grid_cost_table_into(targets, models, costs)
     return costs
 
 
