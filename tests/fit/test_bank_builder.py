@@ -199,6 +199,16 @@ def test_unwritable_output_folder(tmp_path, where):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_output_folder_without_write_permission(tmp_path):
+    write_note(tmp_path / "src" / "tone_60.wav", 60)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(OutputError, match="cannot write here"):
+        build_bank(tmp_path / "src", locked / "bank")
+    assert list(locked.iterdir()) == []
+
+
 # --- building with the real fitter ---------------------------------------------------------------------------
 
 
