@@ -7,7 +7,8 @@ file names (:mod:`wifm_synth.fit.naming`), or for SFZ from the regions; samples 
 are pitch-detected by the fitter. Program numbers come from General MIDI names when the match is
 obvious, else they are assigned in order.
 
-Each sample is one fit, run in a process pool (or on a Dask cluster that sees the same files). A
+Each sample is one fit, run on ``--jobs`` processes (this one plus spawned workers) or on a Dask cluster
+whose workers see the samples at the same paths; its quality metrics come from ``wifm report``'s scoring. A
 finished fit is cached in ``BANK_DIR/.cache/`` under a hash of the sample's bytes, the fit settings
 and the tool version, and its patch is written at once, atomically; ``bank.json`` is written last. A
 re-run, also after a crash or kill, fits only what is missing.
