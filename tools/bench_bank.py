@@ -33,7 +33,7 @@ DEV_NOTES = REPO.parent / "shared" / "data" / "notes"
 BUNDLED_NOTES = REPO / "samples" / "freepats"
 NOTE_COUNT = 60
 # Velocity layers: name velocity → gain applied to the recording (about -3 dB per layer).
-REPEATS = 2
+REPEATS = 3
 LAYERS = {100: 1.0, 80: 0.71, 64: 0.5, 50: 0.35, 40: 0.25, 32: 0.18}
 
 
