@@ -557,8 +557,11 @@ def _save_entry_patch(entry: SampleEntry, out_dir: Path) -> None:
     patch_path = out_dir / entry.patch_file
     patch = patch_from_dict(entry.outcome.patch, entry.path)
     patch.name = patch_path.stem
-    # Relative to the patch, so that `wifm report` finds the sample while bank and library stay side by side.
-    patch.metadata["source"] = os.path.relpath(entry.path.resolve(), patch_path.parent.resolve())
+    # Relative to the patch, so that `wifm report` finds the sample while bank and library move together;
+    # absolute when they share no folder but the root.
+    sample, folder = entry.path.resolve(), patch_path.parent.resolve()
+    shares_folder = os.path.commonpath([sample, folder]) != sample.anchor
+    patch.metadata["source"] = os.path.relpath(sample, folder) if shares_folder else str(sample)
     save_patch(patch, patch_path)
 
 
