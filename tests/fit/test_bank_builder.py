@@ -235,6 +235,23 @@ def patch_documents(out_dir: Path) -> dict:
     return documents
 
 
+def assert_same_documents(actual, expected):
+    """Equal JSON trees, numbers within float round-off: worker processes run BLAS single-threaded, so
+    sums may differ in the last bits, which can flip a value rounded to 3 decimals (tune_cents) by 0.001."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys()
+        for key in expected:
+            assert_same_documents(actual[key], expected[key])
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected)
+        for actual_item, expected_item in zip(actual, expected):
+            assert_same_documents(actual_item, expected_item)
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, rel=1e-6, abs=1.5e-3)
+    else:
+        assert actual == expected
+
+
 def test_build_reports_a_broken_sample_and_writes_the_rest(small_library, tmp_path, capsys):
     out_dir = tmp_path / "bank"
     status = bank_command(small_library, out_dir, jobs=1)
@@ -284,7 +301,7 @@ def test_process_pool_and_dask_build_the_same_bank_as_one_process(small_library,
         assert [row["status"] for row in summary_rows(build)] == [row["status"] for row in summary_rows(serial)]
         assert json.loads((tmp_path / name / BANK_FILE).read_text()) == \
             json.loads((tmp_path / "serial" / BANK_FILE).read_text())
-        assert patch_documents(tmp_path / name) == expected
+        assert_same_documents(patch_documents(tmp_path / name), expected)
 
 
 def test_dask_scheduler_that_does_not_answer(small_library, tmp_path):
