@@ -153,7 +153,7 @@ class MidiInput:
         self.api = api
         self.wanted = wanted
         try:
-            self._scanner = rtmidi.MidiIn(api, CLIENT_NAME)
+            self._scanner: rtmidi.MidiIn | None = rtmidi.MidiIn(api, CLIENT_NAME)
         except rtmidi.RtMidiError as exc:
             raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
         self._ports: dict[str, PolledPort] = {}
@@ -192,7 +192,8 @@ class MidiInput:
         for port in self._ports.values():
             port.midi_in.delete()
         self._ports.clear()
-        self._scanner.delete()
+        if self._scanner is not None:
+            self._scanner.delete()
 
     def __enter__(self):
         return self.start()
@@ -224,8 +225,20 @@ class MidiInput:
                 self._drop_announced = True
         self._last_poll_time = now
 
+    def _port_lister(self) -> rtmidi.MidiIn:
+        """Any open input can list the ports. A separate scanner exists only while none is open: each
+        rtmidi input is one more JACK client that the server must wake every period."""
+        if self._ports:
+            if self._scanner is not None:
+                self._scanner.delete()
+                self._scanner = None
+            return next(iter(self._ports.values())).midi_in
+        if self._scanner is None:
+            self._scanner = rtmidi.MidiIn(self.api, CLIENT_NAME)
+        return self._scanner
+
     def _scan_ports(self) -> None:
-        names = self._scanner.get_ports()
+        names = self._port_lister().get_ports()
         available = {name for name in names if port_matches(name, self.wanted)}
         for name in set(self._ports) - available:
             self._ports.pop(name).midi_in.delete()
