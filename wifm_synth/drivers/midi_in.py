@@ -26,6 +26,7 @@ from typing import Protocol
 
 import rtmidi
 
+from wifm_synth.engine.state import MIDI_CHANNELS
 from wifm_synth.errors import DeviceError, InputError
 
 CLIENT_NAME = "wifm"
@@ -40,7 +41,6 @@ CHANNEL_MESSAGE_FIRST = 0x80
 SYSTEM_MESSAGE_FIRST = 0xF0
 CONTROL_CHANGE = 0xB0
 CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF = 64, 66, 123
-MIDI_CHANNELS = 16
 
 
 class EventSink(Protocol):
