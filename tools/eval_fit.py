@@ -4,7 +4,7 @@ Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-
 
 Every note is fitted with each method, rendered through the engine at its key and reference velocity
 (held until the target's release starts, or for its whole length), aligned to the target's onset and
-scored with the metrics of ``wifm_synth.analysis.metrics`` (the same scoring as ``wifm report``). Next
+scored with the metrics of ``wifm_synth.analysis.metrics`` by ``wifm_synth.fit.verify`` (as ``wifm report`` is). Next
 to each metric stand the floor (a sine at f0 carrying the target's RMS envelope) and the limit (the
 target resynthesised from its own measured harmonics); *position* says where the fit sits between
 them on the log-spectral distance: 0 = floor, 1 = limit. Notes are found in the folder and its
@@ -31,8 +31,7 @@ from wifm_synth import __version__
 from wifm_synth.errors import WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
 from wifm_synth.fit.naming import parse_sample_name
-from wifm_synth.report.notes import ReportNote
-from wifm_synth.report.scoring import METRICS, evaluate_note
+from wifm_synth.fit.verify import METRICS, verify_fit
 
 METHODS = {
     "wifm-w1": FitSettings(loss="w1"),
@@ -57,21 +56,19 @@ def evaluate(path: Path, note: int | None, method: str) -> dict:
     row: dict = {"note": path.name, "method": method}
     try:
         result = fit_file(path, note=note, settings=METHODS[method])
-        report_note = ReportNote(anchor=path.stem, title=path.stem, patch=result.patch, patch_file=path,
-                                 search_folders=[path.parent])
-        report_note.patch.metadata["source"] = str(path.resolve())
-        evaluation = evaluate_note(report_note)
+        pitch = result.patch.pitch
+        verification = verify_fit(result.patch, path, midi_note=pitch.reference_note, velocity=pitch.reference_velocity)
     except WifmError as exc:
         row["error"] = str(exc)
         return row
     row.update(fit_seconds=round(result.seconds, 3), loss=float(result.loss), f0_hz=round(result.analysis.f0_hz, 3),
                ratios=[round(r, 4) for r in result.ratios])
-    if not evaluation.scores:
-        row["error"] = evaluation.missing_target or "render has no measurable pitch"
+    if not verification.scores:
+        row["error"] = "render has no measurable pitch"
         return row
-    for key, score in zip(METRIC_KEYS, evaluation.scores):
+    for key, score in zip(METRIC_KEYS, verification.scores):
         row[key] = {"fit": round(score.fit, 3), "floor": round(score.floor, 3), "limit": round(score.limit, 3)}
-    position = evaluation.quality
+    position = verification.quality
     row["position"] = None if position is None else round(position, 3)
     return row
 

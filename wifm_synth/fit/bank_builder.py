@@ -8,7 +8,7 @@ are pitch-detected by the fitter. Program numbers come from General MIDI names w
 obvious, else they are assigned in order.
 
 Each sample is one fit, run on ``--jobs`` processes (this one plus spawned workers) or on a Dask cluster
-whose workers see the samples at the same paths; its quality metrics come from ``wifm report``'s scoring. A
+whose workers see the samples at the same paths; its quality metrics come from :mod:`wifm_synth.fit.verify`. A
 finished fit is cached in ``BANK_DIR/.cache/`` under a hash of the sample's bytes, the fit settings
 and the tool version, and its patch is written at once, atomically; ``bank.json`` is written last. A
 re-run, also after a crash or kill, fits only what is missing.
@@ -45,11 +45,10 @@ from wifm_synth.fit.naming import (
     parse_sample_name,
 )
 from wifm_synth.fit.sfz import SfzRegion, read_sfz
+from wifm_synth.fit.verify import verify_fit
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank, zones_from_root_keys
 from wifm_synth.patch.io import atomic_write_json, read_json
 from wifm_synth.patch.model import Patch, patch_from_dict, save_patch
-from wifm_synth.report.notes import ReportNote
-from wifm_synth.report.scoring import evaluate_note
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
 BANK_FILE = "bank.json"
@@ -64,7 +63,7 @@ SINGLE_THREAD_ENVIRONMENT = {
 # Jobs in flight per worker process: the one it fits and the next, so it never waits for the parent.
 PREFETCH = 2
 # atomic_output's temporary files: ".<target name>.<8 random characters><suffix>".
-# Short summary-table names for the report's metrics.
+# Short summary-table names for the verification metrics.
 METRIC_KEYS = {
     "multi-resolution log-spectral distance": "stft_db", "harmonic-level error": "harmonic_db",
     "envelope error": "envelope_db", "f0 error": "f0_cents",
@@ -117,12 +116,12 @@ class FitOutcome:
 
 def quality_metrics(patch: Patch, sample: str | os.PathLike) -> dict[str, float]:
     """The fit's scores against its sample (as in ``wifm report``): ``quality`` is where it sits between the
-    sine floor (0) and the harmonic resynthesis limit (1); the others are the fit's raw metrics."""
-    sample = Path(sample)
-    evaluation = evaluate_note(ReportNote(anchor="", title=patch.name, patch=patch, patch_file=sample,
-                                          search_folders=[sample.parent]))
-    metrics = {} if evaluation.quality is None else {"quality": round(evaluation.quality, 4)}
-    metrics.update({METRIC_KEYS.get(score.name, score.name): round(score.fit, 4) for score in evaluation.scores})
+    sine floor (0) and the harmonic resynthesis limit (1); the others are the fit's raw metrics. Empty when the
+    render has no measurable pitch; InputError when the sample cannot be read or analysed."""
+    verification = verify_fit(patch, sample, midi_note=patch.pitch.reference_note,
+                              velocity=patch.pitch.reference_velocity)
+    metrics = {} if verification.quality is None else {"quality": round(verification.quality, 4)}
+    metrics.update({METRIC_KEYS.get(score.name, score.name): round(score.fit, 4) for score in verification.scores})
     return metrics
 
 

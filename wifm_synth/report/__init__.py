@@ -1,6 +1,6 @@
 """``wifm report``: a self-contained HTML page comparing each fitted note with its source sample.
 
-It sits after fitting in the pipeline (imports analysis, engine, patch and matplotlib); only the CLI
+It sits after fitting in the pipeline (imports analysis, fit, engine, patch and matplotlib); only the CLI
 imports it.
 """
 

@@ -19,7 +19,7 @@ TARGET_COLOUR = "#1f3b73"
 RENDER_COLOUR = "#e0701b"
 MISSING_COLOUR = "#d4d4d4"
 QUALITY_COLOURMAP = colormaps["RdYlGn"]
-# Quality is where a fit sits between the floor (0) and the limit (1) reference; see report.scoring.
+# Quality is where a fit sits between the floor (0) and the limit (1) reference; see fit.verify.
 QUALITY_NORM = Normalize(vmin=0.0, vmax=1.0)
 SPECTROGRAM_RANGE_DB = 90.0
 HARMONIC_RANGE_DB = 70.0
