@@ -85,3 +85,21 @@ def test_fit_into_missing_folder_writes_nothing(tmp_path, bundled_notes):
     output = tmp_path / "missing" / "out.json"
     result = run_wifm("fit", bundled_notes[0], "-o", output)
     assert_one_line_error(result, output.parent, "output folder does not exist")
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x01\x00\x00\x90\x3c", "truncated"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a midi file"),
+        (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x06\x00\x3c\x40\x00\xff\x2f", "running status"),
+    ],
+)
+def test_render_rejects_bad_midi_files(tmp_path, content, problem):
+    song = tmp_path / "song.mid"
+    song.write_bytes(content)
+    patch_file = tmp_path / "p.json"
+    save_patch(Patch(operators=[Operator()]), patch_file)
+    output = tmp_path / "song.wav"
+    assert_one_line_error(run_wifm("render", patch_file, "--midi", song, "-o", output), song, problem)
+    assert not output.exists()
