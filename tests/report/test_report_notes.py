@@ -62,10 +62,11 @@ def test_bank_notes_follow_program_order_and_shared_patches_collect_zones(tmp_pa
     assert high.search_folders == [tmp_path / "patches", tmp_path]
 
 
-def test_midi_note_prefers_fitted_metadata_and_falls_back_to_reference(tmp_path):
-    save_patch(make_patch("a", 60, None, midi_note=61.6), tmp_path / "a.json")
+def test_midi_note_is_the_reference_note_whatever_the_detected_pitch(tmp_path):
+    # The engine plays a patch relative to its reference note, so only that key reproduces the sample.
+    save_patch(make_patch("a", 60, None, midi_note=60.6), tmp_path / "a.json")
     save_patch(make_patch("b", 60, None, midi_note="sixty"), tmp_path / "b.json")
-    assert load_report_instrument(tmp_path / "a.json").notes[0].midi_note == 62
+    assert load_report_instrument(tmp_path / "a.json").notes[0].midi_note == 60
     assert load_report_instrument(tmp_path / "b.json").notes[0].midi_note == 60
 
 

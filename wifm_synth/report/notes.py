@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,7 @@ class ReportNote:
 
     @property
     def midi_note(self) -> int:
-        """The key the patch was fitted at: ``metadata.midi_note`` (rounded) if valid, else the reference note."""
-        fitted = self.patch.metadata.get("midi_note")
-        if isinstance(fitted, (int, float)) and not isinstance(fitted, bool) and math.isfinite(fitted) \
-                and 0 <= round(fitted) <= 127:
-            return round(fitted)
+        """The key that reproduces the fitted sample: the engine plays the patch relative to its reference note."""
         return self.patch.pitch.reference_note
 
     @property
