@@ -7,6 +7,7 @@ path (relative to the bank file), so a patch shared by several zones is loaded a
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,8 +17,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from wifm_synth.errors import InputError, OutputError, PatchError
+from wifm_synth.patch.fields import FieldReader, read_document
 from wifm_synth.patch.io import atomic_write_json, read_json
-from wifm_synth.patch.model import PATCH_FORMAT, Patch, _Fields, load_patch, patch_from_dict, save_patch
+from wifm_synth.patch.model import (
+    PATCH_FORMAT,
+    Patch,
+    load_patch,
+    patch_from_dict,
+    save_patch,
+)
 
 BANK_FORMAT = "wifm-bank"
 BANK_VERSION = 1
@@ -171,7 +179,7 @@ def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]
     return spans
 
 
-def _check_tiling(fields: _Fields, where: str, zones: list[Zone]) -> None:
+def _check_tiling(fields: FieldReader, where: str, zones: list[Zone]) -> None:
     """Every (key, velocity) cell of a program must be covered by exactly one zone."""
     cover = np.zeros((KEY_RANGE[1] + 1, VELOCITY_RANGE[1] + 1), dtype=np.int32)
     owner = np.full(cover.shape, -1, dtype=np.int32)
@@ -192,7 +200,7 @@ def _check_tiling(fields: _Fields, where: str, zones: list[Zone]) -> None:
         fields.fail(f"{where}.zones", f"leave key {key} velocity {velocity} uncovered (zones must tile {plane})")
 
 
-def _zone_from(fields: _Fields) -> Zone:
+def _zone_from(fields: FieldReader) -> Zone:
     if "patch" not in fields.document:
         fields.fail(fields.child("patch"), "is required")
     patch = fields.text("patch", None)
@@ -215,12 +223,8 @@ def _zone_from(fields: _Fields) -> Zone:
     )
 
 
-def _program_from(fields: _Fields) -> Program:
-    raw_zones = fields.array("zones")
-    if not raw_zones:
-        fields.fail(fields.child("zones"), "must have at least one zone")
-    zones = [_zone_from(_Fields(raw, f"{fields.child('zones')}[{index}]", fields.source))
-             for index, raw in enumerate(raw_zones)]
+def _program_from(fields: FieldReader) -> Program:
+    zones = [_zone_from(zone) for zone in fields.objects("zones", 1, math.inf, "must have at least one zone")]
     _check_tiling(fields, fields.path, zones)
     return Program(
         program=fields.number("program", low=0, high=127, integer=True),
@@ -232,20 +236,11 @@ def _program_from(fields: _Fields) -> Program:
 
 def bank_from_dict(document: Any, source: str | os.PathLike | None = None) -> Bank:
     """Validate a bank document (without loading its patches); PatchError names ``source`` and the field path."""
-    source = os.fspath(source) if source is not None else None
-    fields = _Fields(document, "", source)
-    if document.get("format") != BANK_FORMAT:
-        fields.fail("format", f'must be "{BANK_FORMAT}"')
-    version = fields.number("version", integer=True, low=1)
-    if version > BANK_VERSION:
-        fields.fail("version", f"{version} is newer than this wifm_synth understands ({BANK_VERSION})")
-    raw_programs = fields.array("programs")
-    if not raw_programs:
-        fields.fail("programs", "must have at least one program")
+    fields = read_document(document, source, "bank", BANK_FORMAT, BANK_VERSION)
     programs = []
     seen: dict[tuple[int, int], int] = {}
-    for index, raw in enumerate(raw_programs):
-        program = _program_from(_Fields(raw, f"programs[{index}]", source))
+    for index, program_fields in enumerate(fields.objects("programs", 1, math.inf, "must have at least one program")):
+        program = _program_from(program_fields)
         number = (program.bank, program.program)
         if number in seen:
             fields.fail(f"programs[{index}]", f"bank {number[0]} program {number[1]} repeats programs[{seen[number]}]")

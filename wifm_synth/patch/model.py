@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from wifm_synth.errors import PatchError
+from wifm_synth.patch.fields import FieldReader, read_document
 from wifm_synth.patch.io import atomic_write_json, read_json
 
 PATCH_FORMAT = "wifm-patch"
@@ -77,66 +76,7 @@ class Patch:
         return {key: document[key] for key in order}
 
 
-class _Fields:
-    """Reads typed, range-checked fields from a JSON object, naming the field path on error."""
-
-    def __init__(self, document: Any, path: str, source: str | None):
-        self.path = path
-        self.source = source
-        if not isinstance(document, dict):
-            self.fail(path or "patch", "must be a JSON object")
-        self.document = document
-
-    def fail(self, field_path: str, problem: str):
-        raise PatchError(f"{field_path}: {problem}", self.source)
-
-    def child(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def number(self, key, default=None, low=-math.inf, high=math.inf, low_open=False, integer=False):
-        where = self.child(key)
-        value = self.document.get(key, default)
-        if value is None:
-            self.fail(where, "is required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, f"must be a number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            self.fail(where, "must be finite")
-        if integer and value != int(value):
-            self.fail(where, "must be an integer")
-        if (value <= low) if low_open else (value < low):
-            self.fail(where, f"must be {'>' if low_open else '>='} {low:g}")
-        if value > high:
-            self.fail(where, f"must be <= {high:g}")
-        return int(value) if integer else float(value)
-
-    def optional_number(self, key, **limits):
-        return None if self.document.get(key) is None else self.number(key, **limits)
-
-    def boolean(self, key, default):
-        value = self.document.get(key, default)
-        if not isinstance(value, bool):
-            self.fail(self.child(key), "must be true or false")
-        return value
-
-    def text(self, key, default):
-        value = self.document.get(key, default)
-        if not isinstance(value, str):
-            self.fail(self.child(key), "must be a string")
-        return value
-
-    def array(self, key, default=None):
-        value = self.document.get(key, default)
-        if not isinstance(value, list):
-            self.fail(self.child(key), "must be a list")
-        return value
-
-    def sub(self, key, default=None):
-        value = self.document.get(key, default if default is not None else {})
-        return _Fields(value, self.child(key), self.source)
-
-
-def _envelope_from(fields: _Fields) -> Envelope:
+def _envelope_from(fields: FieldReader) -> Envelope:
     raw_segments = fields.array("segments")
     if not 1 <= len(raw_segments) <= MAX_ENVELOPE_SEGMENTS:
         fields.fail(fields.child("segments"), f"must have 1 to {MAX_ENVELOPE_SEGMENTS} segments")
@@ -145,7 +85,7 @@ def _envelope_from(fields: _Fields) -> Envelope:
         where = f"{fields.child('segments')}[{index}]"
         if not isinstance(raw, list) or len(raw) != 2:
             fields.fail(where, "must be [duration_s, end_level_db]")
-        pair = _Fields({"duration_s": raw[0], "end_level_db": raw[1]}, where, fields.source)
+        pair = FieldReader({"duration_s": raw[0], "end_level_db": raw[1]}, where, fields.source)
         segments.append(
             (pair.number("duration_s", low=SEGMENT_SECONDS_RANGE[0], high=SEGMENT_SECONDS_RANGE[1]),
              pair.number("end_level_db", low=LEVEL_DB_RANGE[0], high=LEVEL_DB_RANGE[1]))
@@ -154,7 +94,7 @@ def _envelope_from(fields: _Fields) -> Envelope:
     return Envelope(segments=segments, release_s=release)
 
 
-def _operator_from(fields: _Fields, count: int) -> Operator:
+def _operator_from(fields: FieldReader, count: int) -> Operator:
     modulators = fields.array("modulators", default=[])
     for position, index in enumerate(modulators):
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
@@ -174,7 +114,7 @@ def _operator_from(fields: _Fields, count: int) -> Operator:
     )
 
 
-def _check_routing(fields: _Fields, operators: list[Operator], algorithm: int | None) -> None:
+def _check_routing(fields: FieldReader, operators: list[Operator], algorithm: int | None) -> None:
     if algorithm is not None:
         if len(operators) != MAX_OPERATORS:
             fields.fail("operators", f"algorithm {algorithm} needs exactly {MAX_OPERATORS} operators")
@@ -200,20 +140,9 @@ def _check_routing(fields: _Fields, operators: list[Operator], algorithm: int | 
 
 def patch_from_dict(document: Any, source: str | os.PathLike | None = None) -> Patch:
     """Validate a patch document; raises PatchError naming ``source`` and the field path."""
-    source = os.fspath(source) if source is not None else None
-    fields = _Fields(document, "", source)
-    if document.get("format") != PATCH_FORMAT:
-        fields.fail("format", f'must be "{PATCH_FORMAT}"')
-    version = fields.number("version", integer=True, low=1)
-    if version > PATCH_VERSION:
-        fields.fail("version", f"{version} is newer than this wifm_synth understands ({PATCH_VERSION})")
-    raw_operators = fields.array("operators")
-    if not 1 <= len(raw_operators) <= MAX_OPERATORS:
-        fields.fail("operators", f"must have 1 to {MAX_OPERATORS} operators")
-    operators = [
-        _operator_from(_Fields(raw, f"operators[{index}]", source), len(raw_operators))
-        for index, raw in enumerate(raw_operators)
-    ]
+    fields = read_document(document, source, "patch", PATCH_FORMAT, PATCH_VERSION)
+    operator_fields = fields.objects("operators", 1, MAX_OPERATORS, f"must have 1 to {MAX_OPERATORS} operators")
+    operators = [_operator_from(operator, len(operator_fields)) for operator in operator_fields]
     algorithm = fields.optional_number("algorithm", integer=True, low=1, high=32)
     _check_routing(fields, operators, algorithm)
     pitch = fields.sub("pitch")
