@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-import scipy
+from benchmark_info import machine_info
 
 from wifm_synth.analysis import analyze
 
@@ -68,9 +66,7 @@ def main() -> None:
     if errors:
         summary.update(median_abs_f0_error_cents=statistics.median(errors), max_abs_f0_error_cents=max(errors))
     print(json.dumps({"notes_dir": str(args.notes_dir), "per_note": notes, "summary": summary,
-                      "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                                  "python": platform.python_version(), "numpy": np.__version__,
-                                  "scipy": scipy.__version__}}, indent=2))
+                      "machine": machine_info()}, indent=2))
 
 
 if __name__ == "__main__":

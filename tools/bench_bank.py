@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 import soundfile
-from bench_engine import machine
+from benchmark_info import machine_info
 
-from wifm_synth import __version__
 from wifm_synth.fit.naming import parse_sample_name
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,8 +106,7 @@ def main() -> int:
         "speedup_2_workers": round(serial["seconds"] / parallel["seconds"], 3),
         "runs": runs,
         "targets": {"seconds_2_workers_max": 60.0, "speedup_min": 1.7},
-        "machine": machine(),
-        "wifm_synth": __version__,
+        "machine": machine_info(),
     }))
     return 0
 

@@ -28,14 +28,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the JACK dummy server helper the tests use
 
-from bench_engine import bench_patch, machine
+from bench_engine import bench_patch, hold_voices
+from benchmark_info import machine_info
 from jack_server import running_jack_server, xruns_in_log
 
 from wifm_synth.engine import Synth, process_block
-from wifm_synth.engine.state import DRUM_CHANNEL
 
 SAMPLE_RATE = 48000
 PERIOD = 128
+# The private JACK server's settings, as both JACK benchmarks (this and bench_live) report them.
+JACK_SETUP = {"sample_rate": SAMPLE_RATE, "period": PERIOD, "period_ms": round(1000 * PERIOD / SAMPLE_RATE, 3)}
 SETTLE_S = 3.0
 VARIANTS = ("python_callback", "cfunc_callback")
 MEASURING = "measuring"
@@ -45,9 +47,7 @@ PORTAUDIO_CLIENT = "PortAudio"  # the JACK client name PortAudio registers
 def held_voices_synth(voices: int) -> Synth:
     """``voices`` six-operator notes queued at frame 0, on distinct (channel, key) pairs."""
     synth = Synth(bench_patch(6, 0.0), sample_rate=SAMPLE_RATE, polyphony=max(voices, 1))
-    channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
-    for voice in range(voices):
-        synth.send(0, 0x90 | channels[voice % len(channels)], 24 + voice // len(channels) % 96, 100)
+    hold_voices(synth, voices)
     return synth
 
 
@@ -114,8 +114,17 @@ def child(variant: str, seconds: float, voices: int) -> None:
     print(json.dumps(result))
 
 
-def realtime_allowed() -> bool:
-    return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True, check=False).returncode == 0
+def scheduling_modes() -> list[bool]:
+    """JACK real-time scheduling (when this machine allows SCHED_FIFO), then non-real-time."""
+    realtime_allowed = subprocess.run(["chrt", "-f", "10", "true"], capture_output=True, check=False).returncode == 0
+    return [True, False] if realtime_allowed else [False]
+
+
+def xruns_since(log_path: Path, offset: int) -> dict:
+    """The JACK server log's xrun report for what it wrote after ``offset`` bytes."""
+    with open(log_path, errors="replace") as log:
+        log.seek(offset)
+        return xruns_in_log(log.read())
 
 
 def run_child(variant: str, seconds: float, voices: int, server, log_path: Path) -> dict:
@@ -131,9 +140,7 @@ def run_child(variant: str, seconds: float, voices: int, server, log_path: Path)
         lines.append(line)
     if child_process.wait() != 0 or window_start is None:
         raise RuntimeError(f"{variant} run failed: {''.join(lines)}")
-    with open(log_path, errors="replace") as log:
-        log.seek(window_start)
-        jack_log = xruns_in_log(log.read())
+    jack_log = xruns_since(log_path, window_start)
     # PortAudio flags an underflow for an xrun anywhere in the graph; the server names the late client.
     return json.loads(lines[-1]) | {"xruns_blamed_on_player": jack_log["blamed_clients"].get(PORTAUDIO_CLIENT, 0),
                                     "jack_log": jack_log}
@@ -147,9 +154,7 @@ def native_client_xruns(seconds: float, server, log_path: Path) -> dict:
         time.sleep(SETTLE_S)
         window_start = log_path.stat().st_size
         time.sleep(seconds)
-        with open(log_path, errors="replace") as log:
-            log.seek(window_start)
-            return {"client": "jack_simple_client", "jack_log": xruns_in_log(log.read())}
+        return {"client": "jack_simple_client", "jack_log": xruns_since(log_path, window_start)}
     finally:
         client.terminate()
         client.wait(timeout=10)
@@ -178,22 +183,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.seconds, args.voices)
         return 0
-    modes = [True, False] if realtime_allowed() else [False]
     with tempfile.TemporaryDirectory() as folder:
-        runs = [measure(realtime, args.seconds, args.voices, Path(folder) / "jackd.log") for realtime in modes]
+        runs = [measure(realtime, args.seconds, args.voices, Path(folder) / "jackd.log")
+                for realtime in scheduling_modes()]
     report = {
         "benchmark": "callback",
-        "sample_rate": SAMPLE_RATE,
-        "period": PERIOD,
-        "period_ms": round(1000 * PERIOD / SAMPLE_RATE, 3),
+        **JACK_SETUP,
         "seconds_per_variant": args.seconds,
         "held_six_operator_voices": args.voices,
         "main_thread": "busy pure-Python loop (default GIL switch interval "
                        f"{sys.getswitchinterval() * 1000:g} ms)",
         "runs": runs,
-        "machine": machine() | {"portaudio": runs[0]["cfunc_callback"]["portaudio"],
-                                "jackd": subprocess.run(["jackd", "--version"], capture_output=True, text=True,
-                                                        check=False).stdout.splitlines()[0]},
+        "machine": machine_info("sounddevice", portaudio=runs[0]["cfunc_callback"]["portaudio"],
+                                jackd=subprocess.run(["jackd", "--version"], capture_output=True, text=True,
+                                                     check=False).stdout.splitlines()[0]),
     }
     if args.json:
         json.dump(report, sys.stdout, indent=2)

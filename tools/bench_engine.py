@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 
 import numba
 import numpy as np
+from benchmark_info import machine_info
 
 from wifm_synth.engine import Synth, process_block
 from wifm_synth.engine.state import DRUM_CHANNEL
@@ -27,6 +26,7 @@ SAMPLE_RATE = 48000
 PERIOD = 128
 REPEATS = 3
 HOLD = Envelope(segments=[(0.005, 0.0), (60.0, -6.0)], release_s=0.3)
+MELODIC_CHANNELS = [channel for channel in range(16) if channel != DRUM_CHANNEL]
 
 
 def bench_patch(operator_count: int, feedback: float) -> Patch:
@@ -40,12 +40,15 @@ def bench_patch(operator_count: int, feedback: float) -> Patch:
     return Patch(operators=operators, name=f"bench_{operator_count}op")
 
 
+def hold_voices(synth: Synth, voices: int, channels: list[int] = MELODIC_CHANNELS) -> None:
+    """Queues ``voices`` note-ons at frame 0 on distinct (channel, key) pairs, so no note re-strikes another."""
+    for voice in range(voices):
+        synth.send(0, 0x90 | channels[voice % len(channels)], 24 + voice // len(channels) % 96, 100)
+
+
 def measure(operator_count: int, feedback: float, voices: int, seconds: float) -> dict:
     synth = Synth(bench_patch(operator_count, feedback), sample_rate=SAMPLE_RATE, polyphony=voices)
-    melodic_channels = [channel for channel in range(16) if channel != DRUM_CHANNEL]
-    for voice in range(voices):  # distinct (channel, key) pairs, so no note re-strikes another
-        channel = melodic_channels[voice % len(melodic_channels)]
-        synth.send(0, 0x90 | channel, 24 + voice // len(melodic_channels) % 96, 100)
+    hold_voices(synth, voices)
     synth.render(PERIOD)  # note-ons applied, JIT warm
     periods = int(seconds * SAMPLE_RATE / PERIOD)
     out_left = np.empty(PERIOD, dtype=np.float32)
@@ -71,17 +74,6 @@ def measure(operator_count: int, feedback: float, voices: int, seconds: float) -
     }
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -96,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
               "feedback_over_plain_time_ratio": feedback_cost,
               "six_operator_realtime_voices": min(by_kind[6, False]["realtime_voices_one_core"],
                                                   by_kind[6, True]["realtime_voices_one_core"]),
-              "target_six_operator_voices": 1000, "machine": machine()}
+              "target_six_operator_voices": 1000,
+              "machine": machine_info() | {"numba_threads": numba.config.NUMBA_NUM_THREADS}}
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()

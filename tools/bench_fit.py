@@ -13,13 +13,14 @@ import argparse
 import atexit
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmark_info import machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_NOTES = Path("/work/shared/data/notes")
@@ -36,16 +37,6 @@ def _parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     args = _parse_args()
     # Single-threaded by contract; must be set before numba is imported.
@@ -55,9 +46,7 @@ def main() -> int:
         atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
         os.environ["NUMBA_CACHE_DIR"] = cache_dir
     import numba
-    import numpy
 
-    import wifm_synth
     from wifm_synth.analysis import analyze
     from wifm_synth.fit.fitter import FitSettings, fit_analysis
 
@@ -117,9 +106,7 @@ def main() -> int:
         "seed_over_wifm_time_ratio": round(median_seed / median_total, 2),
         "target_total_s": 1.0,
         "notes": rows,
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
-        "versions": {"python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
-                     "wifm_synth": wifm_synth.__version__},
+        "machine": machine_info(),
     }
     if args.json:
         print(json.dumps(report, indent=2))

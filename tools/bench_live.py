@@ -30,18 +30,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the JACK dummy server helper the tests use
 
 from bench_callback import (
+    JACK_SETUP,
     MEASURING,
+    PERIOD,
+    SAMPLE_RATE,
     announce_measuring,
     busy_python_loop,
-    realtime_allowed,
+    scheduling_modes,
+    xruns_since,
 )
-from bench_engine import bench_patch, machine
-from jack_server import running_jack_server, xruns_in_log
+from bench_engine import bench_patch, hold_voices
+from benchmark_info import machine_info
+from jack_server import running_jack_server
 
 from wifm_synth.engine.state import DRUM_CHANNEL, MIDI_CHANNELS
 
-SAMPLE_RATE = 48000
-PERIOD = 128
 SETTLE_S = 5.0
 PROBE_CLIENT = "wifm-bench-probe"
 PROBE_CHANNEL = MIDI_CHANNELS - 1
@@ -71,8 +74,7 @@ def player(seconds: float, voices: int, busy: bool) -> None:
     for channel in load_channels:
         synth.send(0, 0xB0 | channel, CC_PAN, PAN_HARD_RIGHT)
     synth.send(0, 0xB0 | PROBE_CHANNEL, CC_PAN, PAN_HARD_LEFT)
-    for voice in range(voices):
-        synth.send(0, 0x90 | load_channels[voice % len(load_channels)], 24 + voice // len(load_channels) % 96, 100)
+    hold_voices(synth, voices, load_channels)
     with live:
         print(STARTED, flush=True)
         main_thread_work(SETTLE_S)
@@ -200,9 +202,7 @@ def measure(realtime: bool, seconds: float, voices: int, busy: bool, log_path: P
                 process.wait(timeout=30)
         if process.returncode != 0:
             raise RuntimeError(f"player failed: {''.join(lines)}")
-        with open(log_path, errors="replace") as server_log:
-            server_log.seek(window_start)
-            jack_log = xruns_in_log(server_log.read())
+        jack_log = xruns_since(log_path, window_start)
     latencies = probe.latencies_ms()
     heard = latencies[np.isfinite(latencies)]
     player_result = json.loads(lines[-1])
@@ -238,20 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.player:
         player(args.seconds, args.voices, busy=not args.idle_main_thread)
         return 0
-    modes = [True, False] if realtime_allowed() else [False]
     with tempfile.TemporaryDirectory() as folder:
         runs = [measure(realtime, args.seconds, args.voices, not args.idle_main_thread, Path(folder) / "jackd.log")
-                for realtime in modes]
+                for realtime in scheduling_modes()]
     report = {
         "benchmark": "live",
-        "sample_rate": SAMPLE_RATE,
-        "period": PERIOD,
-        "period_ms": round(1000 * PERIOD / SAMPLE_RATE, 3),
+        **JACK_SETUP,
         "held_six_operator_voices": args.voices,
         "settle_s": SETTLE_S,
         "targets": {"xruns": 0, "latency_ms_max": round(1000 * PERIOD / SAMPLE_RATE + 1, 3)},
         "runs": runs,
-        "machine": machine(),
+        "machine": machine_info("sounddevice", "JACK-Client"),
     }
     if args.json:
         json.dump(report, sys.stdout, indent=2)

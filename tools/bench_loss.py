@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -17,7 +16,7 @@ import numpy as np
 import ot
 import scipy
 import scipy.stats
-from bench_engine import machine
+from benchmark_info import machine_info
 
 from wifm_synth.fit.loss import (
     frame_losses,
@@ -105,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds_per_call(lambda: grid_cost_table("mse", grid, targets, table_models)) * 1e9 / table.size, 1),
         "ms_per_frame_sinkhorn_reg_0.05": round(seconds_per_call(
             lambda: sinkhorn_lines(grid, targets[::30], grid, models[::30], reg=0.05), 1.0) * 1e3 / targets[::30].shape[0], 2),
-        "machine": machine() | {"scipy": scipy.__version__, "pot": ot.__version__},
-        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
+        "machine": machine_info(),
     }
     json.dump(report, sys.stdout, indent=2)
     print()

@@ -10,19 +10,15 @@ Renders it once to warm the JIT caches, then measures a second render.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import mido
-import numba
 import numpy as np
+from benchmark_info import machine_info
 
-from wifm_synth import __version__
 from wifm_synth.drivers.render_midi import render_midi_file
 from wifm_synth.patch.bank import Bank, load_bank, load_instrument, save_bank
 
@@ -89,18 +85,6 @@ def bench_bank(folder: Path) -> Path:
     return folder / "bench_bank.json"
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "mido": importlib.metadata.version("mido"),
-            "wifm_synth": __version__, "load_average_1min": round(os.getloadavg()[0], 2)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
@@ -139,7 +123,7 @@ def main() -> None:
         "peak_voices": summary["peak_voices"],
         "stolen_voices": summary["stolen_voices"],
         "target_realtime_factor": 50,
-        "machine": machine(),
+        "machine": machine_info("mido"),
     }
     if args.json:
         print(json.dumps(result, indent=2))

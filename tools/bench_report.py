@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
-import numpy as np
+from benchmark_info import machine_info
 
-from wifm_synth import __version__
 from wifm_synth.fit.naming import parse_sample_name
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank
 from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
@@ -54,15 +50,6 @@ def bundled_bank(folder: Path) -> Path:
     return folder / "bank.json"
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "matplotlib": matplotlib.__version__, "wifm_synth": __version__}
-
-
 def measure(instrument_path: Path) -> dict:
     instrument = load_report_instrument(instrument_path)
     evaluate_note(instrument.notes[0])
@@ -85,7 +72,7 @@ def measure(instrument_path: Path) -> dict:
         "page_bytes": len(page.encode("utf-8")),
         "page_bytes_per_note": len(page.encode("utf-8")) // notes,
         "embedded_base64_bytes": {"audio": embedded.get("audio", 0), "image": embedded.get("image", 0)},
-        "machine": machine(),
+        "machine": machine_info("matplotlib"),
     }
 
 

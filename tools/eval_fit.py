@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
+from benchmark_info import machine_info
 
-from wifm_synth import __version__
 from wifm_synth.errors import WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
 from wifm_synth.fit.naming import parse_sample_name
@@ -146,19 +143,6 @@ def _table_line(name: str, method: str, values: dict, position: float | None, se
             f"{values['f0_cents']['fit']:>6.1f} {seconds:>6.2f}")
 
 
-def machine() -> dict:
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__, "wifm_synth": __version__}
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notes_dir", type=Path)
@@ -187,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump({"notes_dir": str(args.notes_dir), "metrics": [f"{name} ({unit})" for name, unit in METRICS],
                    "rows": rows, "medians": summary, "wall_seconds": round(time.perf_counter() - started, 1),
-                   "machine": machine()}, sys.stdout, indent=2)
+                   "machine": machine_info()}, sys.stdout, indent=2)
         print()
     elif args.markdown:
         print(markdown(rows, summary, methods))

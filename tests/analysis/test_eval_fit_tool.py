@@ -6,6 +6,7 @@ import sys
 import pytest
 from analysis_signals import BUNDLED_NOTES, REPO_ROOT
 
+sys.path.insert(0, str(REPO_ROOT / "tools"))  # eval_fit imports its sibling benchmark_info, as when run as a script
 spec = importlib.util.spec_from_file_location("eval_fit", REPO_ROOT / "tools" / "eval_fit.py")
 eval_fit = importlib.util.module_from_spec(spec)
 sys.modules["eval_fit"] = eval_fit  # worker processes find evaluate() by module name
