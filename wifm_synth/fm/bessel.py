@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from wifm_synth.errors import InputError
+from wifm_synth.fm.arguments import finite_scalar_or_vector, integer_at_least
 
 # Below this |x| the two-term power series is exact to double precision, and the recurrence's
 # growth factor 2k/x would overflow.
@@ -128,29 +128,14 @@ def _bessel_table_kernel(xs, values, derivatives, work):
         bessel_j_and_derivative_into(xs[i], values[i], derivatives[i], work)
 
 
-def _validated_orders(max_order) -> int:
-    if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
-        raise InputError(f"max_order: must be an integer >= 0, got {max_order!r}")
-    return int(max_order)
-
-
-def _validated_arguments(x) -> np.ndarray:
-    xs = np.asarray(x, dtype=np.float64)
-    if xs.ndim > 1:
-        raise InputError(f"x: must be a scalar or 1-D array, got shape {xs.shape}")
-    if not np.all(np.isfinite(xs)):
-        raise InputError("x: must be finite")
-    return xs
-
-
 def bessel_table(x, max_order: int) -> tuple[np.ndarray, np.ndarray]:
     """J_n(x) and dJ_n/dx for orders n = 0..max_order.
 
     ``x`` is a scalar or a 1-D array of T arguments; the results have shape (max_order+1,) or
     (T, max_order+1). Accurate to ~1e-14 absolute (measured for |x| <= 60 and orders <= 120).
     """
-    n_top = _validated_orders(max_order)
-    xs = _validated_arguments(x)
+    n_top = integer_at_least(max_order, "max_order", 0)
+    xs = finite_scalar_or_vector(x, "x")
     flat = np.ascontiguousarray(xs.reshape(-1))
     values = np.empty((flat.shape[0], n_top + 1))
     derivatives = np.empty_like(values)

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.errors import InputError
+from wifm_synth.fm.arguments import finite_scalar_or_vector, integer_at_least
 from wifm_synth.fm.bessel import bessel_j_and_derivative_into
 
 
@@ -85,18 +86,10 @@ def harmonic_spectrum_into(betas, carrier_ratio, mod_ratio, magnitudes, derivati
             sums[k], sum_derivatives[k] = magnitude_and_derivative(sums[k], sum_derivatives[k], beta)
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name}: must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _validated_betas(beta) -> np.ndarray:
-    betas = np.asarray(beta, dtype=np.float64)
-    if betas.ndim > 1:
-        raise InputError(f"beta: must be a scalar or 1-D array of per-frame indices, got shape {betas.shape}")
-    if not np.all(np.isfinite(betas)) or np.any(betas < 0.0):
-        raise InputError("beta: modulation indices must be finite and >= 0")
+    betas = finite_scalar_or_vector(beta, "beta")
+    if np.any(betas < 0.0):
+        raise InputError("beta: modulation indices must be >= 0")
     return betas
 
 
@@ -107,9 +100,9 @@ def harmonic_spectrum(beta, carrier_ratio: int, mod_ratio: int, n_harmonics: int
     ratios are integers (carrier at ``carrier_ratio``·f0, modulator at ``mod_ratio``·f0). Returns
     (magnitudes, d magnitudes/dβ) of shape (H,) or (T, H). The DC line is dropped.
     """
-    carrier = _positive_int(carrier_ratio, "carrier_ratio")
-    mod = _positive_int(mod_ratio, "mod_ratio")
-    harmonics = _positive_int(n_harmonics, "n_harmonics")
+    carrier = integer_at_least(carrier_ratio, "carrier_ratio", 1)
+    mod = integer_at_least(mod_ratio, "mod_ratio", 1)
+    harmonics = integer_at_least(n_harmonics, "n_harmonics", 1)
     betas = _validated_betas(beta)
     flat = np.ascontiguousarray(betas.reshape(-1))
     magnitudes = np.empty((flat.shape[0], harmonics))
@@ -171,10 +164,9 @@ def fm_lines(beta, carrier_ratio: float, mod_ratio: float, n_sidebands: int) -> 
     for name, value in (("carrier_ratio", carrier_ratio), ("mod_ratio", mod_ratio)):
         if isinstance(value, bool) or not np.isfinite(value) or value <= 0.0:
             raise InputError(f"{name}: must be a finite number > 0, got {value!r}")
-    if isinstance(n_sidebands, bool) or not isinstance(n_sidebands, (int, np.integer)) or n_sidebands < 0:
-        raise InputError(f"n_sidebands: must be an integer >= 0, got {n_sidebands!r}")
+    n_max = integer_at_least(n_sidebands, "n_sidebands", 0)
     betas = _validated_betas(beta)
-    carrier, mod, n_max = float(carrier_ratio), float(mod_ratio), int(n_sidebands)
+    carrier, mod = float(carrier_ratio), float(mod_ratio)
     orders = np.arange(-n_max, n_max + 1)
     raw = carrier + orders * mod
     sign = np.sign(raw)
