@@ -77,6 +77,13 @@ def _masses(target, amps):
     return target_mass, model_mass
 
 
+@njit(cache=True, inline="always")
+def _through_normalisation(grad, weighted_mean, inv_model):
+    """Turn ``grad`` from d/dq into d/da for model weights q = a / Σa, where ``weighted_mean`` = Σ q·dL/dq."""
+    for i in range(grad.shape[0]):
+        grad[i] = (grad[i] - weighted_mean) * inv_model
+
+
 @njit(cache=True, fastmath=True)
 def w1_grid_amps_into(grid, target_weights, model_amps, loss, grad_amps):
     """W1 per frame and d/d amplitude when target and model share the grid ``grid`` (H,).
@@ -113,9 +120,7 @@ def w1_grid_amps_into(grid, target_weights, model_amps, loss, grad_amps):
             tail += gamps[i]
             gamps[i] = -tail
             weighted_mean -= amps[i] * tail
-        weighted_mean *= inv_model
-        for i in range(n_points):
-            gamps[i] = (gamps[i] - weighted_mean) * inv_model
+        _through_normalisation(gamps, weighted_mean * inv_model, inv_model)
 
 
 @njit(cache=True, fastmath=True)
@@ -232,8 +237,7 @@ def mse_grid_into(target_weights, model_amps, loss, grad_amps):
             gamps[i] = -2.0 * difference
             weighted_mean += weight * gamps[i]
         loss[t] = total
-        for i in range(n_points):
-            gamps[i] = (gamps[i] - weighted_mean) * inv_model
+        _through_normalisation(gamps, weighted_mean, inv_model)
 
 
 @njit(cache=True)
@@ -301,8 +305,7 @@ def _w1_lines_kernel(target_positions, target_weights, model_positions, model_am
             grad_amps[t, j] = -group_tail[g]
             weighted_mean += weight * grad_amps[t, j]
             grad_positions[t, j] = _averaged_position_slope(group_left[g], group_right[g], weight)
-        for j in range(n_model):
-            grad_amps[t, j] = (grad_amps[t, j] - weighted_mean) * inv_model
+        _through_normalisation(grad_amps[t], weighted_mean, inv_model)
 
 
 # ---------------------------------------------------------------------------------------------
