@@ -5,6 +5,7 @@ MIDI port (python-rtmidi) and listens to the player's output with a JACK-Client 
 buffer is indexed by JACK frame time, so "sound after note-on" is measured on JACK's own clock.
 """
 
+import contextlib
 import json
 import queue
 import signal
@@ -154,21 +155,27 @@ def open_keyboard():
     return keyboard
 
 
-def test_player_waits_for_midi_ports_and_connects_one_that_appears(player, capture):
-    player.wait_for("waiting for one", 5)
+@contextlib.contextmanager
+def connected_keyboard(player):
+    """A keyboard the player has connected; afterwards deleted, and the player has seen it go."""
     keyboard = open_keyboard()
     try:
         player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+        yield keyboard
     finally:
         keyboard.delete()
     player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
 
 
+def test_player_waits_for_midi_ports_and_connects_one_that_appears(player, capture):
+    player.wait_for("waiting for one", 5)
+    with connected_keyboard(player):
+        pass
+
+
 def test_sound_starts_after_note_on_and_stops_after_note_off(player, capture, jack_server):  # noqa: F811
     rate = jack_server.sample_rate
-    keyboard = open_keyboard()
-    try:
-        player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+    with connected_keyboard(player) as keyboard:
         time.sleep(0.2)
         before = capture.captured()
         keyboard.send_message([0x90, 69, 100])
@@ -184,21 +191,13 @@ def test_sound_starts_after_note_on_and_stops_after_note_off(player, capture, ja
         time.sleep(0.4)
         after = capture.captured()
         assert capture.peak(after - rate // 10, after) < SILENCE
-    finally:
-        keyboard.delete()
-    player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
 
 
 def test_engine_notices_reach_the_console(player):
-    keyboard = open_keyboard()
-    try:
-        player.wait_for(f"connected '{KEYBOARD_PORT}'", 5)
+    with connected_keyboard(player) as keyboard:
         keyboard.send_message([0xC0, 5])  # the single patch is program 0:0 only
         player.wait_for("channel 1: no program 0:5", 5)
         keyboard.send_message([0xC0, 0])
-    finally:
-        keyboard.delete()
-    player.wait_for(f"'{KEYBOARD_PORT}' disappeared", 5)
 
 
 def test_port_disappearing_releases_its_notes(player, capture, jack_server):  # noqa: F811
