@@ -102,3 +102,10 @@ def test_write_into_read_only_folder_is_an_output_error(tmp_path):
             save_patch(two_operator_patch(), tmp_path / "p.json")
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    save_patch(two_operator_patch(), tmp_path / "p.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask

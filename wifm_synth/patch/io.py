@@ -12,6 +12,11 @@ from pathlib import Path
 
 from wifm_synth.errors import InputError, OutputError
 
+# mkstemp creates files readable by the owner only; finished outputs get the usual umask-based mode.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_OUTPUT_MODE = 0o666 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -34,6 +39,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     temp = Path(temp_name)
     try:
         yield temp
+        os.chmod(temp, _OUTPUT_MODE)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
