@@ -95,13 +95,23 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 0
     if args.note is None:
         raise WifmError("render needs --note MIDI (one note) or --midi SONG.mid", args.instrument)
-    from wifm_synth.engine import render_note
-    from wifm_synth.patch.model import load_patch
     from wifm_synth.drivers.wav import write_wav
+    from wifm_synth.engine import render_note
+    from wifm_synth.patch.bank import Bank, load_instrument
 
-    patch = load_patch(args.instrument)
+    instrument = load_instrument(args.instrument)
+    program = None
+    if args.program is not None:
+        if not isinstance(instrument, Bank):
+            raise WifmError("--program applies to banks; this is a single patch", args.instrument)
+        matches = sorted((entry.bank, entry.program) for entry in instrument.programs if entry.program == args.program)
+        if not matches:
+            available = ", ".join(str(entry.program) for entry in instrument.programs)
+            raise WifmError(f"the bank has no program {args.program} (it has {available})", args.instrument)
+        program = matches[0]
     audio = render_note(
-        patch, args.note, velocity=args.velocity, hold_s=args.hold, tail_s=args.tail, sample_rate=args.sample_rate
+        instrument, args.note, velocity=args.velocity, hold_s=args.hold, tail_s=args.tail,
+        sample_rate=args.sample_rate, program=program,
     )
     write_wav(args.output, audio, args.sample_rate)
     if args.json:
@@ -169,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
     render.add_argument("--note", type=_midi_note, help="render one note of this MIDI key")
     render.add_argument("--midi", type=Path, help="render this MIDI file (SMF type 0 or 1)")
+    render.add_argument("--program", type=int, help="with --note and a bank: the program to play (default: its first)")
     render.add_argument("--velocity", type=_velocity, default=100)
     render.add_argument("--hold", type=_non_negative_float, default=2.0, help="seconds until note-off (default 2)")
     render.add_argument("--tail", type=_non_negative_float, default=1.0, help="seconds after note-off (default 1)")

@@ -6,6 +6,7 @@ import numpy as np
 
 from wifm_synth.engine.block import process_block
 from wifm_synth.engine.kernels import channel_gains
+from wifm_synth.engine.midi import CC_BANK_LSB, CC_BANK_MSB, CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PROGRAM_CHANGE
 from wifm_synth.engine.state import (
     CHANNEL_EXPRESSION,
     CHANNEL_PAN,
@@ -40,10 +41,9 @@ from wifm_synth.patch.compile import (
     Instrument,
     compile_instrument,
 )
+from wifm_synth.patch.bank import Bank
 from wifm_synth.patch.model import Patch
 
-NOTE_ON_CHANNEL_1 = 0x90
-NOTE_OFF_CHANNEL_1 = 0x80
 
 
 class Synth:
@@ -134,15 +134,16 @@ class Synth:
         return lines
 
 
-def render_note(patch: Patch, note: int, velocity: int = 100, hold_s: float = 2.0, tail_s: float = 1.0,
-                sample_rate: int = 48000) -> np.ndarray:
+def render_note(patch: Patch | Bank, note: int, velocity: int = 100, hold_s: float = 2.0, tail_s: float = 1.0,
+                sample_rate: int = 48000, program: tuple[int, int] | None = None) -> np.ndarray:
     """One note of ``patch`` through the live engine: key down for ``hold_s``, then ``tail_s`` of release.
 
-    Returns mono float64 at the patch's own scale (a carrier of level 1.0 peaks at 1.0): the
-    channel's default volume and centre pan are divided out.
+    ``patch`` may be a Bank: ``program`` = (bank, program) is selected first (default: the bank's first
+    program), and the zone for the key and velocity plays. Returns mono float64 at the patch's own scale
+    (a carrier of level 1.0 peaks at 1.0): the channel's default volume and centre pan are divided out.
     """
-    if not isinstance(patch, Patch):
-        raise InputError(f"render_note: patch must be a Patch, got {type(patch).__name__}")
+    if not isinstance(patch, (Patch, Bank)):
+        raise InputError(f"render_note: patch must be a Patch or Bank, got {type(patch).__name__}")
     if isinstance(note, bool) or not isinstance(note, (int, np.integer)) or not 0 <= note <= 127:
         raise InputError(f"note: must be a MIDI note 0..127, got {note!r}")
     if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
@@ -151,10 +152,16 @@ def render_note(patch: Patch, note: int, velocity: int = 100, hold_s: float = 2.
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
                 or not 0.0 <= seconds <= 600.0:
             raise InputError(f"{name}: must be 0..600 seconds, got {seconds!r}")
-    synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=4)
+    synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=8)
+    if isinstance(patch, Bank):
+        bank_number, program_number = program if program is not None else \
+            (patch.programs[0].bank, patch.programs[0].program)
+        synth.send(0, CONTROL_CHANGE, CC_BANK_MSB, bank_number >> 7)
+        synth.send(0, CONTROL_CHANGE, CC_BANK_LSB, bank_number & 0x7F)
+        synth.send(0, PROGRAM_CHANGE, program_number)
     hold_frames = round(hold_s * sample_rate)
-    synth.send(0, NOTE_ON_CHANNEL_1, int(note), int(velocity))
-    synth.send(hold_frames, NOTE_OFF_CHANNEL_1, int(note), 0)
+    synth.send(0, NOTE_ON, int(note), int(velocity))
+    synth.send(hold_frames, NOTE_OFF, int(note), 0)
     stereo = synth.render(hold_frames + round(tail_s * sample_rate), dtype=np.float64)
     channels = synth.state.channels
     left_gain, right_gain = channel_gains(channels[CHANNEL_VOLUME, 0], channels[CHANNEL_EXPRESSION, 0],
