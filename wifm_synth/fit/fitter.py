@@ -48,7 +48,8 @@ MODULATOR_FLOOR_DB = -60.0
 # Velocity cannot be measured from one sample; FM practice is a brighter tone when played harder.
 MODULATOR_VELOCITY_SENSITIVITY = 0.5
 MIN_INDEX = 1e-6
-# Sinkhorn costs ~0.1 s per frame evaluation (POT): its fits use at most this many evenly spaced frames.
+# Sinkhorn (POT) costs milliseconds per frame evaluation, 10^4 times the W1 kernel: its fits polish the W1
+# result on at most this many evenly spaced frames.
 SINKHORN_MAX_FRAMES = 12
 # Analysis windows centred this close to the note-off already hear the release.
 RELEASE_GUARD_S = 0.05
