@@ -103,3 +103,21 @@ def test_render_rejects_bad_midi_files(tmp_path, content, problem):
     output = tmp_path / "song.wav"
     assert_one_line_error(run_wifm("render", patch_file, "--midi", song, "-o", output), song, problem)
     assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, problem",
+    [
+        (["render", "p.json", "--note", "200", "-o", "x.wav"], "midi note must be 0..127, got 200"),
+        (["play", "p.json", "--period", "abc"], "period (frames) must be a number"),
+        (["bank", "folder", "-o", "out", "--jobs", "0"], "jobs must be 1..1024, got 0"),
+        (["render", "p.json", "--hold", "nan", "--note", "60", "-o", "x.wav"], "seconds must be 0.0..600.0"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path, arguments, problem):
+    result = subprocess.run([sys.executable, "-m", "wifm_synth", *arguments], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and problem in lines[0].lower(), result.stderr
+    assert list(tmp_path.iterdir()) == []

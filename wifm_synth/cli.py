@@ -16,39 +16,36 @@ from wifm_synth import __version__
 from wifm_synth.errors import WifmError
 
 
-def _midi_note(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 127:
-        raise argparse.ArgumentTypeError(f"MIDI note must be 0..127, got {value}")
-    return value
+def _number_in(convert, low, high, what: str):
+    """An argparse type: ``convert(text)`` within [low, high], else a one-line usage error."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not low <= value <= high:  # also rejects NaN
+            raise argparse.ArgumentTypeError(f"{what} must be {low}..{high}, got {text}")
+        return value
+
+    return parse
 
 
-def _velocity(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 127:
-        raise argparse.ArgumentTypeError(f"velocity must be 1..127, got {value}")
-    return value
+_midi_note = _number_in(int, 0, 127, "MIDI note")
+_program = _number_in(int, 0, 127, "program")
+_velocity = _number_in(int, 1, 127, "velocity")
+_seconds = _number_in(float, 0.0, 600.0, "seconds")
+_sample_rate = _number_in(int, 8000, 384000, "sample rate")
+_period = _number_in(int, 16, 8192, "period (frames)")
+_polyphony = _number_in(int, 1, 4096, "polyphony")
+_jobs = _number_in(int, 1, 1024, "jobs")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command."""
 
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _sample_rate(text: str) -> int:
-    value = int(text)
-    if not 8000 <= value <= 384000:
-        raise argparse.ArgumentTypeError(f"sample rate must be 8000..384000, got {value}")
-    return value
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _warn(message: str) -> None:
@@ -160,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wifm", description="Learn FM patches from recorded notes and play them.")
+    parser = _Parser(prog="wifm", description="Learn FM patches from recorded notes and play them.")
     parser.add_argument("--version", action="version", version=f"wifm_synth {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -179,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
     render.add_argument("--note", type=_midi_note, help="render one note of this MIDI key")
     render.add_argument("--midi", type=Path, help="render this MIDI file (SMF type 0 or 1)")
-    render.add_argument("--program", type=int, help="with --note and a bank: the program to play (default: its first)")
+    render.add_argument("--program", type=_program, help="with --note and a bank: the program to play (default: its first)")
     render.add_argument("--velocity", type=_velocity, default=100)
-    render.add_argument("--hold", type=_non_negative_float, default=2.0, help="seconds until note-off (default 2)")
-    render.add_argument("--tail", type=_non_negative_float, default=1.0, help="seconds after note-off (default 1)")
+    render.add_argument("--hold", type=_seconds, default=2.0, help="seconds until note-off (default 2)")
+    render.add_argument("--tail", type=_seconds, default=1.0, help="seconds after note-off (default 1)")
     render.add_argument("--sample-rate", type=_sample_rate, default=48000)
     render.add_argument("--json", action="store_true", help="print one JSON object")
     render.set_defaults(handler=cmd_render)
@@ -191,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
     play.add_argument("--midi-in", default="all", help="MIDI input port name (substring) or 'all' (default)")
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
-    play.add_argument("--period", type=int, default=128, help="audio period in frames (default 128)")
-    play.add_argument("--polyphony", type=int, default=256, help="maximum voices (default 256)")
+    play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
+    play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")
     play.add_argument("--sample-rate", type=_sample_rate, default=48000)
     play.set_defaults(handler=cmd_play)
 
@@ -204,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     bank.add_argument("source", type=Path, help="folder of samples (subfolders = programs) or .sfz file")
     bank.add_argument("-o", "--output", type=Path, required=True, help="bank folder to write")
     bank.add_argument("--name", help="bank name (default: the source's name)")
-    bank.add_argument("--program", type=int, help="GM program number for a single-instrument bank")
-    bank.add_argument("--jobs", type=int, help="parallel fits (default: all cores)")
+    bank.add_argument("--program", type=_program, help="GM program number for a single-instrument bank")
+    bank.add_argument("--jobs", type=_jobs, help="parallel fits (default: all cores)")
     bank.add_argument("--dask-scheduler", help="run fits on this Dask distributed scheduler (host:port)")
     bank.add_argument("--ops", type=int, default=2)
     bank.add_argument("--json", action="store_true", help="print a JSON summary")
