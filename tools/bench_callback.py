@@ -120,11 +120,11 @@ def scheduling_modes() -> list[bool]:
     return [True, False] if realtime_allowed else [False]
 
 
-def xruns_since(log_path: Path, offset: int) -> dict:
-    """The JACK server log's xrun report for what it wrote after ``offset`` bytes."""
+def xruns_since(log_path: Path, offset: int, end: int | None = None) -> dict:
+    """The JACK server log's xrun report for what it wrote after ``offset`` bytes (up to ``end``)."""
     with open(log_path, errors="replace") as log:
         log.seek(offset)
-        return xruns_in_log(log.read())
+        return xruns_in_log(log.read() if end is None else log.read(end - offset))
 
 
 def run_child(variant: str, seconds: float, voices: int, server, log_path: Path) -> dict:
