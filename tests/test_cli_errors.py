@@ -92,6 +92,7 @@ def test_fit_into_missing_folder_writes_nothing(tmp_path, bundled_notes):
     [
         (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x01\x00\x00\x90\x3c", "truncated"),
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a midi file"),
+        (b"hello!", "not a midi file"),
         (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x06\x00\x3c\x40\x00\xff\x2f", "running status"),
     ],
 )

@@ -109,3 +109,10 @@ def test_written_files_get_the_umask_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_output_path_that_is_a_folder_is_an_output_error(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OutputError, match="taken: is a folder, expected a file name"):
+        save_patch(two_operator_patch(), tmp_path / "taken")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]

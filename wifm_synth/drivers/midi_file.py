@@ -89,6 +89,9 @@ def _open(path: Path) -> mido.MidiFile:
         raise MidiFileError("is a folder, expected a MIDI file", path)
     if size == 0:
         raise MidiFileError("empty file, not a MIDI file", path)
+    with open(path, "rb") as stream:
+        if stream.read(4) != b"MThd":
+            raise MidiFileError("not a MIDI file (no MThd header)", path)
     try:
         midi = mido.MidiFile(path)
     except EOFError:
@@ -97,8 +100,6 @@ def _open(path: Path) -> mido.MidiFile:
         raise MidiFileError("permission denied", path) from None
     except _PARSE_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
-        if "MThd not found" in reason:
-            raise MidiFileError("not a MIDI file (no MThd header)", path) from None
         raise MidiFileError(f"malformed MIDI file ({reason})", path) from None
     if midi.type not in (0, 1):
         raise MidiFileError(f"SMF type {midi.type} is not supported (only type 0 and 1)", path)

@@ -29,6 +29,8 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError("output folder does not exist", directory)
+    if target.is_dir():
+        raise OutputError("is a folder, expected a file name", target)
     try:
         handle, temp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=directory
@@ -40,7 +42,10 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     try:
         yield temp
         os.chmod(temp, _OUTPUT_MODE)
-        os.replace(temp, target)
+        try:
+            os.replace(temp, target)
+        except OSError as exc:  # e.g. the target became a folder, or the folder went read-only
+            raise OutputError(f"cannot write ({exc.strerror})", target) from None
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
