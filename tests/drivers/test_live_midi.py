@@ -5,11 +5,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+import rtmidi
 
+from wifm_synth.drivers import midi_in
 from wifm_synth.drivers.midi_in import (
     ALL_PORTS,
+    MidiInput,
     PolledPort,
     estimate_arrival,
     port_matches,
@@ -92,14 +96,54 @@ def test_sysex_and_system_messages_are_accepted_but_not_forwarded():
     assert events == [(1002, 0x80, 60, 0)]
 
 
-def test_panic_lifts_the_pedals_and_releases_every_channel():
+def test_panic_resets_controllers_and_releases_every_channel():
     sink = RecordingSink()
     send_panic(sink, 480)
     assert {(frame, status & 0xF0, data1, data2) for frame, status, data1, data2 in sink.events} == {
-        (480, 0xB0, 64, 0), (480, 0xB0, 66, 0), (480, 0xB0, 123, 0)}
+        (480, 0xB0, 121, 0), (480, 0xB0, 123, 0)}
     assert sorted({status & 0x0F for _, status, _, _ in sink.events}) == list(range(16))
-    # Pedals go up before all-notes-off, or sustained notes would survive it.
-    assert [data1 for _, status, data1, _ in sink.events if status == 0xB3] == [64, 66, 123]
+    # Reset (pedals up, bend centred) before all-notes-off, or sustained notes would survive it.
+    assert [data1 for _, status, data1, _ in sink.events if status == 0xB3] == [121, 123]
+
+
+class FlakyPortLister:
+    """Stands in for rtmidi.MidiIn: listing ports fails on calls 2 and 3 (call 1 is the player's start)."""
+
+    calls = 0
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def get_ports(self):
+        FlakyPortLister.calls += 1
+        if FlakyPortLister.calls in (2, 3):
+            raise rtmidi.SystemError("MidiInAlsa::getPortCount: error")
+        return []
+
+    def delete(self):
+        pass
+
+
+class StoppedClock(FixedClock):
+    def time(self):
+        return 0.0
+
+
+def test_a_failing_port_scan_is_reported_once_and_the_pump_keeps_running(monkeypatch):
+    monkeypatch.setattr(FlakyPortLister, "calls", 0)
+    monkeypatch.setattr(midi_in.rtmidi, "MidiIn", FlakyPortLister)
+    monkeypatch.setattr(midi_in, "SCAN_INTERVAL_S", 0.01)
+    midi = MidiInput(RecordingSink(), StoppedClock(), api=0).start()
+    try:
+        deadline = time.monotonic() + 10
+        while FlakyPortLister.calls < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert midi._thread.is_alive()
+        failures = [notice for notice in midi.notices() if "getPortCount" in notice]
+    finally:
+        midi.stop()
+    assert FlakyPortLister.calls >= 5, "the pump stopped scanning after the error"
+    assert failures == ["MIDI in: SystemError: MidiInAlsa::getPortCount: error; retrying"]
 
 
 def run_cli(arguments, env, timeout=120):

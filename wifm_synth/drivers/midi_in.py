@@ -12,7 +12,10 @@ priority, below JACK's audio threads but ahead of ordinary processes. It still n
 moment per poll: other busy Python threads in the process can delay a note by a period.
 
 Every half second the pump rescans the ports: matching ports that appeared are connected, and a port
-that disappeared triggers a panic (pedals up, all notes off on all channels) so no note hangs.
+that disappeared triggers a panic (controllers reset, all notes off on all channels) so no note hangs
+and no pitch bend or modulation stays where the lost keyboard left it. An unexpected error in the pump
+(rtmidi failing to list or open ports, a full event ring) becomes a notice and the pump carries on,
+retrying at the next scan: MIDI input never ends silently.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Protocol
 
 import rtmidi
 
+from wifm_synth.engine.midi import CC_ALL_NOTES_OFF, CC_RESET_CONTROLLERS
 from wifm_synth.engine.state import MIDI_CHANNELS
 from wifm_synth.errors import DeviceError, InputError
 
@@ -40,7 +44,6 @@ QUEUE_SIZE = 4096
 CHANNEL_MESSAGE_FIRST = 0x80
 SYSTEM_MESSAGE_FIRST = 0xF0
 CONTROL_CHANGE = 0xB0
-CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF = 64, 66, 123
 
 
 class EventSink(Protocol):
@@ -105,9 +108,10 @@ def port_matches(port_name: str, wanted: str) -> bool:
 
 
 def send_panic(sink: EventSink, frame: int) -> None:
-    """Pedals up and all notes off on every channel: every note releases, none hangs."""
+    """Reset all controllers (pedals up, bend and wheels centred) and all notes off on every channel:
+    every note releases, none hangs."""
     for channel in range(MIDI_CHANNELS):
-        for controller in (CC_SUSTAIN, CC_SOSTENUTO, CC_ALL_NOTES_OFF):
+        for controller in (CC_RESET_CONTROLLERS, CC_ALL_NOTES_OFF):
             sink.send(frame, CONTROL_CHANGE | channel, controller, 0)
 
 
@@ -163,6 +167,7 @@ class MidiInput:
         self._last_poll_time = 0.0
         self._waiting_announced = False
         self._drop_announced = False
+        self._last_failure: str | None = None
         self.realtime_pump: bool | None = None  # known once the pump runs
 
     @property
@@ -209,10 +214,22 @@ class MidiInput:
         next_scan = time.monotonic() + SCAN_INTERVAL_S
         while not self._stop.is_set():
             time.sleep(POLL_INTERVAL_S)  # a timed nanosleep: wakes more punctually than Event.wait
-            self._poll_messages()
-            if time.monotonic() >= next_scan:
-                self._scan_ports()
-                next_scan = time.monotonic() + SCAN_INTERVAL_S
+            try:
+                self._poll_messages()
+                if time.monotonic() >= next_scan:
+                    next_scan = time.monotonic() + SCAN_INTERVAL_S  # first: a failing scan waits for the next
+                    self._scan_ports()
+                    self._last_failure = None
+            except Exception as exc:  # a dead pump would end MIDI input without a word
+                self._report_failure(exc)
+                self._stop.wait(SCAN_INTERVAL_S)
+
+    def _report_failure(self, exc: Exception) -> None:
+        """A notice for a pump error, once until the error changes or a scan succeeds."""
+        failure = f"{type(exc).__name__}: {exc}"
+        if failure != self._last_failure:
+            self._notices.put(f"MIDI in: {failure}; retrying")
+        self._last_failure = failure
 
     def _poll_messages(self) -> None:
         now = self._clock.time()
@@ -242,8 +259,8 @@ class MidiInput:
         available = {name for name in names if port_matches(name, self.wanted)}
         for name in set(self._ports) - available:
             self._ports.pop(name).midi_in.delete()
-            send_panic(self._sink, self._clock.event_frame(self._clock.time()))
             self._notices.put(f"MIDI in: '{name}' disappeared; all notes off")
+            send_panic(self._sink, self._clock.event_frame(self._clock.time()))
         for index, name in enumerate(names):
             if name in available and name not in self._ports:
                 self._open(index, name)
