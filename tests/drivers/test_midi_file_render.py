@@ -169,14 +169,26 @@ def test_note_free_song_and_missing_output_folder(tmp_path, bank):
 def test_event_floods_larger_than_the_engine_ring_still_render(tmp_path, bank):
     # 40 000 controller messages at frame 0, more than the event ring holds at once.
     messages = [mido.Message("control_change", control=11, value=i % 128) for i in range(40_000)]
-    messages += [mido.Message("note_on", note=60, velocity=100, time=24), mido.Message("note_off", note=60, time=240)]
+    # The note starts at frame 4200, off the 64-frame grid and just past where a chunk that ended off
+    # the grid would leave the engine (the first full chunk after the flood)
+    note_tick = 84
+    messages += [mido.Message("note_on", note=60, velocity=100, time=note_tick),
+                 mido.Message("note_off", note=60, time=240)]
     song = tmp_path / "flood.mid"
     mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT, tracks=[mido.MidiTrack(messages)]).save(song)
     summary = render_midi_file(bank, song, tmp_path / "out.wav", progress=False)
     audio, _ = soundfile.read(tmp_path / "out.wav", always_2d=True)
     assert summary["events"] == 40_002
-    start = 24 * RATE // (2 * TICKS_PER_BEAT)  # the note comes 24 ticks after the flood
+    start = note_tick * RATE // (2 * TICKS_PER_BEAT)
     assert np.all(audio[:start] == 0.0) and rms_db(audio[start:start + RATE // 10]) > -50
+    # the flood's net effect is its last message; the note after it must sound as if that came alone
+    plain = tmp_path / "plain.mid"
+    mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT,
+                  tracks=[mido.MidiTrack(messages[39_999:])]).save(plain)
+    render_midi_file(bank, plain, tmp_path / "plain.wav", progress=False)
+    plain_audio, _ = soundfile.read(tmp_path / "plain.wav", always_2d=True)
+    common = min(len(audio), len(plain_audio))  # chunks (and so where rendering stops) fall differently
+    np.testing.assert_array_equal(audio[:common], plain_audio[:common])
 
 
 def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):

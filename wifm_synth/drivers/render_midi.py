@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from wifm_synth.drivers.midi_file import DRUM_CHANNEL, MidiSong, read_midi_file
 from wifm_synth.engine import Synth
-from wifm_synth.engine.state import DEFAULT_POLYPHONY
+from wifm_synth.engine.state import BLOCK, DEFAULT_POLYPHONY
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.patch.bank import Bank, load_instrument
 from wifm_synth.patch.io import atomic_output
@@ -82,9 +82,11 @@ def _stream(synth: Synth, song: MidiSong, wav: soundfile.SoundFile, bar: tqdm) -
         chunk_end = min(rendered + CHUNK_FRAMES, max_frames)
         stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
         room = ring_capacity - synth.queued_events
-        if stop - next_event > room:  # a flood of events: render only up to the first that does not fit
+        if stop - next_event > room:  # a flood: render up to the block of the first event that does not fit
             stop = next_event + room
-            chunk_end = max(int(song.frames[stop]), rendered + 1)
+            # stay on the engine's block grid: a chunk ending inside a block would render that whole block
+            # before the next chunk's events are queued, applying them late
+            chunk_end = max(int(song.frames[stop]) // BLOCK * BLOCK, rendered + BLOCK)
         for index in range(next_event, stop):
             synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
                        int(song.data2[index]))
