@@ -206,6 +206,12 @@ def test_unknown_program_plays_the_nearest_one_with_a_notice():
     assert synth.notices() == []
 
 
+def test_a_single_patch_plays_every_program_without_a_notice():
+    synth = Synth(sine_patch(), RATE, polyphony=4)
+    out = play(synth, [(0, CC, 0, 3), (0, PROGRAM, 5, 0), (0, NOTE_ON, 60, 100)], 256)
+    assert np.max(np.abs(out)) > 0.1 and synth.notices() == []
+
+
 def test_drum_channel_is_silent_with_a_notice_unless_the_bank_has_drums():
     from wifm_synth.patch.bank import Bank, Program, Zone
 

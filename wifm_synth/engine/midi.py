@@ -24,6 +24,7 @@ from wifm_synth.engine.state import (
     DRUM_CHANNEL,
     ENGINE_DRUM_PROGRAM,
     ENGINE_EVENTS_APPLIED,
+    ENGINE_EVERY_PROGRAM,
     ENGINE_SILENT_DRUM_NOTES,
     ENGINE_UNKNOWN_BANK,
     ENGINE_UNKNOWN_CHANNEL,
@@ -172,7 +173,7 @@ def program_change(program_table, channels, engine, channel, program):
     bank = int(channels[CHANNEL_BANK_MSB, channel]) * 128 + int(channels[CHANNEL_BANK_LSB, channel])
     row, exact = resolve_program(program_table, bank, program)
     channels[CHANNEL_PROGRAM_ROW, channel] = row
-    if not exact and channel != DRUM_CHANNEL:
+    if not exact and channel != DRUM_CHANNEL and not engine[ENGINE_EVERY_PROGRAM]:
         engine[ENGINE_UNKNOWN_PROGRAMS] += 1
         engine[ENGINE_UNKNOWN_CHANNEL] = channel
         engine[ENGINE_UNKNOWN_BANK] = bank

@@ -120,7 +120,8 @@ ENGINE_UNKNOWN_PROGRAM = 13
 ENGINE_UNKNOWN_PLAYING_ROW = 14
 ENGINE_SILENT_DRUM_NOTES = 15  # notice counter: channel 10 notes without a drum program
 ENGINE_DROPPED_NOTES = 16  # note-ons with every voice started in the same frame
-ENGINE_FIELDS = 17
+ENGINE_EVERY_PROGRAM = 17  # 1 for a single patch: every program is its own, no notices
+ENGINE_FIELDS = 18
 
 # --- scratch rows (each BLOCK long) ---
 SCRATCH_OPERATOR_OUT = 0  # MAX_OPERATORS rows: the current voice's operator outputs
@@ -217,6 +218,7 @@ def allocate_state(compiled: CompiledInstrument, sample_rate: int = 48000, polyp
     engine[ENGINE_SAMPLE_RATE] = sample_rate
     engine[ENGINE_FIFO_POSITION] = BLOCK  # nothing rendered yet
     engine[ENGINE_DRUM_PROGRAM] = compiled.drum_program
+    engine[ENGINE_EVERY_PROGRAM] = compiled.plays_every_program
     return EngineState(
         patch_table=np.ascontiguousarray(compiled.patch_table, dtype=np.float64),
         routing_table=np.ascontiguousarray(compiled.routing_table, dtype=np.int64),

@@ -92,6 +92,7 @@ class CompiledInstrument(NamedTuple):
     zone_table: np.ndarray  # int64 (zones, ZONE_WIDTH)
     drum_program: int  # row of program_table that plays MIDI channel 10, or NO_DRUM_PROGRAM
     patches: tuple[Patch, ...]  # patch_table row → Patch
+    plays_every_program: bool  # a single Patch: its one program row answers every program change
 
 
 def operator_routing(patch: Patch) -> tuple[list[bool], list[list[int]], list[float]]:
@@ -227,4 +228,5 @@ def compile_instrument(instrument: Instrument) -> CompiledInstrument:
         zone_table=np.asarray(zone_rows, dtype=np.int64).reshape(-1, ZONE_WIDTH),
         drum_program=drum_program,
         patches=tuple(patches),
+        plays_every_program=isinstance(instrument, Patch),
     )
