@@ -122,3 +122,20 @@ def test_usage_errors_are_one_line(tmp_path, arguments, problem):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and problem in lines[0].lower(), result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_refuses_to_overwrite_its_input(tmp_path, bundled_notes):
+    sample = tmp_path / "note.wav"
+    sample.write_bytes(bundled_notes[0].read_bytes())
+    result = run_wifm("fit", sample, "-o", sample)
+    assert_one_line_error(result, sample, "would overwrite the input")
+    assert sample.read_bytes() == bundled_notes[0].read_bytes()
+
+
+def test_fitted_patch_names_its_source_relative_to_itself(tmp_path, bundled_notes):
+    (tmp_path / "patches").mkdir()
+    output = tmp_path / "patches" / "p.json"
+    sample = tmp_path / "note.wav"
+    sample.write_bytes(bundled_notes[0].read_bytes())
+    assert run_wifm("fit", sample, "-o", output).returncode == 0
+    assert json.loads(output.read_text())["metadata"]["source"] == "../note.wav"

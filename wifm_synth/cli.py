@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,19 +49,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _print_error(error: WifmError) -> None:
+    print(f"wifm: error: {error}", file=sys.stderr, flush=True)
+
+
 def _warn(message: str) -> None:
     print(f"wifm: {message}", file=sys.stderr)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from wifm_synth.fit.fitter import FitSettings, fit_file
+    from wifm_synth.patch.io import source_reference
     from wifm_synth.patch.model import save_patch
 
     started = time.perf_counter()
+    if args.output.exists() and args.output.resolve() == args.input.resolve():
+        raise WifmError("the output would overwrite the input sample; choose another -o", args.output)
     settings = FitSettings(ops=args.ops, loss=args.loss, method=args.method)
     result = fit_file(args.input, note=args.note, settings=settings)
     for warning in result.analysis.warnings:
         _warn(f"{args.input}: {warning}")
+    result.patch.metadata["source"] = source_reference(args.input, args.output)
     save_patch(result.patch, args.output)
     summary = {
         "output": str(args.output),
@@ -117,16 +126,23 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    from wifm_synth.drivers.audio_out import AudioHostLost
     from wifm_synth.drivers.live import play_command
 
-    return play_command(
-        args.instrument,
-        midi_in=args.midi_in,
-        audio_out=args.audio_out,
-        period=args.period,
-        polyphony=args.polyphony,
-        sample_rate=args.sample_rate,
-    )
+    try:
+        return play_command(
+            args.instrument,
+            midi_in=args.midi_in,
+            audio_out=args.audio_out,
+            period=args.period,
+            polyphony=args.polyphony,
+            sample_rate=args.sample_rate,
+        )
+    except AudioHostLost as error:
+        # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
+        _print_error(error)
+        sys.stdout.flush()
+        os._exit(error.exit_status)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -190,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
     play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")
-    play.add_argument("--sample-rate", type=_sample_rate, default=48000)
+    play.add_argument("--sample-rate", type=_sample_rate,
+                      help="sample rate in Hz (default: the output device's rate; under JACK, the server's)")
     play.set_defaults(handler=cmd_play)
 
     devices = commands.add_parser("devices", help="list audio outputs and MIDI inputs")
@@ -220,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except WifmError as error:
-        print(f"wifm: error: {error}", file=sys.stderr)
+        _print_error(error)
         return error.exit_status
     except KeyboardInterrupt:
         return 130

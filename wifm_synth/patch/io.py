@@ -94,3 +94,11 @@ def read_json(path: str | os.PathLike) -> object:
         raise InputError("not a JSON file (not UTF-8 text)", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path) from None
+
+
+def source_reference(sample: str | os.PathLike, output: str | os.PathLike) -> str:
+    """How a file written at ``output`` names the ``sample`` it came from: relative to ``output``'s folder,
+    so that they can move together, or absolute when they share no folder but the root."""
+    sample, folder = Path(sample).resolve(), Path(output).parent.resolve()
+    shares_folder = os.path.commonpath([sample, folder]) != sample.anchor
+    return os.path.relpath(sample, folder) if shares_folder else str(sample)
