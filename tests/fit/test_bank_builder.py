@@ -386,3 +386,31 @@ def test_killed_run_resumes_with_only_the_missing_fits(tmp_path):
     assert statuses.count("cached") >= finished and statuses.count("fitted") == len(KEYS) - statuses.count("cached")
     assert [path.name for path in out_dir.rglob(".*")] == [CACHE_FOLDER]
     assert len(load_bank(out_dir / BANK_FILE).programs[0].zones) == len(KEYS)
+
+
+def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
+    from wifm_synth.fit import bank_builder
+
+    def fit_with_overlong_attack(sample, **options):
+        result = fit_file(sample, **options)
+        if "G4" in sample:
+            result.patch.operators[0].envelope.segments = [(70.0, 0.0)]
+        return result
+
+    fit_file = bank_builder.fit_file
+    monkeypatch.setattr(bank_builder, "fit_file", fit_with_overlong_attack)
+    write_note(tmp_path / "lib" / "Flute_C4.wav", 60, seconds=0.4)
+    write_note(tmp_path / "lib" / "Flute_G4.wav", 67, seconds=0.4)
+    build = build_bank(tmp_path / "lib", tmp_path / "bank", jobs=1, progress=False)
+    statuses = {entry.label: (entry.status, entry.detail) for entry in build.entries}
+    assert statuses["lib/Flute_C4.wav"][0] == "fitted"
+    assert statuses["lib/Flute_G4.wav"][0] == "failed"
+    assert "segments[0].duration_s: must be <= 60" in statuses["lib/Flute_G4.wav"][1]
+    assert [zone.patch for zone in load_bank(build.bank_path).programs[0].zones] == ["lib/Flute_C4.json"]
+
+    # A rejected patch reaching the saving step (from a worker or a cache) fails its entry the same way.
+    entry = build.entries[0]
+    document = json.loads((tmp_path / "bank" / entry.patch_file).read_text())
+    document["operators"][0]["envelope"]["segments"][0][0] = 70.0
+    assert bank_builder._settle(entry, FitOutcome("key", patch=document), "fitted", tmp_path / "bank")
+    assert entry.status == "failed" and "must be <= 60" in entry.detail

@@ -116,3 +116,20 @@ def test_release_slope():
     assert fit_release_seconds(times, levels, 2.0) == pytest.approx(0.5, rel=0.02)
     assert fit_release_seconds(times, levels, None) == envelope.DEFAULT_RELEASE_S
     assert fit_release_seconds(times, np.full(times.size, -6.0), 2.0) == envelope.DEFAULT_RELEASE_S
+
+
+def test_long_note_segments_stay_within_the_format_limit():
+    # A 70 s note: 0.1 s attack, slow 70 s fade of 20 dB. Long lines are split, not left over 60 s.
+    times = np.arange(1, 1401) * 0.05
+    drone = np.where(times < 0.1, 20.0 * np.log10(times / 0.1), -20.0 * (times - 0.1) / 69.9)
+    fit = fit_envelope(times, drone, extend_decay=False)
+    assert len(fit.segments) <= envelope.MAX_SEGMENTS
+    assert all(0.0 < duration <= 60.0 for duration, _ in fit.segments)
+    assert sum(d for d, _ in fit.segments) == pytest.approx(70.0)
+    assert fit.segments[-1][1] == pytest.approx(-20.0, abs=0.5)
+    # No spare segments: a 130 s and a 70 s line each reach their level at 60 s; the attack is capped too.
+    crowded = envelope._within_segment_limit([(61.0, 0.0)] + [(0.5, -1.0)] * 5 + [(130.0, -7.0), (70.0, -9.0)])
+    assert len(crowded) == envelope.MAX_SEGMENTS
+    assert crowded[0] == (60.0, 0.0) and crowded[-2:] == [(60.0, -7.0), (60.0, -9.0)]
+    split = envelope._within_segment_limit([(0.1, 0.0), (150.0, -30.0)])
+    assert split == [(0.1, 0.0), (50.0, -10.0), (50.0, -20.0), (50.0, -30.0)]

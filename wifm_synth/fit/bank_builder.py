@@ -131,12 +131,14 @@ def fit_job(job: FitJob) -> FitOutcome:
     try:
         result = fit_file(job.sample, note=job.note, settings=job.settings)
         result.patch.metadata["metrics"] = quality_metrics(result.patch, job.sample)
+        document = result.patch.to_dict()
+        patch_from_dict(document, job.sample)  # a patch the format rejects is this sample's failure, not the bank's
     except WifmError as error:
         return FitOutcome(job.cache_key, error=str(error), seconds=time.perf_counter() - started)
     except Exception as error:  # noqa: BLE001 - a bug on one sample must not stop the bank
         return FitOutcome(job.cache_key, seconds=time.perf_counter() - started,
                           error=f"{job.sample}: fit failed ({type(error).__name__}: {error})")
-    return FitOutcome(job.cache_key, patch=result.patch.to_dict(), loss=float(result.loss),
+    return FitOutcome(job.cache_key, patch=document, loss=float(result.loss),
                       seconds=time.perf_counter() - started, detected_note=float(result.analysis.midi_note),
                       warnings=list(result.analysis.warnings))
 
@@ -570,7 +572,11 @@ def _settle(entry: SampleEntry, outcome: FitOutcome, status: str, out_dir: Path)
     if outcome.error is not None:
         entry.status, entry.detail = "failed", outcome.error
         return [outcome.error]
-    _save_entry_patch(entry, out_dir)
+    try:
+        _save_entry_patch(entry, out_dir)
+    except WifmError as error:  # e.g. a cached or remote patch the format rejects: this entry fails, the bank goes on
+        entry.status, entry.detail = "failed", str(error)
+        return [str(error)]
     entry.status = status
     notes = [f"{entry.label}: {warning}" for warning in outcome.warnings]
     if entry.note is not None and outcome.detected_note is not None and abs(outcome.detected_note - entry.note) > 0.5:

@@ -228,7 +228,23 @@ def _segments_from_knots(knot_times, knot_levels, extend_decay) -> list[tuple[fl
         if slope < DECAY_EXTEND_DB_PER_S and duration >= DECAY_MIN_SPAN_S and level > DECAY_TARGET_DB:
             extended = min(duration + (DECAY_TARGET_DB - level) / slope, SEGMENT_SECONDS_RANGE[1])
             segments[-1] = (extended, float(level + slope * (extended - duration)))
-    return segments
+    return _within_segment_limit(segments)
+
+
+def _within_segment_limit(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Split dB-linear segments longer than the format's limit into equal pieces while the count stays
+    within MAX_SEGMENTS; what cannot be split (and the linear-amplitude attack) reaches its level at the
+    limit instead, which only shortens a slow slope: the last level is held anyway."""
+    longest = SEGMENT_SECONDS_RANGE[1]
+    spare = MAX_SEGMENTS - len(segments)
+    result = [(min(segments[0][0], longest), segments[0][1])]
+    for (duration, level), (_, previous_level) in zip(segments[1:], segments[:-1]):
+        pieces = min(math.ceil(duration / longest), 1 + spare)
+        spare -= pieces - 1
+        piece = min(duration / pieces, longest)
+        result += [(piece, float(previous_level + (level - previous_level) * step / pieces))
+                   for step in range(1, pieces + 1)]
+    return result
 
 
 def fit_release_seconds(times, levels_db, release_start_s: float | None, *, span_db: float = 40.0,
