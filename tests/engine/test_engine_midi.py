@@ -8,6 +8,7 @@ import pytest
 from wifm_synth.engine import Synth
 from wifm_synth.engine.state import (
     CHANNEL_BEND_RANGE,
+    FADING,
     FREE,
     HELD,
     RELEASED,
@@ -32,7 +33,7 @@ def sine_patch(level=0.5, ratio=1.0, release_s=0.05, name="sine") -> Patch:
 
 def stages(synth: Synth, channel=None, key=None) -> list[int]:
     voices = synth.state.voice_ints
-    mask = voices[VOICE_STAGE] != FREE
+    mask = (voices[VOICE_STAGE] != FREE) & (voices[VOICE_STAGE] != FADING)  # stolen voices fading out don't play
     if channel is not None:
         mask &= voices[VOICE_CHANNEL] == channel
     if key is not None:
@@ -225,6 +226,28 @@ def test_drum_channel_is_silent_with_a_notice_unless_the_bank_has_drums():
     drums = Synth(bank, RATE, polyphony=4)
     assert np.max(np.abs(play(drums, [(0, NOTE_ON | 9, 38, 100)], 256))) > 0.1
     assert drums.notices() == []
+
+
+def test_a_stolen_voice_fades_out_instead_of_clicking():
+    synth = Synth(sine_patch(level=0.5), RATE, polyphony=1)
+    out = play(synth, [(0, NOTE_ON, 60, 100), (4800, NOTE_ON, 64, 100)], 4800 + 512)[:, 0]
+    steps = np.abs(np.diff(out))
+    steady_step = steps[4000:4700].max()  # the held sine's own largest sample-to-sample change
+    assert synth.stolen_voices == 1 and steps[4790:4900].max() < 1.5 * steady_step
+    assert stages(synth) == [HELD] and synth.active_voices == 1  # the fade column is free again
+
+
+def test_a_note_shorter_than_the_minimum_length_sounds_for_10_ms():
+    envelope = Envelope(segments=[(0.02, 0.0)], release_s=0.05)  # a 20 ms attack: longer notes get louder
+    patch = Patch(operators=[Operator(level=0.5, envelope=envelope, velocity_sensitivity=0.0)])
+
+    def peak(note_off_frame):
+        synth = Synth(patch, RATE, polyphony=4)
+        return np.abs(play(synth, [(0, NOTE_ON, 60, 100), (note_off_frame, NOTE_OFF, 60, 0)], 4800)).max()
+
+    ten_ms = peak(RATE // 100)
+    assert peak(0) == pytest.approx(ten_ms, rel=0.05) and peak(RATE // 1000) == pytest.approx(ten_ms, rel=0.05)
+    assert peak(RATE // 10) > 1.5 * ten_ms  # longer notes are untouched
 
 
 def test_stealing_takes_released_then_sustained_then_the_oldest_never_the_newest():

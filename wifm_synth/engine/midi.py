@@ -41,7 +41,12 @@ from wifm_synth.engine.state import (
     VOICE_SOSTENUTO,
     VOICE_STAGE,
 )
-from wifm_synth.engine.voices import choose_voice, release_voice, start_voice
+from wifm_synth.engine.voices import (
+    choose_voice,
+    fade_out_stolen,
+    release_voice,
+    start_voice,
+)
 from wifm_synth.patch.compile import (
     PROGRAM_BANK,
     PROGRAM_FIRST_ZONE,
@@ -115,24 +120,24 @@ def find_zone_patch(program_table, zone_table, program_row, key, velocity):
 
 
 @njit(**KERNEL)
-def _key_up(routing_table, voice_ints, operators, channels, voice, frame):
+def _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame):
     """A held voice's key goes up: the pedals may keep it sounding."""
     channel = voice_ints[VOICE_CHANNEL, voice]
     if channels[CHANNEL_SUSTAIN, channel] or voice_ints[VOICE_SOSTENUTO, voice]:
         voice_ints[VOICE_STAGE, voice] = SUSTAINED
     else:
-        release_voice(routing_table, voice_ints, operators, voice, frame)
+        release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
 
 
 @njit(**KERNEL)
-def _pedal_up(routing_table, voice_ints, operators, channels, channel, frame):
+def _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame):
     """Release the channel's pedal-held voices that neither pedal holds any more."""
     if channels[CHANNEL_SUSTAIN, channel]:
         return
     for voice in range(voice_ints.shape[1]):
         if (voice_ints[VOICE_STAGE, voice] == SUSTAINED and voice_ints[VOICE_CHANNEL, voice] == channel
                 and not voice_ints[VOICE_SOSTENUTO, voice]):
-            release_voice(routing_table, voice_ints, operators, voice, frame)
+            release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
 
 
 @njit(**KERNEL)
@@ -152,19 +157,21 @@ def note_on(patch_table, routing_table, program_table, zone_table, voice_ints, v
         stage = voice_ints[VOICE_STAGE, voice]
         if ((stage == HELD or stage == SUSTAINED) and voice_ints[VOICE_CHANNEL, voice] == channel
                 and voice_ints[VOICE_KEY, voice] == key):
-            release_voice(routing_table, voice_ints, operators, voice, frame)
+            release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
     voice = choose_voice(voice_ints, voice_floats, engine, frame)
     if voice >= 0:
+        if voice_ints[VOICE_STAGE, voice] != FREE:
+            fade_out_stolen(patch_table, routing_table, voice_ints, voice_floats, operators, engine, voice, frame)
         start_voice(patch_table, routing_table, voice_ints, voice_floats, operators, engine,
                     voice, channel, key, velocity, patch, frame)
 
 
 @njit(**KERNEL)
-def note_off(routing_table, voice_ints, operators, channels, channel, key, frame):
+def note_off(patch_table, routing_table, voice_ints, operators, channels, engine, channel, key, frame):
     for voice in range(voice_ints.shape[1]):
         if (voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel
                 and voice_ints[VOICE_KEY, voice] == key):
-            _key_up(routing_table, voice_ints, operators, channels, voice, frame)
+            _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame)
 
 
 @njit(**KERNEL)
@@ -182,7 +189,8 @@ def program_change(program_table, channels, engine, channel, program):
 
 
 @njit(**KERNEL)
-def control_change(routing_table, voice_ints, operators, channels, channel, controller, value, frame):
+def control_change(patch_table, routing_table, voice_ints, operators, channels, engine, channel, controller, value,
+                   frame):
     if controller == CC_BANK_MSB:
         channels[CHANNEL_BANK_MSB, channel] = value
     elif controller == CC_BANK_LSB:
@@ -198,7 +206,7 @@ def control_change(routing_table, voice_ints, operators, channels, channel, cont
     elif controller == CC_SUSTAIN:
         channels[CHANNEL_SUSTAIN, channel] = 1.0 if value >= PEDAL_DOWN else 0.0
         if value < PEDAL_DOWN:
-            _pedal_up(routing_table, voice_ints, operators, channels, channel, frame)
+            _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
     elif controller == CC_SOSTENUTO:
         down = value >= PEDAL_DOWN
         if down and not channels[CHANNEL_SOSTENUTO, channel]:
@@ -209,7 +217,7 @@ def control_change(routing_table, voice_ints, operators, channels, channel, cont
             for voice in range(voice_ints.shape[1]):
                 if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
                     voice_ints[VOICE_SOSTENUTO, voice] = 0
-            _pedal_up(routing_table, voice_ints, operators, channels, channel, frame)
+            _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
         channels[CHANNEL_SOSTENUTO, channel] = 1.0 if down else 0.0
     elif controller == CC_RPN_MSB:
         channels[CHANNEL_RPN_MSB, channel] = value
@@ -243,11 +251,11 @@ def control_change(routing_table, voice_ints, operators, channels, channel, cont
         for voice in range(voice_ints.shape[1]):
             if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
                 voice_ints[VOICE_SOSTENUTO, voice] = 0
-        _pedal_up(routing_table, voice_ints, operators, channels, channel, frame)
+        _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
     elif controller == CC_ALL_NOTES_OFF:
         for voice in range(voice_ints.shape[1]):
             if voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel:
-                _key_up(routing_table, voice_ints, operators, channels, voice, frame)
+                _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame)
 
 
 @njit(**KERNEL)
@@ -261,9 +269,10 @@ def apply_event(patch_table, routing_table, program_table, zone_table, voice_int
         note_on(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
                 channels, engine, channel, data1, data2, frame)
     elif kind == NOTE_OFF or kind == NOTE_ON:
-        note_off(routing_table, voice_ints, operators, channels, channel, data1, frame)
+        note_off(patch_table, routing_table, voice_ints, operators, channels, engine, channel, data1, frame)
     elif kind == CONTROL_CHANGE:
-        control_change(routing_table, voice_ints, operators, channels, channel, data1, data2, frame)
+        control_change(patch_table, routing_table, voice_ints, operators, channels, engine, channel, data1, data2,
+                       frame)
     elif kind == PROGRAM_CHANGE:
         program_change(program_table, channels, engine, channel, data1)
     elif kind == CHANNEL_PRESSURE_STATUS:

@@ -23,6 +23,8 @@ ring_events        int64    (capacity, RING_FIELDS)        event records (frame,
 ring_indices       int64    (RING_INDEX_WIDTH,)            write / read counters (own cache lines)
 =================  =======  =============================  =======================================
 
+``voices`` is the polyphony plus STEAL_FADE_VOICES columns where stolen voices fade out.
+
 Event ring protocol (single producer, single consumer): the producer writes record
 ``ring_events[write % capacity]`` and only then publishes ``ring_indices[RING_WRITE] = write + 1``;
 the engine consumes records up to the published index and advances ``ring_indices[RING_READ]``.
@@ -45,12 +47,17 @@ MIDI_CHANNELS = 16
 DRUM_CHANNEL = 9
 DEFAULT_POLYPHONY = 256
 DEFAULT_EVENT_CAPACITY = 1 << 14
+# A stolen voice is not cut dead (a click): it moves to one of these extra voice columns, after the
+# playable ones, and fades out linearly over STEAL_FADE_S while its column plays the new note.
+STEAL_FADE_VOICES = 4
+STEAL_FADE_S = 0.002
 
 # --- voice stages ---
 FREE = 0
 HELD = 1  # key down
 SUSTAINED = 2  # key up, held by the sustain or sostenuto pedal
 RELEASED = 3
+FADING = 4  # a stolen voice fading out in one of the extra fade columns
 
 # --- voice_ints rows ---
 VOICE_STAGE = 0
@@ -61,7 +68,8 @@ VOICE_START_FRAME = 4  # absolute frame of the note-on
 VOICE_RELEASE_FRAME = 5  # absolute frame of the release (valid when RELEASED)
 VOICE_SOSTENUTO = 6  # 1 while the sostenuto pedal holds this note
 VOICE_SERIAL = 7  # note-on counter: lower is older
-VOICE_INT_FIELDS = 8
+VOICE_FADE_FRAME = 8  # absolute frame where a FADING voice began to fade
+VOICE_INT_FIELDS = 9
 
 # --- voice_floats rows ---
 VOICE_LOUDNESS = 0  # loudest carrier amplitude at the end of the last rendered span (for stealing)
@@ -224,9 +232,9 @@ def allocate_state(compiled: CompiledInstrument, sample_rate: int = 48000, polyp
         routing_table=np.ascontiguousarray(compiled.routing_table, dtype=np.int64),
         program_table=np.ascontiguousarray(compiled.program_table, dtype=np.int64),
         zone_table=np.ascontiguousarray(compiled.zone_table, dtype=np.int64),
-        voice_ints=np.zeros((VOICE_INT_FIELDS, polyphony), dtype=np.int64),
-        voice_floats=np.zeros((VOICE_FLOAT_FIELDS, polyphony)),
-        operators=np.zeros((OPERATOR_FIELDS, MAX_OPERATORS, polyphony)),
+        voice_ints=np.zeros((VOICE_INT_FIELDS, polyphony + STEAL_FADE_VOICES), dtype=np.int64),
+        voice_floats=np.zeros((VOICE_FLOAT_FIELDS, polyphony + STEAL_FADE_VOICES)),
+        operators=np.zeros((OPERATOR_FIELDS, MAX_OPERATORS, polyphony + STEAL_FADE_VOICES)),
         channels=channels,
         engine=engine,
         scratch=np.zeros((SCRATCH_ROWS, BLOCK)),

@@ -46,6 +46,7 @@ from wifm_synth.engine.state import (
     ENGINE_PEAK_VOICES,
     ENGINE_SAMPLE_RATE,
     ENGINE_STOLEN_VOICES,
+    FADING,
     FREE,
     HELD,
     MIDI_CHANNELS,
@@ -80,8 +81,11 @@ from wifm_synth.engine.state import (
     SCRATCH_MODULATION,
     SCRATCH_OPERATOR_OUT,
     SCRATCH_SILENCE,
+    STEAL_FADE_S,
+    STEAL_FADE_VOICES,
     SUSTAINED,
     VOICE_CHANNEL,
+    VOICE_FADE_FRAME,
     VOICE_GROUP,
     VOICE_KEY,
     VOICE_LOUDNESS,
@@ -123,6 +127,7 @@ from wifm_synth.patch.model import MAX_OPERATORS
 SILENCE_AMPLITUDE = 10.0 ** (-90.0 / 20.0)  # a voice whose carriers all stay below −90 dB is freed
 MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by channel pressure) at 127
 MAX_MODULATORS = MAX_OPERATORS - 1
+MIN_NOTE_S = 0.010  # a note-off sooner than this after its note-on waits until then (FluidSynth's min-note-length)
 
 
 @njit(inline="always", **KERNEL)
@@ -181,24 +186,56 @@ def start_voice(patch_table, routing_table, voice_ints, voice_floats, operators,
 
 
 @njit(**KERNEL)
-def release_voice(routing_table, voice_ints, operators, voice, frame):
-    """Note-off: each operator's release starts from its envelope level at this frame."""
+def release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame):
+    """Note-off at ``frame``. The release begins there, but no sooner than MIN_NOTE_S after the note-on, so
+    even a zero-length note sounds; each operator's release starts from its held envelope level then."""
+    sample_rate = engine[ENGINE_SAMPLE_RATE]
+    start_frame = voice_ints[VOICE_START_FRAME, voice]
+    release_frame = max(frame, start_frame + round(MIN_NOTE_S * sample_rate))
     voice_ints[VOICE_STAGE, voice] = RELEASED
-    voice_ints[VOICE_RELEASE_FRAME, voice] = frame
+    voice_ints[VOICE_RELEASE_FRAME, voice] = release_frame
     voice_ints[VOICE_SOSTENUTO, voice] = 0
     patch = voice_ints[VOICE_PATCH, voice]
+    release_time = (release_frame - start_frame) / sample_rate
     for operator in range(routing_table[patch, OPERATOR_COUNT]):
-        operators[OPERATOR_RELEASE_DB, operator, voice] = amplitude_to_db(operators[OPERATOR_ENVELOPE, operator, voice])
+        envelope, _ = held_envelope(patch_table, patch, operator,
+                                    release_time * operators[OPERATOR_TIME_RATE, operator, voice])
+        operators[OPERATOR_RELEASE_DB, operator, voice] = amplitude_to_db(envelope)
+
+
+@njit(**KERNEL)
+def fade_out_stolen(patch_table, routing_table, voice_ints, voice_floats, operators, engine, voice, frame):
+    """Move the voice being stolen at ``frame`` to a fade column, where it is released and fades out over
+    STEAL_FADE_S instead of stopping dead. With every fade column busy, the furthest faded one is cut."""
+    first_fade = voice_ints.shape[1] - STEAL_FADE_VOICES
+    slot = first_fade
+    for candidate in range(first_fade, voice_ints.shape[1]):
+        if voice_ints[VOICE_STAGE, candidate] == FREE:
+            slot = candidate
+            break
+        if voice_ints[VOICE_FADE_FRAME, candidate] < voice_ints[VOICE_FADE_FRAME, slot]:
+            slot = candidate
+    if voice_ints[VOICE_STAGE, voice] != RELEASED:
+        release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
+    for row in range(voice_ints.shape[0]):
+        voice_ints[row, slot] = voice_ints[row, voice]
+    for row in range(voice_floats.shape[0]):
+        voice_floats[row, slot] = voice_floats[row, voice]
+    for row in range(operators.shape[0]):
+        for operator in range(operators.shape[1]):
+            operators[row, operator, slot] = operators[row, operator, voice]
+    voice_ints[VOICE_STAGE, slot] = FADING
+    voice_ints[VOICE_FADE_FRAME, slot] = frame
 
 
 @njit(**KERNEL)
 def choose_voice(voice_ints, voice_floats, engine, frame):
-    """A free voice, else the one to steal: released (quietest), then sustained (quietest), then held
-    (oldest); never a voice started at ``frame``. Returns −1 when every voice started at ``frame``."""
+    """A free playable voice, else the one to steal: released (quietest), then sustained (quietest), then
+    held (oldest); never a voice started at ``frame``. Returns −1 when every voice started at ``frame``."""
     chosen = -1
     chosen_rank = 4
     chosen_order = 0.0
-    for voice in range(voice_ints.shape[1]):
+    for voice in range(voice_ints.shape[1] - STEAL_FADE_VOICES):
         stage = voice_ints[VOICE_STAGE, voice]
         if stage == FREE:
             return voice
@@ -248,9 +285,15 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
     patch = voice_ints[VOICE_PATCH, voice]
     channel = voice_ints[VOICE_CHANNEL, voice]
     start_frame = voice_ints[VOICE_START_FRAME, voice]
-    released = voice_ints[VOICE_STAGE, voice] == RELEASED
-    time_end = (span_frame + count - start_frame) / sample_rate
-    since_release = (span_frame + count - voice_ints[VOICE_RELEASE_FRAME, voice]) / sample_rate
+    stage = voice_ints[VOICE_STAGE, voice]
+    span_end = span_frame + count
+    # a release deferred to the minimum note length begins inside or after this span
+    released = (stage == RELEASED or stage == FADING) and span_end > voice_ints[VOICE_RELEASE_FRAME, voice]
+    time_end = (span_end - start_frame) / sample_rate
+    since_release = (span_end - voice_ints[VOICE_RELEASE_FRAME, voice]) / sample_rate
+    fade = 1.0
+    if stage == FADING:
+        fade = max(0.0, 1.0 - (span_end - voice_ints[VOICE_FADE_FRAME, voice]) / (STEAL_FADE_S * sample_rate))
     pitch_cents = (100.0 * channels[CHANNEL_BEND, channel] * channels[CHANNEL_BEND_RANGE, channel]
                    + vibrato_cents(patch_table, patch, channels, channel, (span_frame - start_frame) / sample_rate))
     pitch_factor = 2.0 ** (pitch_cents / 1200.0)
@@ -271,7 +314,7 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
         scale = operators[OPERATOR_SCALE, operator, voice]
         gain_end = envelope * scale
         if is_carrier:
-            gain_end *= end_tremolo
+            gain_end *= end_tremolo * fade
         gain_start = operators[OPERATOR_GAIN, operator, voice]
         operators[OPERATOR_GAIN, operator, voice] = gain_end
         operators[OPERATOR_SPAN_GAIN, operator, voice] = gain_start
@@ -284,7 +327,7 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
             level = patch_table[patch, base + OP_LEVEL]
             loudest = max(loudest, gain_end * level)
             if (gain_end * level >= SILENCE_AMPLITUDE
-                    or db_to_amplitude(future_peak_db) * scale * level >= SILENCE_AMPLITUDE):
+                    or db_to_amplitude(future_peak_db) * scale * level * fade >= SILENCE_AMPLITUDE):
                 audible = True
     voice_floats[VOICE_LOUDNESS, voice] = loudest
     return audible
