@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from jack_server import jack_server  # noqa: F401  (fixture)
+from jack_server import jack_server, running_jack_server  # noqa: F401  (fixture)
 
 from wifm_synth.patch.model import Envelope, Operator, Patch, save_patch
 
@@ -44,9 +44,9 @@ def held_tone_patch() -> Patch:
 class PlayerProcess:
     """``wifm play`` in a subprocess, its stdout lines collected by a thread."""
 
-    def __init__(self, patch_path, env):
+    def __init__(self, patch_path, env, *options):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wifm_synth.cli", "play", str(patch_path)],
+            [sys.executable, "-m", "wifm_synth.cli", "play", str(patch_path), *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -195,9 +195,9 @@ def test_sound_starts_after_note_on_and_stops_after_note_off(player, capture, ja
 
 def test_engine_notices_reach_the_console(player):
     with connected_keyboard(player) as keyboard:
-        keyboard.send_message([0xC0, 5])  # the single patch is program 0:0 only
-        player.wait_for("channel 1: no program 0:5", 5)
-        keyboard.send_message([0xC0, 0])
+        keyboard.send_message([0x99, 36, 100])  # a single patch has no drum program
+        keyboard.send_message([0x89, 36, 0])
+        player.wait_for("channel 10 (drums): the instrument has no drum program", 5)
 
 
 def test_port_disappearing_releases_its_notes(player, capture, jack_server):  # noqa: F811
@@ -235,3 +235,38 @@ def test_sigterm_stops_the_player_cleanly(player):
     player.process.send_signal(signal.SIGTERM)
     assert player.process.wait(timeout=10) == 0
     player.wait_for("stopped", 5)
+
+
+def test_player_plays_at_the_server_rate_and_names_it_when_refusing_another(patch_path):
+    with running_jack_server(sample_rate=44100) as server:
+        refused = subprocess.run([sys.executable, "-m", "wifm_synth.cli", "play", str(patch_path), "--sample-rate",
+                                  "48000"], check=False, capture_output=True, text=True, env=server.env,
+                                 timeout=STARTUP_TIMEOUT_S)
+        player = PlayerProcess(patch_path, server.env)
+        try:
+            assert "44100 Hz" in player.wait_for("playing on", STARTUP_TIMEOUT_S)
+            player.process.send_signal(signal.SIGTERM)
+            assert player.process.wait(timeout=10) == 0
+        finally:
+            if player.process.poll() is None:
+                player.process.kill()
+    assert refused.returncode == 2
+    assert ("wifm: error: --sample-rate: audio output 'system' runs at 44100 Hz and refuses 48000 Hz "
+            "(without --sample-rate the device's own rate is used)") in refused.stderr.splitlines()
+
+
+def test_player_exits_with_an_error_when_the_server_dies(patch_path):
+    with running_jack_server() as server:
+        player = PlayerProcess(patch_path, server.env)
+        try:
+            player.wait_for("playing on", STARTUP_TIMEOUT_S)
+            server.process.terminate()
+            server.process.wait(timeout=10)
+            status = player.process.wait(timeout=5)
+        finally:
+            if player.process.poll() is None:
+                player.process.kill()
+    stderr = player.process.stderr.read()
+    assert status == 2, stderr
+    assert "wifm: error: audio output 'system' stopped (sound server gone?)" in stderr.splitlines()
+    assert "Traceback" not in stderr and "Assertion" not in stderr

@@ -13,6 +13,10 @@ thread reads the same clock with ``Pa_GetStreamTime`` (PortAudio documents the t
 JACK it is JACK's frame clock, with ALSA the system clock). An event arriving at stream time t is played
 at frame ``origin + t·rate + period``: one period after it arrived, at the matching offset in the block,
 so the latency is constant instead of jittering with the arrival's position in the period.
+
+If the host dies under a running stream (the JACK server quits), PortAudio would block for ever stopping
+or closing it, and its exit hook can abort on the dead client: ``close`` then abandons the stream, and
+the process should leave without PortAudio's exit hook (``os._exit``; see ``AudioHostLost``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ PA_NO_FLAG = 0
 PA_OUTPUT_UNDERFLOW = 0x00000004
 PA_CONTINUE = 0
 PA_NO_ERROR = 0
+PA_INVALID_SAMPLE_RATE = -9997
 TIME_INFO_CURRENT_TIME = 1  # PaStreamCallbackTimeInfo: inputBufferAdcTime, currentTime, outputBufferDacTime
 TIME_INFO_FIELDS = 3
 
@@ -160,6 +165,10 @@ def engine_pointer_table(state: EngineState, clock: np.ndarray) -> np.ndarray:
     return table
 
 
+class AudioHostLost(DeviceError):
+    """The running stream stopped because its host (sound server) went away; the stream is abandoned."""
+
+
 def _portaudio():
     """sounddevice's cffi module and PortAudio library (imported late: PortAudio scans the host APIs,
     JACK included, when it is first loaded)."""
@@ -233,6 +242,7 @@ class EngineOutputStream:
         self.clock = np.zeros(CLOCK_FIELDS)
         self.clock[CLOCK_SAMPLE_RATE] = self.sample_rate
         self._table = engine_pointer_table(synth.state, self.clock)
+        self._started = False
         self._stream = self._open()
 
     def _check(self, error_code: int, action: str) -> None:
@@ -248,22 +258,28 @@ class EngineOutputStream:
         parameters.suggestedLatency = self.period / self.sample_rate
         parameters.hostApiSpecificStreamInfo = self._ffi.NULL
         stream_pointer = self._ffi.new("PaStream**")
-        self._check(
-            self._lib.Pa_OpenStream(
-                stream_pointer, self._ffi.NULL, parameters, float(self.sample_rate), self.period, PA_NO_FLAG,
-                self._ffi.cast("PaStreamCallback *", engine_stream_callback().address),
-                self._ffi.cast("void *", self._table.ctypes.data),
-            ),
-            f"open a {self.sample_rate} Hz stereo stream with {self.period}-frame periods",
+        error = self._lib.Pa_OpenStream(
+            stream_pointer, self._ffi.NULL, parameters, float(self.sample_rate), self.period, PA_NO_FLAG,
+            self._ffi.cast("PaStreamCallback *", engine_stream_callback().address),
+            self._ffi.cast("void *", self._table.ctypes.data),
         )
+        if error == PA_INVALID_SAMPLE_RATE:
+            raise DeviceError(f"--sample-rate: audio output '{self.device['name']}' runs at "
+                              f"{self.device['default_sample_rate']:.0f} Hz and refuses {self.sample_rate} Hz "
+                              f"(without --sample-rate the device's own rate is used)")
+        self._check(error, f"open a {self.sample_rate} Hz stereo stream with {self.period}-frame periods")
         return stream_pointer[0]
 
     def start(self) -> EngineOutputStream:
         self._check(self._lib.Pa_StartStream(self._stream), "start the stream")
+        self._started = True
         return self
 
     def close(self) -> None:
-        """Stop (letting queued buffers play) and close; safe to call twice."""
+        """Stop (letting queued buffers play) and close; safe to call twice. A lost stream is only
+        forgotten: stopping or closing it would block for ever."""
+        if self.lost:
+            self._stream = None
         if self._stream is not None:
             if self._lib.Pa_IsStreamActive(self._stream) == 1:
                 self._lib.Pa_StopStream(self._stream)
@@ -284,6 +300,11 @@ class EngineOutputStream:
     @property
     def active(self) -> bool:
         return self._stream is not None and self._lib.Pa_IsStreamActive(self._stream) == 1
+
+    @property
+    def lost(self) -> bool:
+        """Started, never closed, yet no longer running: the host stopped it (our callback never does)."""
+        return self._started and self._stream is not None and self._lib.Pa_IsStreamActive(self._stream) != 1
 
     @property
     def cpu_load(self) -> float:

@@ -3,7 +3,9 @@
 Three threads and no locks: the audio thread runs only the compiled callback (audio_out), the MIDI pump
 thread is the event ring's single producer (midi_in), and the main thread loads the instrument, prints
 status and notices, and waits for Ctrl-C / SIGTERM. On stop it takes over as the ring's producer (after
-the pump has ended), releases every note, lets the releases ring briefly and closes the streams.
+the pump has ended), releases every note, lets the releases ring briefly and closes the streams. If the
+sound server dies instead, nothing is closed (libjack and PortAudio would block on the dead server's
+clients): ``play`` raises ``AudioHostLost`` and the command leaves the process at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import time
 
 import rtmidi
 
-from wifm_synth.drivers.audio_out import EngineOutputStream, list_output_devices
+from wifm_synth.drivers.audio_out import (
+    AudioHostLost,
+    EngineOutputStream,
+    find_output_device,
+    list_output_devices,
+)
 from wifm_synth.drivers.midi_in import (
     ALL_PORTS,
     MidiInput,
@@ -54,12 +61,18 @@ def midi_api_for(audio_host_api: str) -> int:
 
 
 class LivePlayer:
-    """An instrument playing live: engine + audio stream + MIDI input. A context manager."""
+    """An instrument playing live: engine + audio stream + MIDI input. A context manager.
+
+    ``sample_rate`` None plays at the output device's default rate (under JACK, the server's rate).
+    """
 
     def __init__(self, instrument, *, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
-                 period: int = 128, polyphony: int = 256, sample_rate: int = 48000):
+                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None):
+        device = find_output_device(audio_out)
+        if sample_rate is None:
+            sample_rate = round(device["default_sample_rate"])
         self.synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
-        self.stream = EngineOutputStream(self.synth, device=audio_out, period=period)
+        self.stream = EngineOutputStream(self.synth, device=device["index"], period=period)
         try:
             self.midi = MidiInput(self.synth, self.stream, api=midi_api_for(self.stream.device["host_api"]),
                                   wanted=midi_in)
@@ -93,7 +106,15 @@ class LivePlayer:
         return self.midi.notices() + self.synth.notices()
 
     def close(self) -> None:
-        """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio."""
+        """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio.
+
+        After the sound server died only the stream is forgotten: the MIDI pump (a daemon thread) and
+        its ports are left alone, since closing JACK MIDI clients of a dead server can block as well.
+        """
+        if self.stream.lost:
+            self.stream.close()
+            sys.setswitchinterval(self._previous_switch_interval)
+            return
         try:
             self.midi.stop()  # from here on this thread is the ring's only producer
             if self.stream.active:
@@ -121,8 +142,11 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
-                 period: int = 128, polyphony: int = 256, sample_rate: int = 48000) -> int:
-    """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop."""
+                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None) -> int:
+    """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop.
+
+    Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
+    """
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
     loaded = load_instrument(instrument)
@@ -132,8 +156,8 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
         while not stop.wait(STATUS_POLL_S):
             for notice in player.notices():
                 print(f"wifm play: {notice}", flush=True)
-            if not player.stream.active:
-                raise DeviceError(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
+            if player.stream.lost:
+                raise AudioHostLost(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
     print("wifm play: stopped", flush=True)
     return 0
 

@@ -220,7 +220,7 @@ class MidiInput:
                     next_scan = time.monotonic() + SCAN_INTERVAL_S  # first: a failing scan waits for the next
                     self._scan_ports()
                     self._last_failure = None
-            except Exception as exc:  # a dead pump would end MIDI input without a word
+            except Exception as exc:  # noqa: BLE001 - a dead pump would end MIDI input without a word
                 self._report_failure(exc)
                 self._stop.wait(SCAN_INTERVAL_S)
 
