@@ -144,3 +144,16 @@ def test_given_f0_measures_even_a_render_without_partials_there():
     analysis = analyze((noise, RATE), f0_hz=220.0)
     assert analysis.f0_hz == 220.0
     assert np.all(np.isfinite(analysis.harmonic_amps)) and analysis.harmonic_amps.max() < 0.05
+
+
+@pytest.mark.parametrize(
+    "file, hint", [("bass_40_100.wav", 28), ("bass_40_100.wav", 52), ("piano_55_100.wav", 67), ("piano_55_100.wav", 43)]
+)
+def test_hint_an_octave_off_does_not_override_the_audio(file, hint):
+    # A wrong hint (or file name) an octave up would drop the real fundamental and odd partials; an
+    # octave down would invent partials the recording does not have. The detection stands, with a warning.
+    path = next(BUNDLED_NOTES.rglob(file))
+    detected = analyze(path).f0_hz
+    analysis = analyze(path, note_hint=hint)
+    assert analysis.f0_hz == pytest.approx(detected, rel=1e-6)
+    assert len(analysis.warnings) == 1 and "partials do not support it" in analysis.warnings[0]

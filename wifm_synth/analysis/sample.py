@@ -42,6 +42,10 @@ MAX_MULTIPLE_CORRECTIONS = 3
 MAX_AVERAGE_FRAMES = 64
 FRAMES_PER_CHUNK = 256
 HINT_TOLERANCE_CENTS = 50.0
+# Octave checks against a hint look at the first few partials that only the lower octave has, and count
+# one as present when it peaks this far above the spectrum halfway to its neighbours.
+BETWEEN_PARTIALS_CHECKED = 6
+BETWEEN_PARTIAL_PROMINENCE_DB = 6.0
 
 
 @dataclass
@@ -189,35 +193,75 @@ def _detect_partials(
         series = _partial_series(audio, rate, loud_centers, series.first_partial_hz * multiple)
     if not series.present.any():
         raise AnalysisError("no clear pitch (unpitched or noise)", name)
-    hinted_f0 = _octave_of_hint(series.first_partial_hz, note_hint, warnings)
-    if hinted_f0 != series.first_partial_hz:
-        series = _partial_series(audio, rate, loud_centers, hinted_f0)
-    return series
+    return _octave_of_hint(audio, rate, loud_centers, series, note_hint, warnings)
 
 
-def _octave_of_hint(f0_hz: float, note_hint: int | None, warnings: list[str]) -> float:
-    """Move an octave error to the hint's octave, adding a warning; other disagreements are reported later."""
+def _octave_of_hint(
+    audio: np.ndarray, rate: int, loud_centers: np.ndarray, series: PartialSeries, note_hint: int | None,
+    warnings: list[str],
+) -> PartialSeries:
+    """Move to the hint's octave when the audio allows it, adding a warning either way.
+
+    Up only when the detected fundamental is missing and so are most partials between the higher
+    pitch's harmonics (they are what an octave up would drop); down only when most of the lower pitch's
+    extra partials are there. Otherwise the detection stands and the hint (often a file name) is reported
+    as disagreeing. Disagreements other than whole octaves are reported by the caller.
+    """
     if note_hint is None:
-        return f0_hz
+        return series
+    f0_hz = series.first_partial_hz
     octaves = np.log2(midi_to_hz(note_hint) / f0_hz)
     shift = int(np.round(octaves))
-    if shift != 0 and abs(octaves - shift) * 1200.0 <= HINT_TOLERANCE_CENTS:
-        corrected = f0_hz * 2.0**shift
+    if shift == 0 or abs(octaves - shift) * 1200.0 > HINT_TOLERANCE_CENTS:
+        return series
+    corrected = f0_hz * 2.0**shift
+    lower = series if shift > 0 else _partial_series(audio, rate, loud_centers, corrected)
+    lower_supported = _between_partials_present(audio, rate, loud_centers, lower, abs(shift))
+    if shift > 0 and not (series.present[0] or lower_supported):
+        candidate = _partial_series(audio, rate, loud_centers, corrected)
+    else:
+        candidate = lower if shift < 0 and lower_supported else None
+    if candidate is None:
         warnings.append(
-            f"pitch detection found {f0_hz:.2f} Hz, {abs(shift)} octave(s) from note hint {note_hint};"
-            f" using {corrected:.2f} Hz"
+            f"note hint {note_hint} is {abs(shift)} octave(s) {'above' if shift > 0 else 'below'} the detected"
+            f" pitch {f0_hz:.2f} Hz, but the partials do not support it; using {f0_hz:.2f} Hz"
         )
-        return corrected
-    return f0_hz
+        return series
+    warnings.append(
+        f"pitch detection found {f0_hz:.2f} Hz, {abs(shift)} octave(s) from note hint {note_hint};"
+        f" using {corrected:.2f} Hz"
+    )
+    return candidate
+
+
+def _between_partials_present(
+    audio: np.ndarray, rate: int, loud_centers: np.ndarray, series: PartialSeries, octaves: int
+) -> bool:
+    """Whether at least half of the first partials that are not multiples of 2**octaves (the ones that
+    tell this pitch from the one ``octaves`` higher) peak BETWEEN_PARTIAL_PROMINENCE_DB above the spectrum
+    halfway to their neighbours. Weak partials count: a window-leakage trough is never such a peak. The
+    median over frames keeps the few frames cut by the file's end from smearing weak partials away."""
+    power_db, bin_hz = _average_power_db(audio, rate, loud_centers, window_length(series.f0_hz, rate), np.median)
+    edges = np.concatenate([[0.0], series.freqs])
+    numbers = np.arange(1, series.freqs.size)  # the last partial has no upper neighbour
+    between = numbers[numbers % 2**octaves != 0][:BETWEEN_PARTIALS_CHECKED]
+    if between.size == 0:
+        return False
+    peak_bins = np.round(edges[between] / bin_hz).astype(int)
+    peaks = np.max([power_db[peak_bins - 1], power_db[peak_bins], power_db[peak_bins + 1]], axis=0)
+    below = power_db[np.round(0.5 * (edges[between - 1] + edges[between]) / bin_hz).astype(int)]
+    above = power_db[np.round(0.5 * (edges[between] + edges[between + 1]) / bin_hz).astype(int)]
+    prominent = peaks >= np.maximum(below, above) + BETWEEN_PARTIAL_PROMINENCE_DB
+    return 2 * np.count_nonzero(prominent) >= between.size
 
 
 def _average_power_db(
-    audio: np.ndarray, rate: int, loud_centers: np.ndarray, length: int
+    audio: np.ndarray, rate: int, loud_centers: np.ndarray, length: int, average=np.mean
 ) -> tuple[np.ndarray, float]:
     """Power spectrum (dB per bin) averaged over up to MAX_AVERAGE_FRAMES loud frames, and the bin width."""
     picks = np.unique(np.linspace(0, loud_centers.size - 1, MAX_AVERAGE_FRAMES).round().astype(int))
     spectrogram = zero_phase_stft(audio, rate, loud_centers[picks], length)
-    average_power = np.mean(np.square(np.abs(spectrogram.spectra)), axis=0)
+    average_power = average(np.square(np.abs(spectrogram.spectra)), axis=0)
     return 10.0 * np.log10(np.maximum(average_power, np.finfo(float).tiny)), spectrogram.bin_hz
 
 
