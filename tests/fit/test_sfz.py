@@ -82,6 +82,11 @@ def test_defaults_offsets_and_skipped_regions(library):
         ("<region> sample=", "line 1: opcode 'sample' has no value"),
         ("<region> <group> sample=x.wav", "line 1: <region> has no sample opcode"),
         ("// only a comment\n", "has no <region> with a sample"),
+        ("<region> sample=piano_G4.wav\n offset=144000 end=287999",
+         "line 2: offset=144000: offset/end sample ranges are not supported"),
+        ("<group> end=143999\n<region> sample=piano_G4.wav offset=0", "line 1: end=143999: offset/end sample ranges"),
+        ("<region> sample=piano_G4.wav key=60\ntranspose=12", "line 2: transpose=12: tune/transpose pitch shifts"),
+        ("<global> tune=-20\n<region> sample=piano_G4.wav", "line 1: tune=-20: tune/transpose pitch shifts"),
     ],
 )
 def test_syntax_errors_name_the_file_and_line(library, text, problem):
@@ -116,3 +121,9 @@ def test_windows_1252_text_is_read(library):
     (region,) = read_sfz(path).regions
     assert region.sample == library / "samples/piano_G4.wav"
     assert region.pitch_keycenter == 67
+
+
+def test_zero_offset_and_shifts_are_plain_regions(library):
+    path = write_sfz(library / "samples", "<region> sample=piano_G4.wav key=60 offset=0 tune=0 transpose=0")
+    (region,) = read_sfz(path).regions
+    assert (region.key_lo, region.key_hi, region.pitch_keycenter) == (60, 60, 60)

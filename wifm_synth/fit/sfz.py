@@ -3,7 +3,8 @@
 Supported: ``<control>`` (``default_path``, ``note_offset``, ``octave_offset``), ``<global>``, ``<master>``,
 ``<group>`` and ``<region>`` with the usual inheritance, the opcodes ``sample``, ``key``, ``lokey``,
 ``hikey``, ``lovel``, ``hivel``, ``pitch_keycenter``, ``trigger`` and ``seq_position`` (other opcodes are
-ignored), note names or MIDI numbers for keys (C4 = 60), ``//`` and ``/* */`` comments, sample paths
+ignored, except that sample ranges ``offset``/``end`` and playback shifts ``tune``/``transpose`` are refused:
+a fit of the whole, unshifted recording would sound wrong), note names or MIDI numbers for keys (C4 = 60), ``//`` and ``/* */`` comments, sample paths
 with spaces or backslashes relative to the SFZ file. ``#define`` and ``#include`` are not supported.
 """
 
@@ -169,6 +170,14 @@ def _region_from(opcodes: dict[str, tuple[str, int]], line: int, sfz_path: Path)
         sample = sfz_path.parent / sample
     if not sample.is_file():
         fail(sample_line, f"sample {sample_text!r} not found (looked for {sample})")
+    # The fit takes the whole recording at its own pitch: refuse regions that play part of it, or shifted.
+    for name, problem in (("offset", "offset/end sample ranges are not supported (cut the sample into files)"),
+                          ("end", "offset/end sample ranges are not supported (cut the sample into files)"),
+                          ("tune", "tune/transpose pitch shifts are not supported"),
+                          ("transpose", "tune/transpose pitch shifts are not supported")):
+        if name in opcodes and (name == "end" or opcodes[name][0] not in ("0", "-0")):
+            value, at_line = opcodes[name]
+            fail(at_line, f"{name}={value}: {problem}")
 
     single = key("key", None)
     key_lo = key("lokey", 0 if single is None else single)
