@@ -47,7 +47,7 @@ from wifm_synth.fit.naming import (
 from wifm_synth.fit.sfz import SfzRegion, read_sfz
 from wifm_synth.fit.verify import verify_fit
 from wifm_synth.patch.bank import Bank, Program, Zone, save_bank, zones_from_root_keys
-from wifm_synth.patch.io import atomic_write_json, read_json
+from wifm_synth.patch.io import atomic_write_json, read_json, source_reference
 from wifm_synth.patch.model import Patch, patch_from_dict, save_patch
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
@@ -558,11 +558,7 @@ def _save_entry_patch(entry: SampleEntry, out_dir: Path) -> None:
     patch_path = out_dir / entry.patch_file
     patch = patch_from_dict(entry.outcome.patch, entry.path)
     patch.name = patch_path.stem
-    # Relative to the patch, so that `wifm report` finds the sample while bank and library move together;
-    # absolute when they share no folder but the root.
-    sample, folder = entry.path.resolve(), patch_path.parent.resolve()
-    shares_folder = os.path.commonpath([sample, folder]) != sample.anchor
-    patch.metadata["source"] = os.path.relpath(sample, folder) if shares_folder else str(sample)
+    patch.metadata["source"] = source_reference(entry.path, patch_path)
     save_patch(patch, patch_path)
 
 
