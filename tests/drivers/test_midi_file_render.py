@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from wifm_synth.drivers.render_midi import MAX_TAIL_S, render_midi_command, render_midi_file
+from wifm_synth.drivers.render_midi import (
+    MAX_TAIL_S,
+    render_midi_command,
+    render_midi_file,
+)
 from wifm_synth.engine import Synth
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.patch.bank import Bank, load_bank

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from wifm_synth.fit import ratio_search
+from wifm_synth.fit.loss import sinkhorn_lines
 from wifm_synth.fit.ratio_search import (
     TargetSpectra,
     candidate_ratios,
-    index_grid,
     energy_matched_gains,
+    index_grid,
     search_index_trajectories,
 )
-from wifm_synth.fit.loss import sinkhorn_lines
 from wifm_synth.fm.spectrum import harmonic_spectrum
 
 

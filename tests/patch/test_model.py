@@ -8,7 +8,14 @@ import pytest
 
 from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.patch.io import atomic_write_with
-from wifm_synth.patch.model import Envelope, Operator, Patch, load_patch, patch_from_dict, save_patch
+from wifm_synth.patch.model import (
+    Envelope,
+    Operator,
+    Patch,
+    load_patch,
+    patch_from_dict,
+    save_patch,
+)
 
 
 def two_operator_patch() -> Patch:

@@ -6,7 +6,14 @@ import numpy as np
 
 from wifm_synth.engine.block import process_block
 from wifm_synth.engine.kernels import channel_gains
-from wifm_synth.engine.midi import CC_BANK_LSB, CC_BANK_MSB, CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PROGRAM_CHANGE
+from wifm_synth.engine.midi import (
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CONTROL_CHANGE,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM_CHANGE,
+)
 from wifm_synth.engine.state import (
     CHANNEL_EXPRESSION,
     CHANNEL_PAN,
@@ -35,15 +42,14 @@ from wifm_synth.engine.state import (
     allocate_state,
 )
 from wifm_synth.errors import InputError
+from wifm_synth.patch.bank import Bank
 from wifm_synth.patch.compile import (
     PROGRAM_BANK,
     PROGRAM_NUMBER,
     Instrument,
     compile_instrument,
 )
-from wifm_synth.patch.bank import Bank
 from wifm_synth.patch.model import Patch
-
 
 
 class Synth:

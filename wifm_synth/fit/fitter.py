@@ -32,7 +32,11 @@ from wifm_synth.analysis import SampleAnalysis, analyze
 from wifm_synth.errors import InputError
 from wifm_synth.fit.envelope import EnvelopeFit, fit_envelope, fit_release_seconds
 from wifm_synth.fit.loss import LOSS_KINDS
-from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, search_index_trajectories
+from wifm_synth.fit.ratio_search import (
+    IndexTrajectory,
+    TargetSpectra,
+    search_index_trajectories,
+)
 from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
 from wifm_synth.fit.seed import fit_seed_trajectory
 from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch

@@ -16,7 +16,12 @@ import numpy as np
 
 from wifm_synth.errors import InputError
 from wifm_synth.fit.loss import frame_losses
-from wifm_synth.fit.ratio_search import IndexTrajectory, TargetSpectra, energy_matched_gains, weighted_mean
+from wifm_synth.fit.ratio_search import (
+    IndexTrajectory,
+    TargetSpectra,
+    energy_matched_gains,
+    weighted_mean,
+)
 from wifm_synth.fm.spectrum import fm_lines
 
 START_RATIO = 5.0

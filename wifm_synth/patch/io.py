@@ -53,11 +53,10 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_output(path) as temp:
-        with open(temp, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+    with atomic_output(path) as temp, open(temp, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 _INNERMOST_NUMERIC_LIST = re.compile(r'\[\s+([^\[\]{}"]*?)\s+\]')

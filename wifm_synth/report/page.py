@@ -11,8 +11,19 @@ from matplotlib.colors import to_rgb
 from wifm_synth import __version__
 from wifm_synth.fit.naming import note_name
 from wifm_synth.patch.model import Patch
-from wifm_synth.report.figures import MapZone, Track, keyboard_map_figure, note_figure, quality_colour
-from wifm_synth.report.media import MAX_PLAYER_SECONDS, audio_data_uri, figure_data_uri, is_cut_for_player
+from wifm_synth.report.figures import (
+    MapZone,
+    Track,
+    keyboard_map_figure,
+    note_figure,
+    quality_colour,
+)
+from wifm_synth.report.media import (
+    MAX_PLAYER_SECONDS,
+    audio_data_uri,
+    figure_data_uri,
+    is_cut_for_player,
+)
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
 
