@@ -321,20 +321,41 @@ def test_dask_missing_is_a_clear_error(small_library, tmp_path, monkeypatch):
     assert not (tmp_path / "bank").exists()
 
 
+def build_sfz_bank(folder: Path, sfz_text: str):
+    """Write ``keys.sfz`` into ``folder`` and build it into ``folder/bank`` in this process."""
+    (folder / "keys.sfz").write_text(sfz_text)
+    return build_bank(folder / "keys.sfz", folder / "bank", jobs=1, progress=False)
+
+
 def test_sfz_bank_uses_the_regions(tmp_path):
     write_note(tmp_path / "samples" / "low.wav", 48)
     write_note(tmp_path / "samples" / "high.wav", 72)
-    (tmp_path / "keys.sfz").write_text(
-        "<control> default_path=samples/\n<group> lovel=1 hivel=127\n"
-        "<region> sample=low.wav lokey=36 hikey=59 pitch_keycenter=c3\n"
-        "<region> sample=high.wav lokey=c4 hikey=84 pitch_keycenter=72\n"
-        "<region> sample=high.wav lokey=c4 hikey=84 pitch_keycenter=72 trigger=release\n")
-    build = build_bank(tmp_path / "keys.sfz", tmp_path / "bank", jobs=1, progress=False)
+    build = build_sfz_bank(tmp_path, "<control> default_path=samples/\n<group> lovel=1 hivel=127\n"
+                                     "<region> sample=low.wav lokey=36 hikey=59 pitch_keycenter=c3\n"
+                                     "<region> sample=high.wav lokey=c4 hikey=84 pitch_keycenter=72\n"
+                                     "<region> sample=high.wav lokey=c4 hikey=84 pitch_keycenter=72 trigger=release\n")
     assert [entry.status for entry in build.entries] == ["fitted", "fitted"]
     assert len(build.skipped_regions) == 1 and "trigger=release" in build.skipped_regions[0]
     (program,) = load_bank(tmp_path / "bank" / BANK_FILE).programs
     assert [(zone.patch, zone.root_key, zone.key_lo, zone.key_hi) for zone in program.zones] == [
         ("keys/low.json", 48, 0, 59), ("keys/high.json", 72, 60, 127)]
+
+
+def test_sfz_tune_shifts_the_fitted_tuning_of_its_region(tmp_path):
+    write_note(tmp_path / "low.wav", 48)
+    build = build_sfz_bank(tmp_path, "<group> pitch_keycenter=48\n"
+                                     "<region> sample=low.wav lokey=36 hikey=47\n"
+                                     "<region> sample=low.wav lokey=48 hikey=59 tune=-30\n"
+                                     "<region> sample=low.wav lokey=60 hikey=72 tune=150\n")
+    # One fit serves all three regions; each patch gets its own tune on top.
+    assert [entry.status for entry in build.entries] == ["fitted"] * 3
+    assert len({entry.cache_key for entry in build.entries}) == 1
+    plain, down, up = (load_patch(tmp_path / "bank" / entry.patch_file).pitch.tune_cents for entry in build.entries)
+    assert abs(plain) < 5
+    assert down == pytest.approx(plain - 30, abs=1e-3)
+    assert up == 100.0
+    assert [("clamped to 100" in entry.detail) for entry in build.entries] == [False, False, True]
+    assert "tune=150" in build.entries[2].detail
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):

@@ -85,8 +85,9 @@ def test_defaults_offsets_and_skipped_regions(library):
         ("<region> sample=piano_G4.wav\n offset=144000 end=287999",
          "line 2: offset=144000: offset/end sample ranges are not supported"),
         ("<group> end=143999\n<region> sample=piano_G4.wav offset=0", "line 1: end=143999: offset/end sample ranges"),
-        ("<region> sample=piano_G4.wav key=60\ntranspose=12", "line 2: transpose=12: tune/transpose pitch shifts"),
-        ("<global> tune=-20\n<region> sample=piano_G4.wav", "line 1: tune=-20: tune/transpose pitch shifts"),
+        ("<region> sample=piano_G4.wav key=60\ntranspose=12", "line 2: transpose=12: transpose pitch shifts"),
+        ("<global> tune=-20.5\n<region> sample=piano_G4.wav", "line 1: tune=-20.5: expected an integer -9600..9600"),
+        ("<region> sample=piano_G4.wav tune=9700", "line 1: tune=9700: expected an integer -9600..9600"),
     ],
 )
 def test_syntax_errors_name_the_file_and_line(library, text, problem):
@@ -123,7 +124,21 @@ def test_windows_1252_text_is_read(library):
     assert region.pitch_keycenter == 67
 
 
+def test_tune_is_inherited_from_global_and_group(library):
+    path = write_sfz(library / "samples", """<global> tune=-20
+<region> sample=piano_G4.wav key=67
+<group> tune=12
+<region> sample=piano_G4.wav key=68
+<region> sample=piano_G4.wav key=69 tune=-30
+<group>
+<region> sample=piano_G4.wav key=70
+<global>
+<region> sample=piano_G4.wav key=71
+""")
+    assert [region.tune_cents for region in read_sfz(path).regions] == [-20, 12, -30, -20, 0]
+
+
 def test_zero_offset_and_shifts_are_plain_regions(library):
     path = write_sfz(library / "samples", "<region> sample=piano_G4.wav key=60 offset=0 tune=0 transpose=0")
     (region,) = read_sfz(path).regions
-    assert (region.key_lo, region.key_hi, region.pitch_keycenter) == (60, 60, 60)
+    assert (region.key_lo, region.key_hi, region.pitch_keycenter, region.tune_cents) == (60, 60, 60, 0)

@@ -3,9 +3,9 @@
 SOURCE is an ``.sfz`` file or a folder. A folder of audio files is one instrument; a folder of
 subfolders is one program per subfolder (subfolders named only by a dynamic or velocity, such as
 ``ff/`` or ``vel64/``, are velocity layers of one instrument instead). Keys and velocities come from the
-file names (:mod:`wifm_synth.fit.naming`), or for SFZ from the regions; samples whose name gives no key
-are pitch-detected by the fitter. Program numbers come from General MIDI names when the match is
-obvious, else they are assigned in order.
+file names (:mod:`wifm_synth.fit.naming`), or for SFZ from the regions (whose ``tune`` is added to the
+patch's ``tune_cents``); samples whose name gives no key are pitch-detected by the fitter. Program
+numbers come from General MIDI names when the match is obvious, else they are assigned in order.
 
 Each sample is one fit, run on ``--jobs`` processes (this one plus spawned workers) or on a Dask cluster
 whose workers see the samples at the same paths; its quality metrics come from :mod:`wifm_synth.fit.verify`. A
@@ -54,6 +54,7 @@ AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".
 BANK_FILE = "bank.json"
 CACHE_FOLDER = ".cache"
 CACHE_FORMAT = "wifm-bank-cache"
+TUNE_CENTS_LIMIT = 100.0  # docs/FORMATS.md: pitch.tune_cents is -100..100
 # Velocity layer of samples whose name gives none: the velocity the fitter takes as reference.
 DEFAULT_VELOCITY = 100
 # Worker processes run one fit each at a time; more threads per process would only oversubscribe.
@@ -155,6 +156,7 @@ class SampleEntry:
     layer_velocity: int = DEFAULT_VELOCITY
     round_robin: int = 0
     regions: list[SfzRegion] = field(default_factory=list)
+    tune_cents: int = 0  # the SFZ regions' tune, added to the fitted tuning when the patch is saved
     cache_key: str = ""
     status: str = "pending"  # fitted, cached, failed or skipped
     detail: str = ""
@@ -319,17 +321,18 @@ def _plan_sfz(source: Path, requested_program: int | None) -> tuple[ProgramPlan,
     skipped = [f"{source}: line {region.line}: {region.sample.name} skipped (its keys and velocities are "
                f"covered by earlier regions)" for index, region in enumerate(regions) if index not in owning]
     program_folder = _safe_name(source.stem)
-    by_sample: dict[tuple[Path, int | None], SampleEntry] = {}
+    by_sample: dict[tuple[Path, int | None, int], SampleEntry] = {}
     taken: set[str] = set()
     for index, region in enumerate(regions):
         if index not in owning:
             continue
-        slot = (region.sample, region.pitch_keycenter)
+        slot = (region.sample, region.pitch_keycenter, region.tune_cents)
         if slot not in by_sample:
             stem = _safe_name(region.sample.stem)
             label = os.path.relpath(region.sample, source.parent)
             by_sample[slot] = SampleEntry(label=label, path=region.sample, note=region.pitch_keycenter, velocity=None,
-                                          patch_file=f"{program_folder}/{_unique(stem, taken)}.json")
+                                          patch_file=f"{program_folder}/{_unique(stem, taken)}.json",
+                                          tune_cents=region.tune_cents)
         by_sample[slot].regions.append(region)
     program = requested_program if requested_program is not None else gm_program_for(source.stem)
     plan = ProgramPlan(name=source.stem, program=0 if program is None else program, folder=program_folder,
@@ -554,12 +557,21 @@ def _outcomes(jobs: list[FitJob], workers: int, dask_client) -> Iterator[FitOutc
     return _pool_outcomes(jobs, min(workers, len(jobs)))
 
 
-def _save_entry_patch(entry: SampleEntry, out_dir: Path) -> None:
+def _save_entry_patch(entry: SampleEntry, out_dir: Path) -> list[str]:
+    """Write the entry's patch, with its SFZ tune applied after the (cached, unshifted) fit; returns warnings."""
     patch_path = out_dir / entry.patch_file
     patch = patch_from_dict(entry.outcome.patch, entry.path)
     patch.name = patch_path.stem
     patch.metadata["source"] = source_reference(entry.path, patch_path)
+    warnings = []
+    if entry.tune_cents:
+        tuned = patch.pitch.tune_cents + entry.tune_cents
+        patch.pitch.tune_cents = float(np.clip(tuned, -TUNE_CENTS_LIMIT, TUNE_CENTS_LIMIT))
+        if patch.pitch.tune_cents != tuned:
+            warnings.append(f"tune={entry.tune_cents} gives tune_cents {tuned:.1f}, clamped to "
+                            f"{patch.pitch.tune_cents:.0f} (the patch format allows ±{TUNE_CENTS_LIMIT:.0f})")
     save_patch(patch, patch_path)
+    return warnings
 
 
 def _settle(entry: SampleEntry, outcome: FitOutcome, status: str, out_dir: Path) -> list[str]:
@@ -569,12 +581,12 @@ def _settle(entry: SampleEntry, outcome: FitOutcome, status: str, out_dir: Path)
         entry.status, entry.detail = "failed", outcome.error
         return [outcome.error]
     try:
-        _save_entry_patch(entry, out_dir)
+        tune_warnings = _save_entry_patch(entry, out_dir)
     except WifmError as error:  # e.g. a cached or remote patch the format rejects: this entry fails, the bank goes on
         entry.status, entry.detail = "failed", str(error)
         return [str(error)]
     entry.status = status
-    notes = [f"{entry.label}: {warning}" for warning in outcome.warnings]
+    notes = [f"{entry.label}: {warning}" for warning in outcome.warnings + tune_warnings]
     if entry.note is not None and outcome.detected_note is not None and abs(outcome.detected_note - entry.note) > 0.5:
         notes.append(f"{entry.label}: the name says key {entry.note} but the audio sounds at "
                      f"{outcome.detected_note:.1f}")

@@ -2,10 +2,12 @@
 
 Supported: ``<control>`` (``default_path``, ``note_offset``, ``octave_offset``), ``<global>``, ``<master>``,
 ``<group>`` and ``<region>`` with the usual inheritance, the opcodes ``sample``, ``key``, ``lokey``,
-``hikey``, ``lovel``, ``hivel``, ``pitch_keycenter``, ``trigger`` and ``seq_position`` (other opcodes are
-ignored, except that sample ranges ``offset``/``end`` and playback shifts ``tune``/``transpose`` are refused:
-a fit of the whole, unshifted recording would sound wrong), note names or MIDI numbers for keys (C4 = 60), ``//`` and ``/* */`` comments, sample paths
-with spaces or backslashes relative to the SFZ file. ``#define`` and ``#include`` are not supported.
+``hikey``, ``lovel``, ``hivel``, ``pitch_keycenter``, ``tune`` (cents the region's sample is shifted by, which
+the bank builder adds to the fitted patch's tuning), ``trigger`` and ``seq_position``. Other opcodes are
+ignored, except that sample ranges ``offset``/``end`` and a non-zero ``transpose`` are refused: a fit of the
+whole recording would sound wrong for them. Keys are note names or MIDI numbers (C4 = 60); ``//`` and
+``/* */`` comments and sample paths with spaces or backslashes relative to the SFZ file are read.
+``#define`` and ``#include`` are not supported.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class SfzRegion:
     vel_lo: int = 1
     vel_hi: int = 127
     pitch_keycenter: int | None = 60
+    tune_cents: int = 0
     trigger: str = "attack"
     seq_position: int = 1
 
@@ -170,11 +173,10 @@ def _region_from(opcodes: dict[str, tuple[str, int]], line: int, sfz_path: Path)
         sample = sfz_path.parent / sample
     if not sample.is_file():
         fail(sample_line, f"sample {sample_text!r} not found (looked for {sample})")
-    # The fit takes the whole recording at its own pitch: refuse regions that play part of it, or shifted.
+    # The fit takes the whole recording: refuse regions that play part of it, or shift it by semitones.
     for name, problem in (("offset", "offset/end sample ranges are not supported (cut the sample into files)"),
                           ("end", "offset/end sample ranges are not supported (cut the sample into files)"),
-                          ("tune", "tune/transpose pitch shifts are not supported"),
-                          ("transpose", "tune/transpose pitch shifts are not supported")):
+                          ("transpose", "transpose pitch shifts are not supported")):
         if name in opcodes and (name == "end" or opcodes[name][0] not in ("0", "-0")):
             value, at_line = opcodes[name]
             fail(at_line, f"{name}={value}: {problem}")
@@ -194,6 +196,7 @@ def _region_from(opcodes: dict[str, tuple[str, int]], line: int, sfz_path: Path)
             fail(line, f"{high_name} {high} is below {low_name} {low}")
     return SfzRegion(sample=sample, line=line, key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
                      pitch_keycenter=keycenter, trigger=trigger,
+                     tune_cents=_integer(opcodes, "tune", -9600, 9600, fail, default=0),
                      seq_position=_integer(opcodes, "seq_position", 1, 100, fail, default=1))
 
 
