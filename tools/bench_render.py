@@ -20,6 +20,7 @@ import numpy as np
 from benchmark_info import machine_info
 
 from wifm_synth.drivers.render_midi import render_midi_file
+from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.patch.bank import Bank, load_bank, load_instrument, save_bank
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,6 @@ TEST_BANK = REPO_ROOT / "tests" / "data" / "banks" / "test_bank.json"
 TICKS_PER_BEAT = 480
 GM_PROGRAMS = [0, 4, 33, 56, 73, 24, 40, 48, 19, 81]
 TEMPI_BPM = [120, 132, 108, 140, 96]
-DRUM_CHANNEL = 9
 
 
 def dense_song(seconds: float, seed: int = 1) -> mido.MidiFile:

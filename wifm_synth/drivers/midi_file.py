@@ -18,10 +18,11 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from wifm_synth.engine.midi import NOTE_ON
+from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.errors import MidiFileError
 
 DEFAULT_TEMPO_US_PER_BEAT = 500_000  # 120 beats per minute until the first set_tempo
-DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 # SMPTE division: the high byte is −frames per second; −29 means 29.97 drop-frame.
 _SMPTE_FRAMES_PER_SECOND = {24: Fraction(24), 25: Fraction(25), 29: Fraction(30000, 1001), 30: Fraction(30)}
 _CHANNEL_MESSAGE_TYPES = frozenset(
@@ -57,7 +58,7 @@ class MidiSong:
     @property
     def uses_drum_channel(self) -> bool:
         """Whether any note starts on MIDI channel 10 (General MIDI percussion)."""
-        return bool(np.any((self.status == 0x90 | DRUM_CHANNEL) & (self.data2 > 0)))
+        return bool(np.any((self.status == NOTE_ON | DRUM_CHANNEL) & (self.data2 > 0)))
 
     @property
     def duration_s(self) -> float:

@@ -17,9 +17,21 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from wifm_synth.drivers.midi_file import DRUM_CHANNEL, MidiSong, read_midi_file
+from wifm_synth.drivers.midi_file import MidiSong, read_midi_file
+from wifm_synth.drivers.wav import WAV_SUBTYPE
 from wifm_synth.engine import Synth
-from wifm_synth.engine.state import BLOCK, DEFAULT_POLYPHONY
+from wifm_synth.engine.midi import (
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CONTROL_CHANGE,
+    PROGRAM_CHANGE,
+)
+from wifm_synth.engine.state import (
+    BLOCK,
+    DEFAULT_POLYPHONY,
+    DRUM_CHANNEL,
+    MIDI_CHANNELS,
+)
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.patch.bank import Bank, load_instrument
 from wifm_synth.patch.io import atomic_output
@@ -28,9 +40,7 @@ from wifm_synth.patch.model import Patch
 CHUNK_FRAMES = 4096  # the events of one chunk go into the engine's ring, then the chunk is rendered
 MAX_TAIL_S = 5.0  # release tails longer than this are cut
 PROGRESS_DELAY_S = 2.0  # renders that finish sooner show no progress bar
-MIDI_CHANNELS = 16
-BANK_SELECT_CCS = (0, 32)  # MSB, LSB
-WAV_SUBTYPE = "PCM_24"
+BANK_SELECT_CCS = (CC_BANK_MSB, CC_BANK_LSB)
 
 
 def print_notice(message: str) -> None:
@@ -54,9 +64,10 @@ def _song_notices(song: MidiSong, instrument: Patch | Bank) -> list[str]:
     bank_select = np.zeros((MIDI_CHANNELS, 2), dtype=np.int64)  # (MSB, LSB) per channel
     requested: dict[tuple[int, int], set[int]] = {}
     kinds, channels = song.status & 0xF0, song.status & 0x0F
-    for index in np.flatnonzero((kinds == 0xC0) | ((kinds == 0xB0) & np.isin(song.data1, BANK_SELECT_CCS))):
+    bank_selects = (kinds == CONTROL_CHANGE) & np.isin(song.data1, BANK_SELECT_CCS)
+    for index in np.flatnonzero((kinds == PROGRAM_CHANGE) | bank_selects):
         channel, data1 = int(channels[index]), int(song.data1[index])
-        if kinds[index] == 0xB0:
+        if kinds[index] == CONTROL_CHANGE:
             bank_select[channel, BANK_SELECT_CCS.index(data1)] = song.data2[index]
         elif channel != DRUM_CHANNEL:
             number = (int(bank_select[channel, 0]) * 128 + int(bank_select[channel, 1]), data1)
