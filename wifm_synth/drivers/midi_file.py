@@ -53,7 +53,7 @@ class MidiSong:
 
     @property
     def note_count(self) -> int:
-        return int(np.count_nonzero(((self.status & 0xF0) == 0x90) & (self.data2 > 0)))
+        return int(np.count_nonzero(((self.status & 0xF0) == NOTE_ON) & (self.data2 > 0)))
 
     @property
     def uses_drum_channel(self) -> bool:

@@ -29,7 +29,11 @@ from typing import Protocol
 
 import rtmidi
 
-from wifm_synth.engine.midi import CC_ALL_NOTES_OFF, CC_RESET_CONTROLLERS
+from wifm_synth.engine.midi import (
+    CC_ALL_NOTES_OFF,
+    CC_RESET_CONTROLLERS,
+    CONTROL_CHANGE,
+)
 from wifm_synth.engine.state import MIDI_CHANNELS
 from wifm_synth.errors import DeviceError, InputError
 
@@ -43,7 +47,6 @@ QUEUE_SIZE = 4096
 
 CHANNEL_MESSAGE_FIRST = 0x80
 SYSTEM_MESSAGE_FIRST = 0xF0
-CONTROL_CHANGE = 0xB0
 
 
 class EventSink(Protocol):
