@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from wifm_synth.patch.model import Operator, Patch, save_patch
+from wifm_synth.voice.patch import Operator, Patch, save_patch
 
 RATE = 48000
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import soundfile
 from benchmark_info import machine_info
 
-from wifm_synth.fit.naming import parse_sample_name
+from wifm_synth.library.naming import parse_sample_name
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_NOTES = REPO.parent / "shared" / "data" / "notes"

@@ -20,7 +20,7 @@ from benchmark_info import machine_info
 
 from wifm_synth.engine import Synth, process_block
 from wifm_synth.engine.state import DRUM_CHANNEL
-from wifm_synth.patch.model import Envelope, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 SAMPLE_RATE = 48000
 PERIOD = 128

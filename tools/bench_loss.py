@@ -28,7 +28,7 @@ from wifm_synth.fit.loss import (
     w1_grid_into,
     w1_lines,
 )
-from wifm_synth.fm.spectrum import harmonic_spectrum
+from wifm_synth.voice.spectrum import harmonic_spectrum
 
 
 def seconds_per_call(function, min_seconds: float = 0.3) -> float:

@@ -21,7 +21,7 @@ from benchmark_info import machine_info
 
 from wifm_synth.drivers.render_midi import render_midi_file
 from wifm_synth.engine.state import DRUM_CHANNEL
-from wifm_synth.patch.bank import Bank, load_bank, load_instrument, save_bank
+from wifm_synth.formats.bank_json import Bank, load_bank, load_instrument, save_bank
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_BANK = REPO_ROOT / "tests" / "data" / "banks" / "test_bank.json"

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from benchmark_info import machine_info
 
-from wifm_synth.fit.naming import parse_sample_name
-from wifm_synth.patch.bank import Bank, Program, Zone, save_bank
-from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
+from wifm_synth.library.naming import parse_sample_name
 from wifm_synth.report.notes import load_report_instrument
 from wifm_synth.report.page import note_section, render_page
 from wifm_synth.report.scoring import evaluate_note
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "samples" / "freepats"
 DATA_URI = re.compile(r'src="data:(\w+)/[\w.+-]+;base64,([^"]*)"')

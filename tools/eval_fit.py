@@ -27,8 +27,8 @@ from benchmark_info import machine_info
 
 from wifm_synth.errors import WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
-from wifm_synth.fit.naming import parse_sample_name
 from wifm_synth.fit.verify import METRICS, verify_fit
+from wifm_synth.library.naming import parse_sample_name
 
 METHODS = {
     "wifm-w1": FitSettings(loss="w1"),

@@ -59,8 +59,8 @@ def _warn(message: str) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from wifm_synth.fit.fitter import FitSettings, fit_file
-    from wifm_synth.patch.io import source_reference
-    from wifm_synth.patch.model import save_patch
+    from wifm_synth.formats.atomic import source_reference
+    from wifm_synth.voice.patch import save_patch
 
     started = time.perf_counter()
     if args.output.exists() and args.output.resolve() == args.input.resolve():
@@ -103,7 +103,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise WifmError("render needs --note MIDI (one note) or --midi SONG.mid", args.instrument)
     from wifm_synth.drivers.wav import write_wav
     from wifm_synth.engine import render_note
-    from wifm_synth.patch.bank import Bank, load_instrument
+    from wifm_synth.formats.bank_json import Bank, load_instrument
 
     instrument = load_instrument(args.instrument)
     program = None
@@ -152,7 +152,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_bank(args: argparse.Namespace) -> int:
-    from wifm_synth.fit.bank_builder import bank_command
+    from wifm_synth.bank.build import bank_command
 
     return bank_command(
         args.source,

@@ -18,7 +18,7 @@ from wifm_synth.drivers.audio_out import (
 )
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError
-from wifm_synth.patch.model import Envelope, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 RATE = 48000
 PERIOD = 128

@@ -19,7 +19,7 @@ from wifm_synth.drivers.midi_in import (
     port_matches,
     send_panic,
 )
-from wifm_synth.patch.model import Operator, Patch, save_patch
+from wifm_synth.voice.patch import Operator, Patch, save_patch
 
 
 def test_first_message_is_dated_at_the_earliest_possible_time():

@@ -14,7 +14,7 @@ from wifm_synth.drivers.render_midi import (
 )
 from wifm_synth.engine import Synth
 from wifm_synth.errors import MidiFileError, OutputError
-from wifm_synth.patch.bank import Bank, load_bank
+from wifm_synth.formats.bank_json import Bank, load_bank
 
 BANKS = Path(__file__).resolve().parent.parent / "data" / "banks"
 TEST_BANK = BANKS / "test_bank.json"

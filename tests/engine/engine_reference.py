@@ -6,8 +6,7 @@ import itertools
 
 import numpy as np
 
-from wifm_synth.patch.compile import evaluation_order, operator_routing
-from wifm_synth.patch.model import Envelope, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 BLOCK = 64
 MOD_WHEEL_VIBRATO_CENTS = 50.0
@@ -93,8 +92,9 @@ def render_operator_feedback(modulation, phase, increment, gain_start, gain_end,
 def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_frame: int | None,
                  sample_rate: int = 48000, mod_wheel: int = 0) -> np.ndarray:
     """Mono output of one voice started at frame 0, spans cut at the 64-frame grid and the release."""
-    carriers, modulators, feedback = operator_routing(patch)
-    order = evaluation_order(modulators)
+    topology = patch.check_routing()
+    carriers, modulators, order = topology.carriers, topology.modulators, topology.order
+    feedback = [operator.feedback for operator in patch.operators]
     padded_frames = -(-n_frames // BLOCK) * BLOCK  # the engine always renders whole blocks
     edges = set(range(0, padded_frames + 1, BLOCK))
     if release_frame is not None and release_frame < padded_frames:

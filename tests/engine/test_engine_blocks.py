@@ -5,9 +5,9 @@ import pytest
 
 from wifm_synth.engine import Synth, process_block
 from wifm_synth.engine.state import RING_READ, RING_WRITE, allocate_state
+from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.errors import InputError
-from wifm_synth.patch.compile import compile_instrument
-from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
 
 RATE = 48000
 

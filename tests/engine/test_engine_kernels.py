@@ -12,10 +12,10 @@ from wifm_synth.engine.state import (
     CHANNEL_PRESSURE,
     MIDI_CHANNELS,
 )
+from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.engine.voices import tremolo, vibrato_cents
-from wifm_synth.patch.bank import Bank, Program, Zone
-from wifm_synth.patch.compile import compile_instrument
-from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch
+from wifm_synth.formats.bank_json import Bank, Program, Zone
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
 
 RNG = np.random.default_rng(7)
 ENVELOPE = Envelope(segments=[(0.01, -3.0), (0.2, -12.0), (1.5, -40.0), (0.5, -20.0)], release_s=0.4)

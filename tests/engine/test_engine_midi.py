@@ -19,7 +19,7 @@ from wifm_synth.engine.state import (
     VOICE_STAGE,
 )
 from wifm_synth.errors import InputError
-from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 RATE = 48000
 NOTE_ON, NOTE_OFF, CC, PROGRAM, PRESSURE, BEND = 0x90, 0x80, 0xB0, 0xC0, 0xD0, 0xE0
@@ -214,7 +214,7 @@ def test_a_single_patch_plays_every_program_without_a_notice():
 
 
 def test_drum_channel_is_silent_with_a_notice_unless_the_bank_has_drums():
-    from wifm_synth.patch.bank import Bank, Program, Zone
+    from wifm_synth.formats.bank_json import Bank, Program, Zone
 
     synth = Synth(sine_patch(), RATE, polyphony=4)
     out = play(synth, [(0, NOTE_ON | 9, 38, 100)], 256)
@@ -302,7 +302,7 @@ def test_send_validates_and_reports_a_full_queue():
 
 
 def test_a_bank_file_plays_the_zone_its_model_names():
-    from wifm_synth.patch.bank import load_instrument
+    from wifm_synth.formats.bank_json import load_instrument
 
     bank = load_instrument(Path(__file__).resolve().parents[1] / "data" / "banks" / "test_bank.json")
     synth = Synth(bank, RATE, polyphony=32)

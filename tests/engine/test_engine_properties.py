@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wifm_synth.engine import Synth
-from wifm_synth.patch.model import Envelope, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 RATE = 48000
 RELEASE_S = 0.2

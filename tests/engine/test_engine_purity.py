@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 from numba.core.runtime import rtsys
 from wifm_synth.engine import Synth, process_block
-from wifm_synth.patch.model import Operator, Patch
+from wifm_synth.voice.patch import Operator, Patch
 
 
 @njit

@@ -6,9 +6,9 @@ import pytest
 
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError
-from wifm_synth.fm.algorithms import algorithm_routing
-from wifm_synth.fm.spectrum import harmonic_spectrum
-from wifm_synth.patch.model import Envelope, Lfo, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, Pitch
+from wifm_synth.voice.spectrum import harmonic_spectrum
+from wifm_synth.voice.topology import Topology
 
 RATE = 48000
 HOLD = Envelope(segments=[(0.0, 0.0)], release_s=1.0)  # full level from the first sample
@@ -67,9 +67,9 @@ def test_two_operator_tone_has_the_bessel_line_spectrum():
 
 @pytest.mark.parametrize("algorithm", range(1, 33))
 def test_every_dx7_algorithm_renders_its_routing(algorithm):
-    routing = algorithm_routing(algorithm)
+    routing = Topology.from_algorithm(algorithm)
     operators = [Operator(ratio=float(index + 1), level=0.2 if routing.carriers[index] else 0.9,
-                          feedback=0.8 if index == routing.feedback_operator else 0.0,
+                          feedback=0.8 if routing.allows_feedback(index) else 0.0,
                           envelope=Envelope([(0.003, 0.0), (0.5, -10.0)], 0.05)) for index in range(6)]
     patch = Patch(operators=operators, algorithm=algorithm)
     rendered = render_note(patch, 60, 100, hold_s=0.05, tail_s=0.02, sample_rate=RATE)

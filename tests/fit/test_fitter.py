@@ -8,7 +8,7 @@ from wifm_synth.analysis.metrics import harmonic_level_error_db
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError, WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_analysis, fit_file
-from wifm_synth.patch.model import (
+from wifm_synth.voice.patch import (
     Envelope,
     Operator,
     Patch,

@@ -14,7 +14,7 @@ from wifm_synth.fit.ratio_search import (
     index_grid,
     search_index_trajectories,
 )
-from wifm_synth.fm.spectrum import harmonic_spectrum
+from wifm_synth.voice.spectrum import harmonic_spectrum
 
 
 def reference_viterbi(costs, weights, betas, jump_cost):

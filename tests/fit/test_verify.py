@@ -7,7 +7,7 @@ from wifm_synth.drivers.wav import write_wav
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError
 from wifm_synth.fit.verify import METRICS, SAMPLE_RATE, MetricScore, verify_fit
-from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from wifm_synth.drivers.midi_in import (
 )
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
-from wifm_synth.patch.bank import load_instrument
+from wifm_synth.formats.bank_json import load_instrument
 
 JACK_HOST_API = "JACK Audio Connection Kit"
 STATUS_POLL_S = 0.1

@@ -17,7 +17,6 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from wifm_synth.drivers.midi_file import MidiSong, read_midi_file
 from wifm_synth.drivers.wav import WAV_SUBTYPE
 from wifm_synth.engine import Synth
 from wifm_synth.engine.midi import (
@@ -33,9 +32,10 @@ from wifm_synth.engine.state import (
     MIDI_CHANNELS,
 )
 from wifm_synth.errors import MidiFileError, OutputError
-from wifm_synth.patch.bank import Bank, load_instrument
-from wifm_synth.patch.io import atomic_output
-from wifm_synth.patch.model import Patch
+from wifm_synth.formats.atomic import atomic_output
+from wifm_synth.formats.bank_json import Bank, load_instrument
+from wifm_synth.formats.smf import MidiSong, read_midi_file
+from wifm_synth.voice.patch import Patch
 
 CHUNK_FRAMES = 4096  # the events of one chunk go into the engine's ring, then the chunk is rendered
 MAX_TAIL_S = 5.0  # release tails longer than this are cut

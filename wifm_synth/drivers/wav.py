@@ -8,7 +8,7 @@ import numpy as np
 import soundfile
 
 from wifm_synth.errors import OutputError
-from wifm_synth.patch.io import atomic_output
+from wifm_synth.formats.atomic import atomic_output
 
 WAV_SUBTYPE = "PCM_24"  # rendered audio: 24-bit PCM, which every player reads
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from wifm_synth.patch.compile import (
+from wifm_synth.engine.tables import (
     OP_RELEASE_S,
     OP_SEGMENT_COUNT,
     OP_SEGMENTS,

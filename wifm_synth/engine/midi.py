@@ -41,13 +41,7 @@ from wifm_synth.engine.state import (
     VOICE_SOSTENUTO,
     VOICE_STAGE,
 )
-from wifm_synth.engine.voices import (
-    choose_voice,
-    fade_out_stolen,
-    release_voice,
-    start_voice,
-)
-from wifm_synth.patch.compile import (
+from wifm_synth.engine.tables import (
     PROGRAM_BANK,
     PROGRAM_FIRST_ZONE,
     PROGRAM_NUMBER,
@@ -57,6 +51,12 @@ from wifm_synth.patch.compile import (
     ZONE_PATCH,
     ZONE_VEL_HI,
     ZONE_VEL_LO,
+)
+from wifm_synth.engine.voices import (
+    choose_voice,
+    fade_out_stolen,
+    release_voice,
+    start_voice,
 )
 
 NOTE_OFF = 0x80

@@ -38,9 +38,9 @@ from typing import NamedTuple
 import numpy as np
 
 from wifm_synth.engine.kernels import channel_gains
+from wifm_synth.engine.tables import CompiledInstrument
 from wifm_synth.errors import InputError
-from wifm_synth.patch.compile import CompiledInstrument
-from wifm_synth.patch.model import MAX_OPERATORS
+from wifm_synth.voice.patch import MAX_OPERATORS
 
 BLOCK = 64  # internal block on the absolute sample grid
 MIDI_CHANNELS = 16

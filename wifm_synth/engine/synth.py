@@ -41,15 +41,15 @@ from wifm_synth.engine.state import (
     EngineState,
     allocate_state,
 )
-from wifm_synth.errors import InputError
-from wifm_synth.patch.bank import Bank
-from wifm_synth.patch.compile import (
+from wifm_synth.engine.tables import (
     PROGRAM_BANK,
     PROGRAM_NUMBER,
     Instrument,
     compile_instrument,
 )
-from wifm_synth.patch.model import Patch
+from wifm_synth.errors import InputError
+from wifm_synth.formats.bank_json import Bank
+from wifm_synth.voice.patch import Patch
 
 
 class Synth:

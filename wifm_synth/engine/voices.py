@@ -96,7 +96,7 @@ from wifm_synth.engine.state import (
     VOICE_STAGE,
     VOICE_START_FRAME,
 )
-from wifm_synth.patch.compile import (
+from wifm_synth.engine.tables import (
     EVALUATION_ORDER,
     IS_CARRIER,
     LANE_FEEDBACK_OPERATOR,
@@ -122,7 +122,7 @@ from wifm_synth.patch.compile import (
     REFERENCE_VELOCITY,
     TUNE_CENTS,
 )
-from wifm_synth.patch.model import MAX_OPERATORS
+from wifm_synth.voice.patch import MAX_OPERATORS
 
 SILENCE_AMPLITUDE = 10.0 ** (-90.0 / 20.0)  # a voice whose carriers all stay below −90 dB is freed
 MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by channel pressure) at 127

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.errors import InputError
-from wifm_synth.patch.model import LEVEL_DB_RANGE, SEGMENT_SECONDS_RANGE
+from wifm_synth.voice.patch import LEVEL_DB_RANGE, SEGMENT_SECONDS_RANGE
 
 MAX_SEGMENTS = 8
 # Fit errors below this are treated as noise when choosing the number of segments, so an exactly

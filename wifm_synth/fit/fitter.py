@@ -39,7 +39,7 @@ from wifm_synth.fit.ratio_search import (
 )
 from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
 from wifm_synth.fit.seed import fit_seed_trajectory
-from wifm_synth.patch.model import Envelope, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 METHODS = ("wifm", "seed")
 AXES = ("log", "harmonic")

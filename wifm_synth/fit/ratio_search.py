@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.fit.loss import frame_losses, grid_cost_table, sinkhorn_lines
-from wifm_synth.fm.spectrum import harmonic_spectrum
+from wifm_synth.voice.spectrum import harmonic_spectrum
 
 MAX_CARRIER_RATIO = 3
 MAX_MODULATOR_RATIO = 12

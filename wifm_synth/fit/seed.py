@@ -22,7 +22,7 @@ from wifm_synth.fit.ratio_search import (
     energy_matched_gains,
     weighted_mean,
 )
-from wifm_synth.fm.spectrum import fm_lines
+from wifm_synth.voice.spectrum import fm_lines
 
 START_RATIO = 5.0
 START_INDEX = 5.0

@@ -17,7 +17,7 @@ from wifm_synth.analysis import SampleAnalysis, analyze
 from wifm_synth.analysis import metrics as analysis_metrics
 from wifm_synth.engine import render_note
 from wifm_synth.errors import AnalysisError
-from wifm_synth.patch.model import Patch
+from wifm_synth.voice.patch import Patch
 
 METRICS = (
     ("multi-resolution log-spectral distance", "dB"),

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from tqdm import tqdm
 
-from wifm_synth.patch.io import atomic_output
+from wifm_synth.formats.atomic import atomic_output
 from wifm_synth.report.notes import load_report_instrument
 from wifm_synth.report.page import note_section, render_page
 from wifm_synth.report.scoring import evaluate_note

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from wifm_synth.analysis import SampleAnalysis
-from wifm_synth.fit.naming import note_name
+from wifm_synth.library.naming import note_name
 
 TARGET_COLOUR = "#1f3b73"
 RENDER_COLOUR = "#e0701b"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wifm_synth.errors import InputError
-from wifm_synth.patch.bank import Bank, Program, Zone, load_instrument
-from wifm_synth.patch.model import Patch
+from wifm_synth.formats.bank_json import Bank, Program, Zone, load_instrument
+from wifm_synth.voice.patch import Patch
 
 
 @dataclass

@@ -9,8 +9,7 @@ import numpy as np
 from matplotlib.colors import to_rgb
 
 from wifm_synth import __version__
-from wifm_synth.fit.naming import note_name
-from wifm_synth.patch.model import Patch
+from wifm_synth.library.naming import note_name
 from wifm_synth.report.figures import (
     MapZone,
     Track,
@@ -26,6 +25,7 @@ from wifm_synth.report.media import (
 )
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
+from wifm_synth.voice.patch import Patch
 
 STYLE = """
 :root { --ink: #1d2330; --muted: #5d6677; --line: #dde1e8; --target: #1f3b73; --render: #e0701b; }

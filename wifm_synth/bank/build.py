@@ -3,7 +3,7 @@
 SOURCE is an ``.sfz`` file or a folder. A folder of audio files is one instrument; a folder of
 subfolders is one program per subfolder (subfolders named only by a dynamic or velocity, such as
 ``ff/`` or ``vel64/``, are velocity layers of one instrument instead). Keys and velocities come from the
-file names (:mod:`wifm_synth.fit.naming`), or for SFZ from the regions (whose ``tune`` is added to the
+file names (:mod:`wifm_synth.library.naming`), or for SFZ from the regions (whose ``tune`` is added to the
 patch's ``tune_cents``); samples whose name gives no key are pitch-detected by the fitter. Program
 numbers come from General MIDI names when the match is obvious, else they are assigned in order.
 
@@ -38,17 +38,23 @@ from tqdm import tqdm
 from wifm_synth import __version__
 from wifm_synth.errors import InputError, OutputError, PatchError, WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
-from wifm_synth.fit.naming import (
+from wifm_synth.fit.verify import verify_fit
+from wifm_synth.formats.atomic import atomic_write_json, read_json, source_reference
+from wifm_synth.formats.bank_json import (
+    Bank,
+    Program,
+    Zone,
+    save_bank,
+    zones_from_root_keys,
+)
+from wifm_synth.formats.sfz import SfzRegion, read_sfz
+from wifm_synth.library.naming import (
     gm_program_for,
     layer_velocity,
     note_name,
     parse_sample_name,
 )
-from wifm_synth.fit.sfz import SfzRegion, read_sfz
-from wifm_synth.fit.verify import verify_fit
-from wifm_synth.patch.bank import Bank, Program, Zone, save_bank, zones_from_root_keys
-from wifm_synth.patch.io import atomic_write_json, read_json, source_reference
-from wifm_synth.patch.model import Patch, patch_from_dict, save_patch
+from wifm_synth.voice.patch import Patch, patch_from_dict, save_patch
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
 BANK_FILE = "bank.json"

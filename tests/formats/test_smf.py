@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wifm_synth.drivers.midi_file import read_midi_file
 from wifm_synth.errors import MidiFileError
+from wifm_synth.formats.smf import read_midi_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wifm_synth.errors import InputError, OutputError, PatchError
-from wifm_synth.patch.bank import (
+from wifm_synth.formats.bank_json import (
     Bank,
     Program,
     Zone,
@@ -19,7 +19,7 @@ from wifm_synth.patch.bank import (
     save_bank,
     zones_from_root_keys,
 )
-from wifm_synth.patch.model import Patch, load_patch
+from wifm_synth.voice.patch import Patch, load_patch
 
 TEST_BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.json"
 

@@ -7,8 +7,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from wifm_synth.patch.fields import FieldReader, read_document
-from wifm_synth.patch.io import atomic_write_json, read_json
+from wifm_synth.errors import PatchError
+from wifm_synth.formats.atomic import atomic_write_json, read_json
+from wifm_synth.formats.fields import FieldReader, read_document
+from wifm_synth.voice.topology import Topology
 
 PATCH_FORMAT = "wifm-patch"
 PATCH_VERSION = 1
@@ -66,6 +68,29 @@ class Patch:
     lfo: Lfo = field(default_factory=Lfo)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def topology(self) -> Topology:
+        """The operator graph: the DX7 algorithm's when ``algorithm`` is set, else the operators' own fields."""
+        if self.algorithm is not None:
+            if len(self.operators) != MAX_OPERATORS:
+                raise PatchError(f"operators: algorithm {self.algorithm} needs exactly {MAX_OPERATORS} operators")
+            return Topology.from_algorithm(self.algorithm)
+        return Topology.from_routing([operator.carrier for operator in self.operators],
+                                     [operator.modulators for operator in self.operators])
+
+    def check_routing(self, source: str | os.PathLike | None = None) -> Topology:
+        """The topology, after checking that only operators it lets feed back have feedback."""
+        try:
+            topology = self.topology
+        except PatchError as error:
+            raise PatchError(error.reason, source if source is not None else self.name) from None
+        for index, operator in enumerate(self.operators):
+            if operator.feedback != 0.0 and not topology.allows_feedback(index):
+                allowed = ", ".join(map(str, topology.feedback_operators))
+                raise PatchError(f"operators[{index}].feedback: algorithm {self.algorithm} feeds back operator "
+                                 f"{allowed} only, so this must be 0", source if source is not None else self.name)
+        return topology
+
     def to_dict(self) -> dict[str, Any]:
         document = {"format": PATCH_FORMAT, "version": PATCH_VERSION}
         document.update(dataclasses.asdict(self))
@@ -114,43 +139,18 @@ def _operator_from(fields: FieldReader, count: int) -> Operator:
     )
 
 
-def _check_routing(fields: FieldReader, operators: list[Operator], algorithm: int | None) -> None:
-    if algorithm is not None:
-        if len(operators) != MAX_OPERATORS:
-            fields.fail("operators", f"algorithm {algorithm} needs exactly {MAX_OPERATORS} operators")
-        return
-    if not any(op.carrier for op in operators):
-        fields.fail("operators", "at least one operator must be a carrier")
-    # Depth-first search for a modulation cycle (feedback is a separate, explicit field).
-    state = [0] * len(operators)  # 0 unseen, 1 on stack, 2 done
-
-    def visit(index: int) -> None:
-        state[index] = 1
-        for source in operators[index].modulators:
-            if source == index or state[source] == 1:
-                fields.fail(f"operators[{index}].modulators", "modulation routing has a cycle (use feedback)")
-            if state[source] == 0:
-                visit(source)
-        state[index] = 2
-
-    for index in range(len(operators)):
-        if state[index] == 0:
-            visit(index)
-
-
 def patch_from_dict(document: Any, source: str | os.PathLike | None = None) -> Patch:
     """Validate a patch document; raises PatchError naming ``source`` and the field path."""
     fields = read_document(document, source, "patch", PATCH_FORMAT, PATCH_VERSION)
     operator_fields = fields.objects("operators", 1, MAX_OPERATORS, f"must have 1 to {MAX_OPERATORS} operators")
     operators = [_operator_from(operator, len(operator_fields)) for operator in operator_fields]
     algorithm = fields.optional_number("algorithm", integer=True, low=1, high=32)
-    _check_routing(fields, operators, algorithm)
     pitch = fields.sub("pitch")
     lfo = fields.sub("lfo")
     metadata = document.get("metadata", {})
     if not isinstance(metadata, dict):
         fields.fail("metadata", "must be a JSON object")
-    return Patch(
+    patch = Patch(
         operators=operators,
         name=fields.text("name", "untitled"),
         pitch=Pitch(
@@ -167,6 +167,8 @@ def patch_from_dict(document: Any, source: str | os.PathLike | None = None) -> P
         ),
         metadata=metadata,
     )
+    patch.check_routing(fields.source)
+    return patch
 
 
 def load_patch(path: str | os.PathLike) -> Patch:

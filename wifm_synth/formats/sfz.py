@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wifm_synth.errors import InputError
-from wifm_synth.fit.naming import note_number
+from wifm_synth.library.naming import note_number
 
 _SCOPES = ("control", "global", "master", "group", "region")
 _IGNORED_HEADERS = ("curve", "effect", "midi", "sample")

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from wifm_synth.errors import InputError, OutputError, WifmError
-from wifm_synth.fit.bank_builder import (
+from wifm_synth.bank.build import (
     BANK_FILE,
     CACHE_FOLDER,
     FitOutcome,
@@ -24,10 +23,11 @@ from wifm_synth.fit.bank_builder import (
     summary_rows,
     tile_sfz_zones,
 )
-from wifm_synth.fit.naming import DYNAMIC_VELOCITIES
-from wifm_synth.fit.sfz import SfzRegion
-from wifm_synth.patch.bank import Program, bank_from_dict, load_bank
-from wifm_synth.patch.model import load_patch
+from wifm_synth.errors import InputError, OutputError, WifmError
+from wifm_synth.formats.bank_json import Program, bank_from_dict, load_bank
+from wifm_synth.formats.sfz import SfzRegion
+from wifm_synth.library.naming import DYNAMIC_VELOCITIES
+from wifm_synth.voice.patch import load_patch
 
 RATE = 48000
 
@@ -410,7 +410,7 @@ def test_killed_run_resumes_with_only_the_missing_fits(tmp_path):
 
 
 def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
-    from wifm_synth.fit import bank_builder
+    from wifm_synth.bank import build as bank_builder
 
     def fit_with_overlong_attack(sample, **options):
         result = fit_file(sample, **options)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from wifm_synth.engine import render_note
-from wifm_synth.patch.bank import load_bank
+from wifm_synth.formats.bank_json import load_bank
 
 SHIPPED_BANK = Path(__file__).resolve().parents[2] / "patches" / "freepats" / "bank.json"
 

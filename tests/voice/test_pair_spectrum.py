@@ -5,7 +5,7 @@ import pytest
 import scipy.special
 
 from wifm_synth.errors import InputError
-from wifm_synth.fm.spectrum import fm_lines, harmonic_spectrum
+from wifm_synth.voice.spectrum import fm_lines, harmonic_spectrum
 
 RATE = 48000
 F0 = 100.0  # with 1 s of audio every line at a multiple of 1 Hz falls exactly on an FFT bin

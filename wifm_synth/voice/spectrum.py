@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.errors import InputError
-from wifm_synth.fm.arguments import finite_scalar_or_vector, integer_at_least
-from wifm_synth.fm.bessel import bessel_j_and_derivative_into
+from wifm_synth.voice.arguments import finite_scalar_or_vector, integer_at_least
+from wifm_synth.voice.bessel import bessel_j_and_derivative_into
 
 
 @njit(cache=True)

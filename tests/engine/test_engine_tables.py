@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 
-from wifm_synth.errors import PatchError
-from wifm_synth.patch.bank import Bank, Program, Zone
-from wifm_synth.patch.compile import (
+from wifm_synth.engine.tables import (
     EVALUATION_ORDER,
     IS_CARRIER,
     MODULATOR_COUNT,
@@ -24,9 +22,10 @@ from wifm_synth.patch.compile import (
     SEG_START_S,
     SEGMENT_WIDTH,
     compile_instrument,
-    evaluation_order,
 )
-from wifm_synth.patch.model import Envelope, Operator, Patch
+from wifm_synth.errors import PatchError
+from wifm_synth.formats.bank_json import Bank, Program, Zone
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 
 def three_operator_patch() -> Patch:
@@ -85,7 +84,7 @@ def test_feedback_on_an_operator_the_algorithm_does_not_feed_back_is_refused():
 
 def test_cycles_and_bad_zone_entries_are_refused():
     with pytest.raises(PatchError, match="cycle"):
-        evaluation_order([[1], [0]])
+        compile_instrument(Patch(operators=[Operator(modulators=[1]), Operator(modulators=[0])]))
     with pytest.raises(PatchError, match=r"zones\[0\]"):
         compile_instrument([(0, 0, 70, 60, 1, 127, Patch(operators=[Operator()]))])
     with pytest.raises(PatchError, match="no zones"):

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from wifm_synth.errors import InputError, OutputError, PatchError
-from wifm_synth.patch.io import atomic_write_with
-from wifm_synth.patch.model import (
+from wifm_synth.formats.atomic import atomic_write_with
+from wifm_synth.voice.patch import (
     Envelope,
     Operator,
     Patch,

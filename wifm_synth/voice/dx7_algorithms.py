@@ -1,16 +1,14 @@
 """The 32 DX7 algorithms as data: which operators are carriers, who modulates whom, and feedback.
 
-Operators are numbered as on the DX7 front panel (1…6) in the table; ``algorithm_routing`` converts
-to the patch format's 0-based indices (patch operator 0 = DX7 operator 1). Algorithms 4 and 6 feed
-operator 4 (resp. 5) back into operator 6 on a DX7; like most software DX7s the engine models this
-as operator 6's self-feedback.
+Operators are numbered as on the DX7 front panel (1…6) here; ``voice.topology.Topology.from_algorithm``
+turns an entry into the 0-based operator graph every other stage uses. Algorithms 4 and 6 feed
+operator 4 (resp. 5) back into operator 6 on a DX7; like msfa and Dexed, the engine models this as
+operator 6's self-feedback (``feedback_source`` records the hardware's loop).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from wifm_synth.errors import PatchError
 
 DX7_OPERATOR_COUNT = 6
 
@@ -20,15 +18,16 @@ class Dx7Algorithm:
     carriers: tuple[int, ...]
     edges: tuple[tuple[int, int], ...]  # (modulator, modulated), DX7 operator numbers
     feedback: int  # the operator whose self-feedback the voice's feedback setting drives
+    feedback_source: int | None = None  # where a DX7 takes that feedback from, when not ``feedback`` itself
 
 
 DX7_ALGORITHMS: dict[int, Dx7Algorithm] = {
     1: Dx7Algorithm(carriers=(1, 3), edges=((6, 5), (5, 4), (4, 3), (2, 1)), feedback=6),
     2: Dx7Algorithm(carriers=(1, 3), edges=((6, 5), (5, 4), (4, 3), (2, 1)), feedback=2),
     3: Dx7Algorithm(carriers=(1, 4), edges=((6, 5), (5, 4), (3, 2), (2, 1)), feedback=6),
-    4: Dx7Algorithm(carriers=(1, 4), edges=((6, 5), (5, 4), (3, 2), (2, 1)), feedback=6),
+    4: Dx7Algorithm(carriers=(1, 4), edges=((6, 5), (5, 4), (3, 2), (2, 1)), feedback=6, feedback_source=4),
     5: Dx7Algorithm(carriers=(1, 3, 5), edges=((6, 5), (4, 3), (2, 1)), feedback=6),
-    6: Dx7Algorithm(carriers=(1, 3, 5), edges=((6, 5), (4, 3), (2, 1)), feedback=6),
+    6: Dx7Algorithm(carriers=(1, 3, 5), edges=((6, 5), (4, 3), (2, 1)), feedback=6, feedback_source=5),
     7: Dx7Algorithm(carriers=(1, 3), edges=((6, 5), (5, 3), (4, 3), (2, 1)), feedback=6),
     8: Dx7Algorithm(carriers=(1, 3), edges=((6, 5), (5, 3), (4, 3), (2, 1)), feedback=4),
     9: Dx7Algorithm(carriers=(1, 3), edges=((6, 5), (5, 3), (4, 3), (2, 1)), feedback=2),
@@ -56,25 +55,3 @@ DX7_ALGORITHMS: dict[int, Dx7Algorithm] = {
     31: Dx7Algorithm(carriers=(1, 2, 3, 4, 5), edges=((6, 5),), feedback=6),
     32: Dx7Algorithm(carriers=(1, 2, 3, 4, 5, 6), edges=(), feedback=6),
 }
-
-
-@dataclass(frozen=True)
-class Routing:
-    """0-based routing in the patch format's terms."""
-
-    carriers: tuple[bool, ...]
-    modulators: tuple[tuple[int, ...], ...]
-    feedback_operator: int
-
-
-def algorithm_routing(number: int) -> Routing:
-    """Routing of DX7 algorithm ``number`` (1…32) with 0-based operator indices."""
-    if isinstance(number, bool) or not isinstance(number, int) or number not in DX7_ALGORITHMS:
-        raise PatchError(f"algorithm: must be an integer 1..{len(DX7_ALGORITHMS)}, got {number!r}")
-    algorithm = DX7_ALGORITHMS[number]
-    modulators = tuple(
-        tuple(sorted(source - 1 for source, target in algorithm.edges if target == operator))
-        for operator in range(1, DX7_OPERATOR_COUNT + 1)
-    )
-    carriers = tuple(operator in algorithm.carriers for operator in range(1, DX7_OPERATOR_COUNT + 1))
-    return Routing(carriers=carriers, modulators=modulators, feedback_operator=algorithm.feedback - 1)

@@ -18,9 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from wifm_synth.errors import PatchError
-from wifm_synth.fm.algorithms import algorithm_routing
-from wifm_synth.patch.bank import Bank
-from wifm_synth.patch.model import MAX_ENVELOPE_SEGMENTS, MAX_OPERATORS, Patch
+from wifm_synth.formats.bank_json import Bank
+from wifm_synth.voice.patch import MAX_ENVELOPE_SEGMENTS, MAX_OPERATORS, Patch
 
 # --- patch_table columns: per patch ---
 REFERENCE_NOTE = 0
@@ -95,40 +94,6 @@ class CompiledInstrument(NamedTuple):
     plays_every_program: bool  # a single Patch: its one program row answers every program change
 
 
-def operator_routing(patch: Patch) -> tuple[list[bool], list[list[int]], list[float]]:
-    """Carrier flags, modulator lists and feedback per operator, with ``algorithm`` resolved."""
-    feedback = [operator.feedback for operator in patch.operators]
-    if patch.algorithm is None:
-        return ([operator.carrier for operator in patch.operators],
-                [list(operator.modulators) for operator in patch.operators], feedback)
-    routing = algorithm_routing(patch.algorithm)
-    for index, amount in enumerate(feedback):
-        if amount != 0.0 and index != routing.feedback_operator:
-            raise PatchError(f"operators[{index}].feedback: algorithm {patch.algorithm} feeds back operator "
-                             f"{routing.feedback_operator} only, so this must be 0", patch.name)
-    return list(routing.carriers), [list(sources) for sources in routing.modulators], feedback
-
-
-def evaluation_order(modulators: list[list[int]]) -> list[int]:
-    """Operators ordered so that every modulator comes before the operators it modulates."""
-    order: list[int] = []
-    placed = set()
-
-    def place(index: int, path: tuple[int, ...]) -> None:
-        if index in placed:
-            return
-        if index in path:
-            raise PatchError(f"operators[{index}].modulators: modulation routing has a cycle (use feedback)")
-        for source in modulators[index]:
-            place(source, path + (index,))
-        placed.add(index)
-        order.append(index)
-
-    for index in range(len(modulators)):
-        place(index, ())
-    return order
-
-
 def _patch_row(patch: Patch) -> np.ndarray:
     row = np.zeros(PATCH_WIDTH)
     row[REFERENCE_NOTE] = patch.pitch.reference_note
@@ -138,14 +103,13 @@ def _patch_row(patch: Patch) -> np.ndarray:
     row[LFO_DELAY_S] = patch.lfo.delay_s
     row[LFO_PITCH_CENTS] = patch.lfo.pitch_depth_cents
     row[LFO_AMP_DB] = patch.lfo.amp_depth_db
-    _, _, feedback = operator_routing(patch)
     for index, operator in enumerate(patch.operators):
         block = row[OPERATORS + index * OPERATOR_WIDTH: OPERATORS + (index + 1) * OPERATOR_WIDTH]
         block[OP_RATIO] = operator.ratio
         block[OP_FIXED_HZ] = 0.0 if operator.fixed_hz is None else operator.fixed_hz
         block[OP_DETUNE_CENTS] = operator.detune_cents
         block[OP_LEVEL] = operator.level
-        block[OP_FEEDBACK] = feedback[index]
+        block[OP_FEEDBACK] = operator.feedback
         block[OP_VELOCITY_SENSITIVITY] = operator.velocity_sensitivity
         block[OP_KEY_LEVEL_DB_PER_OCTAVE] = operator.key_level_db_per_octave
         block[OP_RATE_SCALING] = operator.rate_scaling
@@ -165,15 +129,16 @@ def _patch_row(patch: Patch) -> np.ndarray:
 
 
 def _routing_row(patch: Patch) -> np.ndarray:
-    carriers, modulators, feedback = operator_routing(patch)
+    topology = patch.check_routing()
     row = np.zeros(ROUTING_WIDTH, dtype=np.int64)
     row[OPERATOR_COUNT] = len(patch.operators)
     row[LANE_FEEDBACK_OPERATOR] = next(
-        (index for index, amount in enumerate(feedback) if amount > 0.0 and not modulators[index]), NO_OPERATOR)
-    for slot, index in enumerate(evaluation_order(modulators)):
+        (index for index, operator in enumerate(patch.operators)
+         if operator.feedback > 0.0 and not topology.modulators[index]), NO_OPERATOR)
+    for slot, index in enumerate(topology.order):
         row[EVALUATION_ORDER + slot] = index
-    for index, sources in enumerate(modulators):
-        row[IS_CARRIER + index] = int(carriers[index])
+    for index, sources in enumerate(topology.modulators):
+        row[IS_CARRIER + index] = int(topology.carriers[index])
         row[MODULATOR_COUNT + index] = len(sources)
         for position, source in enumerate(sources):
             row[MODULATORS + index * (MAX_OPERATORS - 1) + position] = source

@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from wifm_synth.errors import InputError, OutputError, PatchError
-from wifm_synth.patch.fields import FieldReader, read_document
-from wifm_synth.patch.io import atomic_write_json, read_json
-from wifm_synth.patch.model import (
+from wifm_synth.formats.atomic import atomic_write_json, read_json
+from wifm_synth.formats.fields import FieldReader, read_document
+from wifm_synth.voice.patch import (
     PATCH_FORMAT,
     Patch,
     load_patch,

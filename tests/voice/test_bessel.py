@@ -5,7 +5,7 @@ import pytest
 import scipy.special
 
 from wifm_synth.errors import InputError
-from wifm_synth.fm.bessel import (
+from wifm_synth.voice.bessel import (
     bessel_j,
     bessel_j_and_derivative_into,
     bessel_j_into,

@@ -1,7 +1,7 @@
 import pytest
 
 from wifm_synth.errors import PatchError
-from wifm_synth.patch.fields import FieldReader, read_document
+from wifm_synth.formats.fields import FieldReader, read_document
 
 
 def test_objects_reads_each_item_under_its_indexed_path():

@@ -3,7 +3,7 @@
 import pytest
 
 from wifm_synth.errors import InputError
-from wifm_synth.fit.sfz import SfzRegion, read_sfz
+from wifm_synth.formats.sfz import SfzRegion, read_sfz
 
 
 @pytest.fixture

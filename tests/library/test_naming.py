@@ -2,7 +2,7 @@
 
 import pytest
 
-from wifm_synth.fit.naming import (
+from wifm_synth.library.naming import (
     DYNAMIC_VELOCITIES,
     GM_PROGRAM_NAMES,
     NameInfo,

@@ -1,0 +1,1 @@
+"""Bank orchestration: fitting a library into a bank, with cache, resume and executors."""

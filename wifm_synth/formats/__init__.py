@@ -1,0 +1,1 @@
+"""File formats: patch and bank JSON, SFZ, Standard MIDI Files, atomic writes."""

@@ -1,0 +1,1 @@
+"""Sample-library ingestion: naming, discovery and key × velocity zones."""

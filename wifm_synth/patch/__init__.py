@@ -1,1 +1,0 @@
-"""Patch and bank model: validation, JSON io, compilation to flat arrays for the engine."""
