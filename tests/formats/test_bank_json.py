@@ -213,8 +213,8 @@ def test_zones_from_root_keys_tile_without_gaps_or_overlaps(layers):
     "layers, message",
     [
         ({}, "no samples"),
-        ({0: [60]}, "velocity layer 0: must be an integer 1..127"),
-        ({100: [128]}, "velocity layer 100: root key 128 must be an integer 0..127"),
+        ({0: [60]}, "velocity layer: must be an integer 1..127, got 0"),
+        ({100: [128]}, "velocity layer 100: root key: must be an integer 0..127, got 128"),
         ({100: []}, "velocity layer 100: has no root keys"),
         ({100: [60, 60]}, r"velocity layer 100: root keys \[60, 60\] repeat a key"),
     ],

@@ -165,7 +165,7 @@ def test_missing_file_and_folder(tmp_path):
     with pytest.raises(MidiFileError, match="is a folder"):
         read_midi_file(tmp_path)
     (tmp_path / "ok.mid").write_bytes(valid_file())
-    with pytest.raises(MidiFileError, match="sample rate must be a positive integer"):
+    with pytest.raises(MidiFileError, match="sample rate: must be an integer >= 1 Hz"):
         read_midi_file(tmp_path / "ok.mid", sample_rate=0)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from wifm_synth.checks import integer_in
 from wifm_synth.errors import AnalysisError, InputError
 
 MIN_DURATION_S = 0.05
@@ -69,8 +70,7 @@ def prepare_audio(
 
 
 def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not 1000 <= rate <= 768000:
-        raise InputError(f"sample rate must be an integer between 1000 and 768000 Hz, got {rate!r}", source)
+    integer_in(rate, "sample rate", 1000, 768000, unit=" Hz", path=source)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import scipy.signal
 
 from wifm_synth.analysis.envelope import level_db
 from wifm_synth.analysis.sample import SampleAnalysis
+from wifm_synth.checks import integer_in
 from wifm_synth.errors import InputError
 
 STFT_SIZES = (256, 512, 1024, 2048, 4096)
@@ -44,8 +45,7 @@ def multires_log_stft_distance_db(
     """
     target = _checked_signal(target, "target")
     rendered = _checked_signal(rendered, "rendered")
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise InputError(f"sample rate must be a positive integer, got {rate!r}")
+    integer_in(rate, "sample rate", 1, unit=" Hz")
     length = max(target.size, rendered.size)
     target = np.pad(target, (0, length - target.size))
     rendered = np.pad(rendered, (0, length - rendered.size))

@@ -31,6 +31,7 @@ from wifm_synth.analysis.spectrum import (
     window_length,
     zero_phase_stft,
 )
+from wifm_synth.checks import integer_in
 from wifm_synth.errors import AnalysisError, InputError
 
 # Pitch and the average spectrum come from frames within this many dB of the loudest one, skipping
@@ -151,10 +152,8 @@ def analyze(
 
 
 def _check_options(name: str, note_hint: int | None, hop_s: float, f0_hz: float | None) -> None:
-    if note_hint is not None and (
-        isinstance(note_hint, bool) or not isinstance(note_hint, (int, np.integer)) or not 0 <= note_hint <= 127
-    ):
-        raise InputError(f"note hint must be a MIDI note 0-127, got {note_hint!r}", name)
+    if note_hint is not None:
+        integer_in(note_hint, "note hint", 0, 127, path=name)
     if not isinstance(hop_s, (int, float)) or not 0.001 <= hop_s <= 0.1:
         raise InputError(f"hop must be between 0.001 and 0.1 s, got {hop_s!r}", name)
     if f0_hz is not None and (not isinstance(f0_hz, (int, float)) or not 20.0 <= f0_hz <= 5000.0):

@@ -27,6 +27,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
+from wifm_synth.checks import integer_in
 from wifm_synth.engine import EngineState, Synth, process_block
 from wifm_synth.engine.state import BLOCK, ENGINE_FRAMES_OUT
 from wifm_synth.errors import DeviceError
@@ -228,8 +229,7 @@ class EngineOutputStream:
     """
 
     def __init__(self, synth: Synth, *, device: str | int | None = None, period: int = 128):
-        if isinstance(period, bool) or not isinstance(period, int) or not 16 <= period <= 8192:
-            raise DeviceError(f"--period: must be an integer 16..8192 frames, got {period!r}")
+        integer_in(period, "--period", 16, 8192, unit=" frames", error=DeviceError)
         self._sounddevice = _portaudio()
         self._ffi, self._lib = self._sounddevice._ffi, self._sounddevice._lib
         self.synth = synth

@@ -29,6 +29,7 @@ import numpy as np
 
 import wifm_synth
 from wifm_synth.analysis import SampleAnalysis, analyze
+from wifm_synth.checks import integer_in
 from wifm_synth.errors import InputError
 from wifm_synth.fit.envelope import EnvelopeFit, fit_envelope, fit_release_seconds
 from wifm_synth.fit.loss import LOSS_KINDS
@@ -82,9 +83,7 @@ class FitSettings:
             raise InputError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
         if self.axis not in AXES:
             raise InputError(f"axis {self.axis}: expected one of {', '.join(AXES)}")
-        velocity = self.reference_velocity
-        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
-            raise InputError(f"reference velocity must be 1..127, got {velocity!r}")
+        integer_in(self.reference_velocity, "reference velocity", 1, 127)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from wifm_synth.checks import integer_in
 from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.fields import FieldReader, read_document
@@ -159,12 +160,10 @@ def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]
         raise InputError("no samples to build zones from")
     layers: dict[int, list[int]] = {}
     for velocity, root_keys in root_keys_by_velocity_layer.items():
-        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
-            raise InputError(f"velocity layer {velocity!r}: must be an integer 1..127")
+        integer_in(velocity, "velocity layer", 1, 127)
         keys = list(root_keys)
         for key in keys:
-            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key <= 127:
-                raise InputError(f"velocity layer {velocity}: root key {key!r} must be an integer 0..127")
+            integer_in(key, f"velocity layer {velocity}: root key", 0, 127)
         if not keys:
             raise InputError(f"velocity layer {velocity}: has no root keys")
         if len(set(keys)) != len(keys):

@@ -18,6 +18,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from wifm_synth.checks import integer_in
 from wifm_synth.engine.midi import NOTE_ON
 from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.errors import MidiFileError
@@ -155,8 +156,7 @@ def _merged(tracks: list[mido.MidiTrack]):
 def read_midi_file(path: str | os.PathLike, sample_rate: int = 48000) -> MidiSong:
     """Read an SMF type 0/1 file into engine events at ``sample_rate`` (frame 0 = start of the song)."""
     path = Path(path)
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise MidiFileError(f"sample rate must be a positive integer, got {sample_rate!r}", path)
+    integer_in(sample_rate, "sample rate", 1, unit=" Hz", error=MidiFileError, path=path)
     midi = _open(path)
     smpte_seconds_per_tick, ticks_per_beat = _seconds_per_tick(midi, path)
     tempo_map = _TempoMap(int(sample_rate), smpte_seconds_per_tick

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from wifm_synth.voice.arguments import finite_scalar_or_vector, integer_at_least
+from wifm_synth.checks import finite_scalar_or_vector, integer_at_least
 
 # Below this |x| the two-term power series is exact to double precision, and the recurrence's
 # growth factor 2k/x would overflow.

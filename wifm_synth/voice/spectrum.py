@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from wifm_synth.checks import finite_scalar_or_vector, integer_at_least
 from wifm_synth.errors import InputError
-from wifm_synth.voice.arguments import finite_scalar_or_vector, integer_at_least
 from wifm_synth.voice.bessel import bessel_j_and_derivative_into
 
 

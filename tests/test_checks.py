@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from wifm_synth.checks import finite_scalar_or_vector, integer_at_least
 from wifm_synth.errors import InputError
-from wifm_synth.voice.arguments import finite_scalar_or_vector, integer_at_least
 
 
 def test_integer_at_least_accepts_numpy_integers_and_refuses_bools_floats_and_small_values():
