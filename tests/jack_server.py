@@ -1,4 +1,4 @@
-"""A private JACK dummy server for real-time tests (DESIGN.md §5): real JACK timing, no sound card.
+"""A private JACK dummy server for real-time tests: real JACK timing, no sound card.
 
 Each server gets its own name and the clients started by the test (in-process or subprocesses) find it
 through ``JACK_DEFAULT_SERVER``, so parallel test runs and other JACK users on the machine don't

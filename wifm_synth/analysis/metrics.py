@@ -1,4 +1,4 @@
-"""Fit-quality metrics the fitter does not optimise, and the two reference renders (DESIGN.md §2).
+"""Fit-quality metrics the fitter does not optimise, and the two reference renders.
 
 All level comparisons are in dB relative to the *target's* peak, so a render that is too loud or
 too quiet is penalised; values are clamped to a floor so silence compares as finite numbers. Both

@@ -1,7 +1,7 @@
 """Verify a fit: render the patch, analyse target and render alike, and score it against the floor and limit.
 
 The **floor** is a sine at f0 carrying the target's RMS envelope and the **limit** is the target
-resynthesised from its own measured harmonics (DESIGN.md §2). A metric's *position* is where the fit
+resynthesised from its own measured harmonics. A metric's *position* is where the fit
 sits between them: 0 = no better than the floor, 1 = as good as the limit. A fit's *quality* is the
 position on the multi-resolution log-spectral distance, the metric closest to what a listener hears.
 """
