@@ -18,15 +18,12 @@ import scipy
 import scipy.stats
 from benchmark_info import machine_info
 
-from wifm_synth.fit.loss import (
-    frame_losses,
-    grid_cost_table,
+from wifm_synth.fit.loss import frame_losses, grid_cost_table, sinkhorn_lines, w1_lines
+from wifm_synth.fit.loss_kernels import (
     mse_grid_into,
-    sinkhorn_lines,
     w1_grid_amps_into,
     w1_grid_cost_table_into,
     w1_grid_into,
-    w1_lines,
 )
 from wifm_synth.voice.spectrum import harmonic_spectrum
 

@@ -9,17 +9,15 @@ from hypothesis import strategies as st
 
 from wifm_synth.errors import InputError
 from wifm_synth.fit.loss import (
-    CDF_ROUNDOFF,
-    MSE_UPPER_BOUND,
     FrameLosses,
     frame_losses,
     grid_cost_table,
     mse_grid,
     sinkhorn_lines,
     w1_grid,
-    w1_grid_amps_into,
     w1_lines,
 )
+from wifm_synth.fit.loss_kernels import CDF_ROUNDOFF, MSE_UPPER_BOUND, w1_grid_amps_into
 
 
 def w1_twin(target_pos, target_w, model_pos, model_amps):
