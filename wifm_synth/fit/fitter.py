@@ -40,6 +40,7 @@ from wifm_synth.fit.ratio_search import (
 from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
 from wifm_synth.fit.seed import fit_seed_trajectory
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
+from wifm_synth.voice.schema import SCHEMA
 
 METHODS = ("wifm", "seed")
 AXES = ("log", "harmonic")
@@ -146,7 +147,7 @@ def _pitch(analysis: SampleAnalysis, reference_velocity: int) -> Pitch:
     note = analysis.note_hint
     if note is None or abs(analysis.midi_note - note) > 1.0:
         note = int(round(analysis.midi_note))
-    tune = float(np.clip(100.0 * (analysis.midi_note - note), -100.0, 100.0))
+    tune = float(SCHEMA["pitch.tune_cents"].clip(100.0 * (analysis.midi_note - note)))
     return Pitch(reference_note=int(note), reference_velocity=int(reference_velocity), tune_cents=round(tune, 3))
 
 
