@@ -10,6 +10,7 @@ from wifm_synth.engine import tables
 from wifm_synth.errors import PatchError
 from wifm_synth.fit import envelope
 from wifm_synth.formats.patch_json import patch_from_dict, patch_to_dict, save_patch
+from wifm_synth.report.page import _operators_table
 from wifm_synth.voice.patch import Envelope, Operator, Patch, patch_classes
 from wifm_synth.voice.schema import OPERATOR, PATCH, SCHEMA, Kind, Parameter
 
@@ -53,6 +54,7 @@ def test_a_parameter_declared_once_gets_a_patch_table_column_and_fitter_bounds(e
     assert row[second + layout.segment_count] == 1
 
     assert extended["operator.test_param"].clip(np.array([-5.0, 0.5, 5.0])).tolist() == [-1.0, 0.5, 2.0]
+    assert "test_param (widgets)" in _operators_table(extended_patch(extended, 1.5))
 
 
 def test_the_bundled_schema_is_not_changed_by_extending_it(extended):
