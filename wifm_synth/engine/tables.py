@@ -4,6 +4,9 @@ All patches of an instrument go into one ``patch_table`` (float64, one row per p
 ``routing_table`` (int64, one row per patch); the programs and their key × velocity zones go into
 ``program_table`` and ``zone_table``. Column offsets are the named constants below, so a Numba
 kernel (or a C callback) reads ``patch_table[slot, OPERATORS + k * OPERATOR_WIDTH + OP_LEVEL]``.
+The patch_table's columns come from the parameter schema (``patch_table_layout``): every numeric
+field of the voice, then blocks of every numeric field of an operator, in schema order; the
+constants name the columns the engine reads.
 
 Units are converted once here: envelope segments become absolute start times, durations, end
 levels and the loudest level still to come (which lets the engine free a voice as soon as it can
@@ -70,7 +73,10 @@ class PatchTableLayout:
 
     def column(self, key: str) -> int:
         """The column of schema field ``key``: in the row for a voice field, in an operator block for an operator's."""
-        return next(column.index for column in self.voice_columns + self.operator_columns if column.key == key)
+        for column in self.voice_columns + self.operator_columns:
+            if column.key == key:
+                return column.index
+        raise KeyError(f"{key}: not a patch_table column")
 
 
 def _numeric_fields(schema: PatchSchema, scope: str, attributes: tuple[str, ...] = ()) -> list[tuple[str, tuple]]:

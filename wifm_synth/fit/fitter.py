@@ -71,7 +71,7 @@ class FitSettings:
     loss: str = "w1"
     method: str = "wifm"
     axis: str = "log"
-    reference_velocity: int = 100
+    reference_velocity: int = SCHEMA["pitch.reference_velocity"].default
 
     def __post_init__(self):
         if self.ops not in SUPPORTED_OPERATORS:
@@ -83,9 +83,10 @@ class FitSettings:
             raise InputError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
         if self.axis not in AXES:
             raise InputError(f"axis {self.axis}: expected one of {', '.join(AXES)}")
-        velocity = self.reference_velocity
-        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
-            raise InputError(f"reference velocity must be 1..127, got {velocity!r}")
+        velocity, allowed = self.reference_velocity, SCHEMA["pitch.reference_velocity"]
+        if (isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer))
+                or not allowed.low <= velocity <= allowed.high):
+            raise InputError(f"reference velocity must be {allowed.low}..{allowed.high}, got {velocity!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

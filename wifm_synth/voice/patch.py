@@ -29,7 +29,7 @@ from wifm_synth.voice.schema import (
 from wifm_synth.voice.topology import MAX_OPERATORS, Topology
 
 
-class PatchRouting:
+class PatchMethods:
     """What a generated Patch class does beyond holding its fields: its routing, and itself as JSON."""
 
     operators: list[Any]
@@ -122,7 +122,7 @@ def patch_classes(schema: PatchSchema = SCHEMA) -> Mapping[str, type]:
         fields = [_dataclass_field(parameter, classes) for parameter in schema.fields(scope)]
         fields.sort(key=lambda spec: len(spec) > 2)  # stable: required fields first, else schema order
         class_name = schema.scope(scope).class_name
-        cls = dataclasses.make_dataclass(class_name, fields, bases=(PatchRouting,) if scope == PATCH else (),
+        cls = dataclasses.make_dataclass(class_name, fields, bases=(PatchMethods,) if scope == PATCH else (),
                                          namespace={"schema": schema, "__doc__": _docstring(schema, scope)})
         cls.__module__ = __name__  # pickle finds the SCHEMA classes by this module's names
         classes[scope] = cls

@@ -59,7 +59,6 @@ class Kind(enum.Enum):
 
 
 NUMERIC_KINDS = frozenset({Kind.NUMBER, Kind.INTEGER, Kind.OPTIONAL_NUMBER, Kind.OPTIONAL_INTEGER})
-NESTING_KINDS = frozenset({Kind.GROUP, Kind.GROUP_LIST, Kind.PAIR_LIST})
 
 
 class _Required:
@@ -85,7 +84,7 @@ class Parameter:
     low: float = -math.inf
     high: float = math.inf
     low_open: bool = False  # the range excludes ``low`` itself
-    child: str | None = None  # the scope of the nested fields, for NESTING_KINDS
+    child: str | None = None  # the scope of the nested fields, for GROUP, GROUP_LIST and PAIR_LIST
     # A file must give it, although code building a Patch may leave it at its default.
     required_in_file: bool = False
     # False for numeric fields the engine does not read from patch_table (algorithm goes to routing_table).
