@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from wifm_synth.voice.patch import Operator, Patch, save_patch
+from wifm_synth.formats.patch_json import save_patch
+from wifm_synth.voice.patch import Operator, Patch
 
 RATE = 48000
 
@@ -78,6 +79,18 @@ def test_render_rejects_out_of_range_field(tmp_path):
     output = tmp_path / "out.wav"
     result = run_wifm("render", patch_file, "--note", 60, "-o", output)
     assert_one_line_error(result, patch_file, "operators[0].envelope.release_s: must be <= 60")
+    assert not output.exists()
+
+
+def test_render_rejects_feedback_the_algorithm_does_not_route(tmp_path):
+    patch_file = tmp_path / "dx7.json"
+    document = Patch(operators=[Operator() for _ in range(6)], algorithm=1).to_dict()
+    document["operators"][0]["feedback"] = 0.5  # algorithm 1 feeds back operator 5 only
+    patch_file.write_text(json.dumps(document))
+    output = tmp_path / "x.wav"
+    result = run_wifm("render", patch_file, "--note", 60, "-o", output)
+    assert_one_line_error(result, patch_file, "operators[0].feedback: algorithm 1 feeds back operator 5 only")
+    assert result.stderr.startswith(f"wifm: error: {patch_file}: operators[0].feedback: ")
     assert not output.exists()
 
 

@@ -60,7 +60,7 @@ def _warn(message: str) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     from wifm_synth.fit.fitter import FitSettings, fit_file
     from wifm_synth.formats.atomic import source_reference
-    from wifm_synth.voice.patch import save_patch
+    from wifm_synth.formats.patch_json import save_patch
 
     started = time.perf_counter()
     if args.output.exists() and args.output.resolve() == args.input.resolve():

@@ -25,9 +25,9 @@ from wifm_synth.bank.build import (
 )
 from wifm_synth.errors import InputError, OutputError, WifmError
 from wifm_synth.formats.bank_json import Program, bank_from_dict, load_bank
+from wifm_synth.formats.patch_json import load_patch
 from wifm_synth.formats.sfz import SfzRegion
 from wifm_synth.library.naming import DYNAMIC_VELOCITIES
-from wifm_synth.voice.patch import load_patch
 
 RATE = 48000
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from jack_server import jack_server, running_jack_server  # noqa: F401  (fixture)
 
-from wifm_synth.voice.patch import Envelope, Operator, Patch, save_patch
+from wifm_synth.formats.patch_json import save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 jack = pytest.importorskip("jack")
 rtmidi = pytest.importorskip("rtmidi")

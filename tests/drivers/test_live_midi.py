@@ -19,7 +19,8 @@ from wifm_synth.drivers.midi_in import (
     port_matches,
     send_panic,
 )
-from wifm_synth.voice.patch import Operator, Patch, save_patch
+from wifm_synth.formats.patch_json import save_patch
+from wifm_synth.voice.patch import Operator, Patch
 
 
 def test_first_message_is_dated_at_the_earliest_possible_time():

@@ -8,14 +8,8 @@ from wifm_synth.analysis.metrics import harmonic_level_error_db
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError, WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_analysis, fit_file
-from wifm_synth.voice.patch import (
-    Envelope,
-    Operator,
-    Patch,
-    Pitch,
-    load_patch,
-    save_patch,
-)
+from wifm_synth.formats.patch_json import load_patch, save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 RATE = 48000
 HOLD_S = 1.2

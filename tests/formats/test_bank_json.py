@@ -19,7 +19,8 @@ from wifm_synth.formats.bank_json import (
     save_bank,
     zones_from_root_keys,
 )
-from wifm_synth.voice.patch import Patch, load_patch
+from wifm_synth.formats.patch_json import load_patch
+from wifm_synth.voice.patch import Patch
 
 TEST_BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.json"
 

@@ -17,8 +17,9 @@ import soundfile
 from matplotlib.image import imread
 
 from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
+from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.report import report_command
-from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch, save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

@@ -8,9 +8,10 @@ import pytest
 import wifm_synth.report
 from wifm_synth.errors import InputError, OutputError, PatchError, WifmError
 from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
+from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.report import report_command
 from wifm_synth.report.notes import load_report_instrument, resolve_source
-from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch, save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 
 def make_patch(name: str, note: int, source: str | None, **metadata) -> Patch:

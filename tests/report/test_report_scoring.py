@@ -3,9 +3,10 @@
 import pytest
 
 from wifm_synth.fit.verify import METRICS, SAMPLE_RATE
+from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.report.notes import load_report_instrument
 from wifm_synth.report.scoring import evaluate_note
-from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch, save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 
 def sine_patch(note: int, source: str, level: float = 0.3) -> Patch:

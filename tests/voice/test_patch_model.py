@@ -8,14 +8,8 @@ import pytest
 
 from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_with
-from wifm_synth.voice.patch import (
-    Envelope,
-    Operator,
-    Patch,
-    load_patch,
-    patch_from_dict,
-    save_patch,
-)
+from wifm_synth.formats.patch_json import load_patch, patch_from_dict, save_patch
+from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 
 def two_operator_patch() -> Patch:

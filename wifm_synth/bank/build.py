@@ -47,6 +47,7 @@ from wifm_synth.formats.bank_json import (
     save_bank,
     zones_from_root_keys,
 )
+from wifm_synth.formats.patch_json import Patch, patch_from_dict, save_patch
 from wifm_synth.formats.sfz import SfzRegion, read_sfz
 from wifm_synth.library.naming import (
     gm_program_for,
@@ -54,7 +55,6 @@ from wifm_synth.library.naming import (
     note_name,
     parse_sample_name,
 )
-from wifm_synth.voice.patch import Patch, patch_from_dict, save_patch
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".mp3")
 BANK_FILE = "bank.json"

@@ -4,6 +4,9 @@ All patches of an instrument go into one ``patch_table`` (float64, one row per p
 ``routing_table`` (int64, one row per patch); the programs and their key × velocity zones go into
 ``program_table`` and ``zone_table``. Column offsets are the named constants below, so a Numba
 kernel (or a C callback) reads ``patch_table[slot, OPERATORS + k * OPERATOR_WIDTH + OP_LEVEL]``.
+The patch_table's columns come from the parameter schema (``patch_table_layout``): every numeric
+field of the voice, then blocks of every numeric field of an operator, in schema order; the
+constants name the columns the engine reads.
 
 Units are converted once here: envelope segments become absolute start times, durations, end
 levels and the loudest level still to come (which lets the engine free a voice as soon as it can
@@ -12,44 +15,127 @@ never be heard again); a modulator's level is kept in radians (the engine conver
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from wifm_synth.errors import PatchError
 from wifm_synth.formats.bank_json import Bank
-from wifm_synth.voice.patch import MAX_ENVELOPE_SEGMENTS, MAX_OPERATORS, Patch
+from wifm_synth.voice.patch import Patch
+from wifm_synth.voice.schema import OPERATOR, PATCH, SCHEMA, Kind, PatchSchema
+from wifm_synth.voice.topology import MAX_OPERATORS
 
-# --- patch_table columns: per patch ---
-REFERENCE_NOTE = 0
-REFERENCE_VELOCITY = 1
-TUNE_CENTS = 2
-LFO_RATE_HZ = 3
-LFO_DELAY_S = 4
-LFO_PITCH_CENTS = 5
-LFO_AMP_DB = 6
-OPERATORS = 8  # first operator block
 
-# --- offsets inside one operator block ---
-OP_RATIO = 0
-OP_FIXED_HZ = 1  # 0 = follows the key
-OP_DETUNE_CENTS = 2
-OP_LEVEL = 3  # carrier: linear amplitude; modulator: peak index in radians
-OP_FEEDBACK = 4  # self-modulation index, radians
-OP_VELOCITY_SENSITIVITY = 5
-OP_KEY_LEVEL_DB_PER_OCTAVE = 6
-OP_RATE_SCALING = 7
-OP_RELEASE_S = 8
-OP_SEGMENT_COUNT = 9
-OP_SEGMENTS = 10  # then SEGMENT_WIDTH values per segment
+@dataclass(frozen=True)
+class Column:
+    """A patch_table column holding the schema field ``key``, found at ``attributes`` below the patch or operator."""
+
+    key: str
+    attributes: tuple[str, ...]
+    index: int
+
+
+@dataclass(frozen=True)
+class PatchTableLayout:
+    """Where each field sits in a patch_table row: the voice's columns, then ``operator_count`` operator blocks.
+
+    An operator block is its schema columns, the segment count, then ``max_segments`` cells of
+    SEGMENT_WIDTH values.
+    """
+
+    voice_columns: tuple[Column, ...]
+    operator_columns: tuple[Column, ...]
+    operator_count: int
+    max_segments: int
+
+    @property
+    def operators(self) -> int:
+        return len(self.voice_columns)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self.operator_columns)
+
+    @property
+    def segments(self) -> int:
+        return self.segment_count + 1
+
+    @property
+    def operator_width(self) -> int:
+        return self.segments + SEGMENT_WIDTH * self.max_segments
+
+    @property
+    def patch_width(self) -> int:
+        return self.operators + self.operator_width * self.operator_count
+
+    def column(self, key: str) -> int:
+        """The column of schema field ``key``: in the row for a voice field, in an operator block for an operator's."""
+        for column in self.voice_columns + self.operator_columns:
+            if column.key == key:
+                return column.index
+        raise KeyError(f"{key}: not a patch_table column")
+
+
+def _numeric_fields(schema: PatchSchema, scope: str, attributes: tuple[str, ...] = ()) -> list[tuple[str, tuple]]:
+    """(key, attributes) of the numeric fields of ``scope``, then of the objects nested in it (not in lists)."""
+    fields = schema.fields(scope)
+    found = [(field.key, (*attributes, field.name)) for field in fields if field.numeric and field.in_patch_table]
+    for field in fields:
+        if field.kind is Kind.GROUP:
+            found += _numeric_fields(schema, field.child, (*attributes, field.name))
+    return found
+
+
+def _columns(fields: list[tuple[str, tuple]]) -> tuple[Column, ...]:
+    return tuple(Column(key, attributes, index) for index, (key, attributes) in enumerate(fields))
+
+
+@functools.cache
+def patch_table_layout(schema: PatchSchema = SCHEMA) -> PatchTableLayout:
+    """The patch_table layout for ``schema``: adding a numeric field to it adds a column."""
+    return PatchTableLayout(
+        voice_columns=_columns(_numeric_fields(schema, PATCH)),
+        operator_columns=_columns(_numeric_fields(schema, OPERATOR)),
+        operator_count=int(schema["patch.operators"].high),
+        max_segments=int(schema["envelope.segments"].high),
+    )
+
+
+# Cells of one envelope segment: the engine's own quantities, derived from the segment's fields.
 SEG_START_S = 0
 SEG_DURATION_S = 1
 SEG_END_DB = 2
 SEG_FUTURE_PEAK_DB = 3  # loudest end level of this and all later segments
 SEGMENT_WIDTH = 4
-OPERATOR_WIDTH = OP_SEGMENTS + SEGMENT_WIDTH * MAX_ENVELOPE_SEGMENTS
-PATCH_WIDTH = OPERATORS + OPERATOR_WIDTH * MAX_OPERATORS
+
+LAYOUT = patch_table_layout(SCHEMA)
+# --- patch_table columns: per patch ---
+REFERENCE_NOTE = LAYOUT.column("pitch.reference_note")
+REFERENCE_VELOCITY = LAYOUT.column("pitch.reference_velocity")
+TUNE_CENTS = LAYOUT.column("pitch.tune_cents")
+LFO_RATE_HZ = LAYOUT.column("lfo.rate_hz")
+LFO_DELAY_S = LAYOUT.column("lfo.delay_s")
+LFO_PITCH_CENTS = LAYOUT.column("lfo.pitch_depth_cents")
+LFO_AMP_DB = LAYOUT.column("lfo.amp_depth_db")
+OPERATORS = LAYOUT.operators  # first operator block
+
+# --- offsets inside one operator block ---
+OP_RATIO = LAYOUT.column("operator.ratio")
+OP_FIXED_HZ = LAYOUT.column("operator.fixed_hz")  # 0 = follows the key
+OP_DETUNE_CENTS = LAYOUT.column("operator.detune_cents")
+OP_LEVEL = LAYOUT.column("operator.level")  # carrier: linear amplitude; modulator: peak index in radians
+OP_FEEDBACK = LAYOUT.column("operator.feedback")  # self-modulation index, radians
+OP_VELOCITY_SENSITIVITY = LAYOUT.column("operator.velocity_sensitivity")
+OP_KEY_LEVEL_DB_PER_OCTAVE = LAYOUT.column("operator.key_level_db_per_octave")
+OP_RATE_SCALING = LAYOUT.column("operator.rate_scaling")
+OP_RELEASE_S = LAYOUT.column("envelope.release_s")
+OP_SEGMENT_COUNT = LAYOUT.segment_count
+OP_SEGMENTS = LAYOUT.segments  # then SEGMENT_WIDTH values per segment
+OPERATOR_WIDTH = LAYOUT.operator_width
+PATCH_WIDTH = LAYOUT.patch_width
 
 # --- routing_table columns: per patch ---
 OPERATOR_COUNT = 0
@@ -94,32 +180,29 @@ class CompiledInstrument(NamedTuple):
     plays_every_program: bool  # a single Patch: its one program row answers every program change
 
 
-def _patch_row(patch: Patch) -> np.ndarray:
-    row = np.zeros(PATCH_WIDTH)
-    row[REFERENCE_NOTE] = patch.pitch.reference_note
-    row[REFERENCE_VELOCITY] = patch.pitch.reference_velocity
-    row[TUNE_CENTS] = patch.pitch.tune_cents
-    row[LFO_RATE_HZ] = patch.lfo.rate_hz
-    row[LFO_DELAY_S] = patch.lfo.delay_s
-    row[LFO_PITCH_CENTS] = patch.lfo.pitch_depth_cents
-    row[LFO_AMP_DB] = patch.lfo.amp_depth_db
+def _field_value(owner: Any, attributes: tuple[str, ...]) -> float:
+    for attribute in attributes:
+        owner = getattr(owner, attribute)
+    # An optional number left out (null) is 0 in the table: fixed_hz 0 means "follows the key".
+    return 0.0 if owner is None else owner
+
+
+def patch_row(patch: Patch, layout: PatchTableLayout = LAYOUT) -> np.ndarray:
+    """``patch`` as one patch_table row laid out by ``layout``."""
+    row = np.zeros(layout.patch_width)
+    for column in layout.voice_columns:
+        row[column.index] = _field_value(patch, column.attributes)
     for index, operator in enumerate(patch.operators):
-        block = row[OPERATORS + index * OPERATOR_WIDTH: OPERATORS + (index + 1) * OPERATOR_WIDTH]
-        block[OP_RATIO] = operator.ratio
-        block[OP_FIXED_HZ] = 0.0 if operator.fixed_hz is None else operator.fixed_hz
-        block[OP_DETUNE_CENTS] = operator.detune_cents
-        block[OP_LEVEL] = operator.level
-        block[OP_FEEDBACK] = operator.feedback
-        block[OP_VELOCITY_SENSITIVITY] = operator.velocity_sensitivity
-        block[OP_KEY_LEVEL_DB_PER_OCTAVE] = operator.key_level_db_per_octave
-        block[OP_RATE_SCALING] = operator.rate_scaling
-        block[OP_RELEASE_S] = operator.envelope.release_s
+        block = row[layout.operators + index * layout.operator_width: layout.operators + (index + 1) * layout.operator_width]
+        for column in layout.operator_columns:
+            block[column.index] = _field_value(operator, column.attributes)
         segments = operator.envelope.segments
-        block[OP_SEGMENT_COUNT] = len(segments)
+        block[layout.segment_count] = len(segments)
         start = 0.0
         end_levels = [level for _, level in segments]
         for number, (duration, level) in enumerate(segments):
-            cell = block[OP_SEGMENTS + number * SEGMENT_WIDTH: OP_SEGMENTS + (number + 1) * SEGMENT_WIDTH]
+            first = layout.segments + number * SEGMENT_WIDTH
+            cell = block[first: first + SEGMENT_WIDTH]
             cell[SEG_START_S] = start
             cell[SEG_DURATION_S] = duration
             cell[SEG_END_DB] = level
@@ -187,7 +270,7 @@ def compile_instrument(instrument: Instrument) -> CompiledInstrument:
     if drums is not None:
         drum_program = programs.index(drums) if drums in programs else NO_DRUM_PROGRAM
     return CompiledInstrument(
-        patch_table=np.ascontiguousarray([_patch_row(patch) for patch in patches], dtype=np.float64),
+        patch_table=np.ascontiguousarray([patch_row(patch) for patch in patches], dtype=np.float64),
         routing_table=np.ascontiguousarray([_routing_row(patch) for patch in patches], dtype=np.int64),
         program_table=program_table,
         zone_table=np.asarray(zone_rows, dtype=np.int64).reshape(-1, ZONE_WIDTH),

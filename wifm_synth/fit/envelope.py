@@ -16,15 +16,18 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.errors import InputError
-from wifm_synth.voice.patch import LEVEL_DB_RANGE, SEGMENT_SECONDS_RANGE
+from wifm_synth.voice.schema import SCHEMA
 
-MAX_SEGMENTS = 8
+MAX_SEGMENTS = int(SCHEMA["envelope.segments"].high)
+LONGEST_SEGMENT_S = SCHEMA["segment.duration_s"].high
 # Fit errors below this are treated as noise when choosing the number of segments, so an exactly
 # piecewise-linear trajectory does not reward ever more segments through log(0).
 RESIDUAL_FLOOR_DB = 0.25
 MIN_ATTACK_S = 0.001
-DEFAULT_RELEASE_S = 0.3
-RELEASE_RANGE_S = (0.005, 60.0)
+DEFAULT_RELEASE_S = SCHEMA["envelope.release_s"].default
+# Fitted releases are no shorter than 5 ms (a faster cut-off clicks, however fast the recording's fall)
+# and no longer than the format allows.
+RELEASE_RANGE_S = (0.005, SCHEMA["envelope.release_s"].high)
 # A final segment at least DECAY_MIN_SPAN_S long falling faster than this is a decay the recording
 # cut short: it is extended to DECAY_TARGET_DB instead of holding its last level as a sustain.
 DECAY_EXTEND_DB_PER_S = -3.0
@@ -218,7 +221,7 @@ def _envelope_levels(times, knot_times, knot_levels) -> np.ndarray:
 
 
 def _segments_from_knots(knot_times, knot_levels, extend_decay) -> list[tuple[float, float]]:
-    levels = np.clip(knot_levels, *LEVEL_DB_RANGE)
+    levels = SCHEMA["segment.end_level_db"].clip(knot_levels)
     durations = np.diff(np.concatenate([[0.0], knot_times]))
     durations[0] = max(durations[0], MIN_ATTACK_S)
     segments = [(float(d), float(v)) for d, v in zip(durations, levels)]
@@ -226,7 +229,7 @@ def _segments_from_knots(knot_times, knot_levels, extend_decay) -> list[tuple[fl
         duration, level = segments[-1]
         slope = (level - segments[-2][1]) / duration
         if slope < DECAY_EXTEND_DB_PER_S and duration >= DECAY_MIN_SPAN_S and level > DECAY_TARGET_DB:
-            extended = min(duration + (DECAY_TARGET_DB - level) / slope, SEGMENT_SECONDS_RANGE[1])
+            extended = min(duration + (DECAY_TARGET_DB - level) / slope, LONGEST_SEGMENT_S)
             segments[-1] = (extended, float(level + slope * (extended - duration)))
     return _within_segment_limit(segments)
 
@@ -235,7 +238,7 @@ def _within_segment_limit(segments: list[tuple[float, float]]) -> list[tuple[flo
     """Split dB-linear segments longer than the format's limit into equal pieces while the count stays
     within MAX_SEGMENTS; what cannot be split (and the linear-amplitude attack) reaches its level at the
     limit instead, which only shortens a slow slope: the last level is held anyway."""
-    longest = SEGMENT_SECONDS_RANGE[1]
+    longest = LONGEST_SEGMENT_S
     spare = MAX_SEGMENTS - len(segments)
     result = [(min(segments[0][0], longest), segments[0][1])]
     for (duration, level), (_, previous_level) in zip(segments[1:], segments[:-1]):

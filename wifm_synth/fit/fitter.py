@@ -41,6 +41,7 @@ from wifm_synth.fit.ratio_search import (
 from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
 from wifm_synth.fit.seed import fit_seed_trajectory
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
+from wifm_synth.voice.schema import SCHEMA
 
 METHODS = ("wifm", "seed")
 AXES = ("log", "harmonic")
@@ -71,7 +72,7 @@ class FitSettings:
     loss: str = "w1"
     method: str = "wifm"
     axis: str = "log"
-    reference_velocity: int = 100
+    reference_velocity: int = SCHEMA["pitch.reference_velocity"].default
 
     def __post_init__(self):
         if self.ops not in SUPPORTED_OPERATORS:
@@ -83,7 +84,8 @@ class FitSettings:
             raise InputError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
         if self.axis not in AXES:
             raise InputError(f"axis {self.axis}: expected one of {', '.join(AXES)}")
-        integer_in(self.reference_velocity, "reference velocity", 1, 127)
+        allowed = SCHEMA["pitch.reference_velocity"]
+        integer_in(self.reference_velocity, "reference velocity", int(allowed.low), int(allowed.high))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -145,7 +147,7 @@ def _pitch(analysis: SampleAnalysis, reference_velocity: int) -> Pitch:
     note = analysis.note_hint
     if note is None or abs(analysis.midi_note - note) > 1.0:
         note = int(round(analysis.midi_note))
-    tune = float(np.clip(100.0 * (analysis.midi_note - note), -100.0, 100.0))
+    tune = float(SCHEMA["pitch.tune_cents"].clip(100.0 * (analysis.midi_note - note)))
     return Pitch(reference_note=int(note), reference_velocity=int(reference_velocity), tune_cents=round(tune, 3))
 
 

@@ -20,7 +20,7 @@ from wifm_synth.checks import integer_in
 from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.fields import FieldReader, read_document
-from wifm_synth.voice.patch import (
+from wifm_synth.formats.patch_json import (
     PATCH_FORMAT,
     Patch,
     load_patch,

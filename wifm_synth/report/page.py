@@ -26,6 +26,7 @@ from wifm_synth.report.media import (
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.scoring import NoteEvaluation
 from wifm_synth.voice.patch import Patch
+from wifm_synth.voice.schema import OPERATOR, Parameter
 
 STYLE = """
 :root { --ink: #1d2330; --muted: #5d6677; --line: #dde1e8; --target: #1f3b73; --render: #e0701b; }
@@ -159,26 +160,32 @@ def _envelope_text(segments: list[tuple[float, float]], release_s: float) -> str
     return f"{steps}; release {release_s:.3g} s"
 
 
+def _operator_number_fields(patch: Patch) -> list[Parameter]:
+    """The operator's numeric fields of the schema ``patch`` was made from: one table column each."""
+    return [field for field in type(patch).schema.fields(OPERATOR) if field.numeric]
+
+
 def _operators_table(patch: Patch) -> str:
+    fields = _operator_number_fields(patch)
     rows = []
     for index, operator in enumerate(patch.operators):
-        frequency = f"{operator.fixed_hz:.5g} Hz" if operator.fixed_hz is not None else f"× {operator.ratio:.5g}"
         if patch.algorithm is not None:
             role = f"DX7 algorithm {patch.algorithm}"
         else:
             role = "carrier" if operator.carrier else "modulator"
             if operator.modulators:
                 role += " ← " + ", ".join(str(source) for source in operator.modulators)
+        values = [getattr(operator, field.name) for field in fields]
+        numbers = "".join(f"<td class='number'>{'—' if value is None else f'{value:.5g}'}</td>" for value in values)
         rows.append(
-            f"<tr><td>{index}</td><td>{escape(role)}</td><td>{escape(frequency)}</td>"
-            f"<td class='number'>{operator.detune_cents:.3g}</td><td class='number'>{operator.level:.4g}</td>"
-            f"<td class='number'>{operator.feedback:.3g}</td>"
+            f"<tr><td>{index}</td><td>{escape(role)}</td>{numbers}"
             f"<td>{escape(_envelope_text(operator.envelope.segments, operator.envelope.release_s))}</td></tr>"
         )
+    headers = "".join(f"<th class='number'>{escape(field.name)}{f' ({escape(field.unit)})' if field.unit else ''}</th>"
+                      for field in fields)
     return (
-        "<details open><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th><th>frequency</th>"
-        "<th class='number'>detune (cents)</th><th class='number'>level</th><th class='number'>feedback</th>"
-        "<th>envelope</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
+        "<details open><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th>" + headers
+        + "<th>envelope</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
     )
 
 
