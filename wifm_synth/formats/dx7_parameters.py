@@ -180,6 +180,7 @@ def _packed_spare_masks() -> bytes:
 
 
 PACKED_SPARE_MASKS: bytes = _packed_spare_masks()
+_SPARE_BITS = int.from_bytes(PACKED_SPARE_MASKS, "big")
 
 # The table must cover every byte of the unpacked form exactly once.
 if sorted(placed.unpacked_index for placed in ALL_PARAMETERS) != list(range(VOICE_UNPACKED_SIZE)):
@@ -203,7 +204,7 @@ def unpack_packed_bytes(packed: bytes) -> tuple[bytes, bytes]:
     unpacked = bytearray(VOICE_UNPACKED_SIZE)
     for unpacked_index, packed_index, shift, mask, _maximum in _CODEC_ROWS:
         unpacked[unpacked_index] = (packed[packed_index] >> shift) & mask
-    spare = bytes(byte & spare_mask for byte, spare_mask in zip(packed, PACKED_SPARE_MASKS))
+    spare = (int.from_bytes(packed, "big") & _SPARE_BITS).to_bytes(VOICE_PACKED_SIZE, "big")
     return bytes(unpacked), spare
 
 
@@ -214,7 +215,7 @@ def pack_unpacked_bytes(unpacked: bytes, spare: bytes = bytes(VOICE_PACKED_SIZE)
     form) is clamped to the DX7's maximum rather than masked, so it cannot spill into a neighbour."""
     if len(unpacked) != VOICE_UNPACKED_SIZE:
         raise ValueError(f"an unpacked DX7 voice is {VOICE_UNPACKED_SIZE} bytes, got {len(unpacked)}")
-    packed = bytearray(byte & spare_mask for byte, spare_mask in zip(spare, PACKED_SPARE_MASKS))
+    packed = bytearray((int.from_bytes(spare, "big") & _SPARE_BITS).to_bytes(VOICE_PACKED_SIZE, "big"))
     for unpacked_index, packed_index, shift, mask, maximum in _CODEC_ROWS:
         value = unpacked[unpacked_index]
         if value > mask:

@@ -20,6 +20,7 @@ Anything that is not a complete DX7 voice dump raises a one-line InputError nami
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,8 @@ SINGLE_MESSAGE_SIZE = HEADER_SIZE + VOICE_UNPACKED_SIZE + FOOTER_SIZE  # 163
 CARTRIDGE_MESSAGE_SIZE = HEADER_SIZE + CARTRIDGE_DATA_SIZE + FOOTER_SIZE  # 4104
 _DATA_SIZE_BY_FORMAT = {FORMAT_SINGLE_VOICE: VOICE_UNPACKED_SIZE, FORMAT_CARTRIDGE: CARTRIDGE_DATA_SIZE}
 _DUMP_NAME = {FORMAT_SINGLE_VOICE: "single-voice dump", FORMAT_CARTRIDGE: "32-voice dump"}
+_HIGH_BIT_BYTE = re.compile(rb"[\x80-\xff]")
+_MESSAGE_BOUNDARY = re.compile(rb"[\xf0\xf7]")
 # One warning names at most this many clamped values; the rest are counted.
 _MAX_LISTED_OUT_OF_RANGE = 8
 
@@ -126,10 +129,11 @@ def _dump_positions(data: bytes, start: int = 0):
 
 def _refuse_high_bytes(data: bytes, first_offset: int, what: str, source) -> None:
     """InputError naming the first byte above 0x7F in ``data`` (at file offset ``first_offset``)."""
-    for index, byte in enumerate(data):
-        if byte > SEVEN_BITS:
-            raise InputError(f"{what}: byte 0x{byte:02X} at offset {first_offset + index} has the high bit "
-                             "set (DX7 data bytes are 0x00..0x7F)", source)
+    high = _HIGH_BIT_BYTE.search(data)
+    if high is not None:
+        index, byte = high.start(), data[high.start()]
+        raise InputError(f"{what}: byte 0x{byte:02X} at offset {first_offset + index} has the high bit "
+                         "set (DX7 data bytes are 0x00..0x7F)", source)
 
 
 def _dump_data(data: bytes, position: int, source) -> tuple[int, bytes, int, int]:
@@ -149,10 +153,11 @@ def _dump_data(data: bytes, position: int, source) -> tuple[int, bytes, int, int
     data_start = position + HEADER_SIZE
     checksum_offset = data_start + expected_size
     body = data[data_start:checksum_offset + 1]  # data bytes and checksum
-    for index, byte in enumerate(body):
-        if byte in (SYSEX_START, SYSEX_END):  # a status byte ends (or starts) a message here
-            raise InputError(f"truncated {dump}: the message ends after {index} of {expected_size} data "
-                             "bytes and checksum", source)
+    status = _MESSAGE_BOUNDARY.search(body)  # F0 or F7 ends (or starts) a message here
+    if status is not None:
+        index = status.start()
+        raise InputError(f"truncated {dump}: the message ends after {index} of {expected_size} data "
+                         "bytes and checksum", source)
     _refuse_high_bytes(body, data_start, dump, source)
     if len(body) < expected_size:
         raise InputError(f"truncated {dump}: the file ends after {len(body)} of {expected_size} data bytes",
@@ -209,10 +214,11 @@ def read_syx(data: bytes, source: str | os.PathLike | None = None, strict: bool 
         position = next(_dump_positions(data), None)
         if position is None:
             messages = data.count(SYSEX_START)
-            found = f"{messages} SysEx message(s) but none" if messages else "no SysEx message and"
-            raise InputError(f"no DX7 voice dump: {found} is a DX7 single-voice or 32-voice dump "
-                             f"(F0 43 0n 00 or 09; file is {len(data)} bytes, a bare cartridge is "
-                             f"{CARTRIDGE_DATA_SIZE})", source)
+            if messages:
+                raise InputError(f"no DX7 voice dump among {messages} SysEx message(s) (looked for "
+                                 "F0 43 0n 00 single-voice and F0 43 0n 09 32-voice dumps)", source)
+            raise InputError(f"not a DX7 voice dump: no SysEx message, and {len(data)} bytes is not a bare "
+                             f"{CARTRIDGE_DATA_SIZE}-byte cartridge", source)
         format_number, dump_data, stored_checksum, end = _dump_data(data, position, source)
         expected_checksum = checksum(dump_data)
         if stored_checksum != expected_checksum:

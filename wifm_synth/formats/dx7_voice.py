@@ -10,6 +10,7 @@ DX7's ranges; ``out_of_range`` lists what was clamped. Voices built or edited th
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,6 +33,9 @@ from wifm_synth.formats.dx7_parameters import (
     unpack_packed_bytes,
 )
 
+_SPARE_BITS = int.from_bytes(PACKED_SPARE_MASKS, "big")
+# Each unpacked byte's maximum, for a quick range check of a whole voice.
+_MAXIMA = bytes(placed.parameter.maximum for placed in sorted(ALL_PARAMETERS, key=lambda placed: placed.unpacked_index))
 # Shown for name codes that have no printable ASCII character (controls and 127).
 NAME_PLACEHOLDER = "?"
 _PRINTABLE_NAME_CODES = range(0x20, 0x7F)
@@ -82,9 +86,10 @@ def _checked_bytes(data, size: int, what: str) -> bytes:
     data = bytes(data)
     if len(data) != size:
         raise PatchError(f"{what}: must be {size} bytes, got {len(data)}")
-    high = next((index for index, byte in enumerate(data) if byte > SEVEN_BITS), None)
-    if high is not None:
-        raise PatchError(f"{what}: byte {high} is 0x{data[high]:02X}; DX7 data bytes are 0x00..0x7F")
+    if max(data, default=0) > SEVEN_BITS:
+        high = next(index for index, byte in enumerate(data) if byte > SEVEN_BITS)
+        raise PatchError(f"{what}: byte {high} is 0x{data[high]:02X}, with the high bit set "
+                         "(DX7 data bytes are 0x00..0x7F)")
     return data
 
 
@@ -112,7 +117,7 @@ class Dx7Voice:
     def __post_init__(self):
         object.__setattr__(self, "raw", _checked_bytes(self.raw, VOICE_UNPACKED_SIZE, "DX7 voice"))
         spare = _checked_bytes(self.packed_spare_bits, VOICE_PACKED_SIZE, "DX7 packed spare bits")
-        if any(byte & ~mask for byte, mask in zip(spare, PACKED_SPARE_MASKS)):
+        if int.from_bytes(spare, "big") & ~_SPARE_BITS:
             raise PatchError("DX7 packed spare bits: set where a parameter is stored")
         object.__setattr__(self, "packed_spare_bits", spare)
 
@@ -172,8 +177,7 @@ class Dx7Voice:
 
     def clamped(self) -> Dx7Voice:
         """A copy whose stored values are all in the DX7's ranges and whose spare bits are clear."""
-        return Dx7Voice(bytes(min(self.raw[placed.unpacked_index], placed.parameter.maximum)
-                              for placed in sorted(ALL_PARAMETERS, key=lambda placed: placed.unpacked_index)))
+        return Dx7Voice(bytes(map(min, self.raw, _MAXIMA)))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -211,6 +215,8 @@ class Dx7Voice:
 
     def out_of_range(self) -> list[OutOfRange]:
         """Stored values above the DX7's ranges, in storage order (operator 6 first)."""
+        if not any(map(operator.gt, self.raw, _MAXIMA)):
+            return []
         return [OutOfRange(placed.label, self.raw[placed.unpacked_index], placed.parameter.maximum)
                 for placed in ALL_PARAMETERS if self.raw[placed.unpacked_index] > placed.parameter.maximum]
 
