@@ -11,10 +11,12 @@ forms themselves (unpacked 155 bytes, packed 128 bytes, operator 6 first) are de
 ``dx7_parameters``.
 
 ``read_syx`` accepts what real .syx files contain: any channel nibble, a bare 4096-byte cartridge
-with no header, and files holding several SysEx messages (the first DX7 voice dump is read).
-Problems a DX7 would shrug off load with one warning each — a wrong checksum; stored values beyond
-the DX7's ranges, which read clamped but re-export as stored — and ``strict=True`` refuses them.
-Anything that is not a complete DX7 voice dump raises a one-line InputError naming the file.
+with no header, and files holding several SysEx messages (the first usable DX7 voice dump is read;
+broken dumps before it are skipped). Problems a DX7 librarian would shrug off load with one warning
+line each — a wrong checksum; stored values beyond the DX7's ranges, which read clamped but
+re-export as stored; skipped broken dumps; dumps after the one read — and ``strict=True`` refuses
+all but the last. A file with no usable DX7 voice dump (wrong size, truncated, data bytes above
+0x7F, no dump at all) raises a one-line InputError naming the file and the first problem.
 """
 
 from __future__ import annotations
@@ -211,15 +213,29 @@ def read_syx(data: bytes, source: str | os.PathLike | None = None, strict: bool 
         _refuse_high_bytes(data, 0, "headerless 32-voice data", source)
         kind, channel, voices = "cartridge", None, _unpack_cartridge(data)
     else:
-        position = next(_dump_positions(data), None)
-        if position is None:
+        found, skipped = None, []
+        for position in _dump_positions(data):
+            try:
+                found = _dump_data(data, position, source)
+                break
+            except InputError as problem:
+                if strict:
+                    raise
+                skipped.append(problem)  # like a DX7 librarian, keep scanning for a usable dump
+        if found is None and skipped:
+            raise skipped[0]
+        if found is None:
             messages = data.count(SYSEX_START)
             if messages:
                 raise InputError(f"no DX7 voice dump among {messages} SysEx message(s) (looked for "
                                  "F0 43 0n 00 single-voice and F0 43 0n 09 32-voice dumps)", source)
             raise InputError(f"not a DX7 voice dump: no SysEx message, and {len(data)} bytes is not a bare "
                              f"{CARTRIDGE_DATA_SIZE}-byte cartridge", source)
-        format_number, dump_data, stored_checksum, end = _dump_data(data, position, source)
+        format_number, dump_data, stored_checksum, end = found
+        if skipped:
+            first = skipped[0].reason
+            warnings.append(f"skipped {len(skipped)} unusable DX7 voice dump(s) before offset {position} "
+                            f"(first: {first})")
         expected_checksum = checksum(dump_data)
         if stored_checksum != expected_checksum:
             problem = (f"checksum mismatch in the {_DUMP_NAME[format_number]}: expected 0x{expected_checksum:02X}, "
@@ -234,7 +250,7 @@ def read_syx(data: bytes, source: str | os.PathLike | None = None, strict: bool 
             kind, voices = "cartridge", _unpack_cartridge(dump_data)
         later_dumps = sum(1 for _ in _dump_positions(data, end))
         if later_dumps:
-            warnings.append(f"{later_dumps} more DX7 voice dump(s) after offset {end} ignored; read the first")
+            warnings.append(f"{later_dumps} more DX7 voice dump(s) after offset {end} ignored; read the first usable one")
     out_of_range = _out_of_range_summary(voices)
     if out_of_range is not None:
         if strict:
