@@ -310,7 +310,7 @@ def test_broken_dumps_before_a_usable_one_are_skipped_with_one_warning():
     assert read.voices == (hand_made_voice(),) and read.channel == 1
     (warning,) = read.warnings
     assert warning == ("skipped 2 unusable DX7 voice dump(s) before offset 4185 (first: truncated single-voice "
-                       "dump at offset 0: the message ends after 74 of 155 data bytes and checksum)")
+                       "dump at offset 0: the message ends after 74 of 155 data bytes)")
     with pytest.raises(InputError, match="^mixed.syx: truncated single-voice dump at offset 0"):
         read_syx(data, "mixed.syx", strict=True)
     with pytest.raises(InputError, match="^mixed.syx: truncated single-voice dump at offset 0"):
@@ -344,6 +344,7 @@ def _with(data: bytes, offset: int, value: int) -> bytes:
     (_cartridge()[:4103], "the file ends before the closing F7"),
     (_cartridge()[:5], "the file ends inside its header"),
     (_cartridge()[:2000] + b"\xf7", "the message ends after 1994 of 4096 data bytes"),
+    (_cartridge()[:4102] + b"\xf7", "truncated 32-voice dump at offset 0: the message ends before its checksum"),
     (_cartridge()[:-1] + b"\x00\xf7", "32-voice dump at offset 0 is longer than its 4096 data bytes"),
     (_with(_cartridge(), 100, 0x80), "byte 0x80 at offset 100 has the high bit set"),
     (_with(_cartridge()[6:-2], 7, 0xFF), "headerless 32-voice data: byte 0xFF at offset 7 has the high bit"),

@@ -157,9 +157,9 @@ def _dump_data(data: bytes, position: int, source) -> tuple[int, bytes, int, int
     body = data[data_start:checksum_offset + 1]  # data bytes and checksum
     status = _MESSAGE_BOUNDARY.search(body)  # F0 or F7 ends (or starts) a message here
     if status is not None:
-        index = status.start()
-        raise InputError(f"truncated {dump}: the message ends after {index} of {expected_size} data "
-                         "bytes and checksum", source)
+        where = (f"after {status.start()} of {expected_size} data bytes" if status.start() < expected_size
+                 else "before its checksum")
+        raise InputError(f"truncated {dump}: the message ends {where}", source)
     _refuse_high_bytes(body, data_start, dump, source)
     if len(body) < expected_size:
         raise InputError(f"truncated {dump}: the file ends after {len(body)} of {expected_size} data bytes",
@@ -189,7 +189,8 @@ def _out_of_range_summary(voices: Sequence[Dx7Voice]) -> str | None:
         total += len(problems)
         room = _MAX_LISTED_OUT_OF_RANGE - sum(len(items) for _, items in listed)
         if problems and room > 0:
-            prefix = f"voice {number} '{voice.name.rstrip()}'" if len(voices) > 1 else f"'{voice.name.rstrip()}'"
+            name = f"'{voice.name.rstrip()}'"
+            prefix = f"voice {number} {name}" if len(voices) > 1 else name
             listed.append((prefix, [str(problem) for problem in problems[:room]]))
     if not total:
         return None
@@ -199,58 +200,61 @@ def _out_of_range_summary(voices: Sequence[Dx7Voice]) -> str | None:
     return f"{total} value(s) beyond the DX7's ranges: {shown}{tail}"
 
 
+def _first_usable_dump(data: bytes, source, strict: bool) -> tuple[str, int, tuple[Dx7Voice, ...], list[str]]:
+    """(kind, channel, voices, warnings) of the first DX7 voice dump in ``data`` that is complete."""
+    found, skipped, warnings = None, [], []
+    for position in _dump_positions(data):
+        try:
+            found = _dump_data(data, position, source)
+            break
+        except InputError as problem:
+            if strict:
+                raise
+            skipped.append(problem)  # like a DX7 librarian, keep scanning for a usable dump
+    if found is None and skipped:
+        raise skipped[0]
+    if found is None:
+        messages = data.count(SYSEX_START)
+        if messages:
+            raise InputError(f"no DX7 voice dump among {messages} SysEx message(s) (looked for "
+                             "F0 43 0n 00 single-voice and F0 43 0n 09 32-voice dumps)", source)
+        raise InputError(f"not a DX7 voice dump: no SysEx message, and {len(data)} bytes is not a bare "
+                         f"{CARTRIDGE_DATA_SIZE}-byte cartridge", source)
+    format_number, dump_data, stored_checksum, end = found
+    if skipped:
+        warnings.append(f"skipped {len(skipped)} unusable DX7 voice dump(s) before offset {position} "
+                        f"(first: {skipped[0].reason})")
+    expected_checksum = checksum(dump_data)
+    if stored_checksum != expected_checksum:
+        problem = (f"checksum mismatch in the {_DUMP_NAME[format_number]}: "
+                   f"expected 0x{expected_checksum:02X}, found 0x{stored_checksum:02X}")
+        if strict:
+            raise InputError(f"{problem} (strict reading)", source)
+        warnings.append(f"{problem}; loaded anyway")
+    later_dumps = sum(1 for _ in _dump_positions(data, end))
+    if later_dumps:
+        warnings.append(f"{later_dumps} more DX7 voice dump(s) after offset {end} ignored; "
+                        "read the first usable one")
+    channel = data[position + 2]
+    if format_number == FORMAT_SINGLE_VOICE:
+        return "single", channel, (unpack_voice(dump_data),), warnings
+    return "cartridge", channel, _unpack_cartridge(dump_data), warnings
+
+
 def read_syx(data: bytes, source: str | os.PathLike | None = None, strict: bool = False) -> Dx7Read:
-    """The first DX7 voice dump in ``data`` (a .syx file's bytes), read leniently.
+    """The first usable DX7 voice dump in ``data`` (a .syx file's bytes), read leniently.
 
     ``source`` names the file in messages. With ``strict``, what would be a warning (wrong
-    checksum, values beyond the DX7's ranges) is an InputError instead."""
+    checksum, values beyond the DX7's ranges, a broken dump skipped) is an InputError instead."""
     data = bytes(data)
-    warnings: list[str] = []
     if not data:
         raise InputError("empty file; expected a DX7 SysEx voice dump", source)
     if len(data) == CARTRIDGE_DATA_SIZE and data[0] != SYSEX_START:
         # A bare cartridge: the 32 packed voices with no SysEx header, as some librarians save them.
         _refuse_high_bytes(data, 0, "headerless 32-voice data", source)
-        kind, channel, voices = "cartridge", None, _unpack_cartridge(data)
+        kind, channel, voices, warnings = "cartridge", None, _unpack_cartridge(data), []
     else:
-        found, skipped = None, []
-        for position in _dump_positions(data):
-            try:
-                found = _dump_data(data, position, source)
-                break
-            except InputError as problem:
-                if strict:
-                    raise
-                skipped.append(problem)  # like a DX7 librarian, keep scanning for a usable dump
-        if found is None and skipped:
-            raise skipped[0]
-        if found is None:
-            messages = data.count(SYSEX_START)
-            if messages:
-                raise InputError(f"no DX7 voice dump among {messages} SysEx message(s) (looked for "
-                                 "F0 43 0n 00 single-voice and F0 43 0n 09 32-voice dumps)", source)
-            raise InputError(f"not a DX7 voice dump: no SysEx message, and {len(data)} bytes is not a bare "
-                             f"{CARTRIDGE_DATA_SIZE}-byte cartridge", source)
-        format_number, dump_data, stored_checksum, end = found
-        if skipped:
-            first = skipped[0].reason
-            warnings.append(f"skipped {len(skipped)} unusable DX7 voice dump(s) before offset {position} "
-                            f"(first: {first})")
-        expected_checksum = checksum(dump_data)
-        if stored_checksum != expected_checksum:
-            problem = (f"checksum mismatch in the {_DUMP_NAME[format_number]}: expected 0x{expected_checksum:02X}, "
-                       f"found 0x{stored_checksum:02X}")
-            if strict:
-                raise InputError(f"{problem} (strict reading)", source)
-            warnings.append(f"{problem}; loaded anyway")
-        channel = data[position + 2]
-        if format_number == FORMAT_SINGLE_VOICE:
-            kind, voices = "single", (unpack_voice(dump_data),)
-        else:
-            kind, voices = "cartridge", _unpack_cartridge(dump_data)
-        later_dumps = sum(1 for _ in _dump_positions(data, end))
-        if later_dumps:
-            warnings.append(f"{later_dumps} more DX7 voice dump(s) after offset {end} ignored; read the first usable one")
+        kind, channel, voices, warnings = _first_usable_dump(data, source, strict)
     out_of_range = _out_of_range_summary(voices)
     if out_of_range is not None:
         if strict:
