@@ -102,9 +102,10 @@ def describe(report: dict) -> str:
         f"data bytes identical: {yes_no[report['data_identical']]}",
         f"second round trip identical: {yes_no[report['second_roundtrip_identical']]}",
         (f"import {report['import_ms']:.2f} ms, export {report['export_ms']:.2f} ms (median of "
-         f"{report['repeat']}; first run {report['first_import_ms']:.2f} ms and {report['first_export_ms']:.2f} ms; "
-         f"target <= {report['target_ms']:.0f} ms each)"),
-        "names: " + " | ".join(f"{number} {name.rstrip()}" for number, name in enumerate(report["names"], start=1)),
+         f"{report['repeat']}; first run {report['first_import_ms']:.2f} ms and "
+         f"{report['first_export_ms']:.2f} ms; target <= {report['target_ms']:.0f} ms each)"),
+        "names: " + " | ".join(f"{number} {name.rstrip()}"
+                               for number, name in enumerate(report["names"], start=1)),
     ]
     return "\n".join(lines)
 

@@ -7,8 +7,8 @@ Each case is random bytes, random bytes behind a DX7 dump header, or a valid sin
 mutations: bytes overwritten, bits flipped, a range cut out or inserted, the file truncated.
 Every case is read leniently and strictly. A case fails when the reader raises anything but
 InputError, raises an InputError of more than one line, or returns voices that do not re-export
-and read back to the same voices. Prints JSON ``{"cases", "failures", "seconds", ...}`` (with how many lenient reads loaded, loaded with
-warnings, or were refused); failing
+and read back to the same voices. Prints JSON ``{"cases", "failures", "seconds", ...}`` (with how
+many lenient reads loaded, loaded with warnings, or were refused); failing
 inputs are saved as ``DIR/case_<n>.syx`` with the error in ``case_<n>.txt``. Exit status 1 when
 any case failed.
 """

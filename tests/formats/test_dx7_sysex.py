@@ -57,30 +57,34 @@ def hexdump(text: str) -> bytes:
 # --- fixtures: literal bytes --------------------------------------------------------------------------
 
 INIT_VOICE_UNPACKED = hexdump("""
-    00  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op6: R1-4 L1-4 BP LD RD LC RC RS AMS KVS OL M FC FF DET
+    # operator blocks: R1-4 L1-4 BP LD RD LC RC RS AMS KVS OL M FC FF DET
+    00  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op6
     15  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op5
     2A  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op4
     3F  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op3
     54  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 00 00 01 00 07  # op2
     69  63 63 63 63 63 63 63 00 00 00 00 00 00 00 00 00 63 00 01 00 07  # op1: output level 99
-    7E  63 63 63 63 32 32 32 32 00 00 01 23 00 00 00 01 00 03 18        # PR1-4 PL1-4 ALG FB OKS LFS LFD LPMD LAMD LKS LFW LPMS TRNSP
+    # voice: PR1-4 PL1-4 ALG FB OKS LFS LFD LPMD LAMD LKS LFW LPMS TRNSP
+    7E  63 63 63 63 32 32 32 32 00 00 01 23 00 00 00 01 00 03 18
     91  49 4E 49 54 20 56 4F 49 43 45                                   # "INIT VOICE"
 """)
 
 INIT_VOICE_PACKED = hexdump("""
-    00  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op6: ... RC<<2|LC, DET<<3|RS, KVS<<2|AMS, OL, FC<<1|M, FF
+    # operator blocks: R1-4 L1-4 BP LD RD, RC<<2|LC, DET<<3|RS, KVS<<2|AMS, OL, FC<<1|M, FF
+    00  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op6
     11  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op5
     22  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op4
     33  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op3
     44  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op2
     55  63 63 63 63 63 63 63 00 00 00 00 00 38 00 63 02 00  # op1: output level 99
-    66  63 63 63 63 32 32 32 32 00 08 23 00 00 00 31 18     # PR PL, ALG, OKS<<3|FB, LFO x4, LPMS<<4|LFW<<1|LKS, TRNSP
+    # voice: PR1-4 PL1-4, ALG, OKS<<3|FB, LFS LFD LPMD LAMD, LPMS<<4|LFW<<1|LKS, TRNSP
+    66  63 63 63 63 32 32 32 32 00 08 23 00 00 00 31 18
     76  49 4E 49 54 20 56 4F 49 43 45                      # "INIT VOICE"
 """)
 
 
 def hand_made_voice() -> Dx7Voice:
-    """Every packed field of operator 6 and of the voice set to a distinct, recognisable value."""
+    """Each bit-packed field of operator 6 and of the voice set to a distinct, recognisable value."""
     return (Dx7Voice.init_voice()
             .with_operator(6, level_scaling_break_point=39, level_scaling_left_curve=1,
                            level_scaling_right_curve=2, rate_scaling=5, detune=12, amp_mod_sensitivity=3,
@@ -93,7 +97,8 @@ def hand_made_voice() -> Dx7Voice:
 
 
 HAND_MADE_PACKED = hexdump("""
-    00  63 63 63 63 63 63 63 00 27 00 00 09 65 1B 0B 23 2A  # op6: BP 39; 2<<2|1; 12<<3|5; 6<<2|3; OL 11; 17<<1|1; 42
+    # op6: BP 39; curves 2<<2|1; detune 12<<3 | rate scaling 5; KVS 6<<2 | AMS 3; OL 11; 17<<1 | fixed; fine 42
+    00  63 63 63 63 63 63 63 00 27 00 00 09 65 1B 0B 23 2A
     11  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op5
     22  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op4
     33  63 63 63 63 63 63 63 00 00 00 00 00 38 00 00 02 00  # op3

@@ -35,7 +35,8 @@ from wifm_synth.formats.dx7_parameters import (
 
 _SPARE_BITS = int.from_bytes(PACKED_SPARE_MASKS, "big")
 # Each unpacked byte's maximum, for a quick range check of a whole voice.
-_MAXIMA = bytes(placed.parameter.maximum for placed in sorted(ALL_PARAMETERS, key=lambda placed: placed.unpacked_index))
+_MAXIMA = bytes(placed.parameter.maximum
+                for placed in sorted(ALL_PARAMETERS, key=lambda placed: placed.unpacked_index))
 # Shown for name codes that have no printable ASCII character (controls and 127).
 NAME_PLACEHOLDER = "?"
 _PRINTABLE_NAME_CODES = range(0x20, 0x7F)
