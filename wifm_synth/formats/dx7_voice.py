@@ -10,8 +10,8 @@ DX7's ranges; ``out_of_range`` lists what was clamped. Voices built or edited th
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
+from operator import gt
 from typing import NamedTuple
 
 from wifm_synth.checks import integer_in
@@ -216,7 +216,7 @@ class Dx7Voice:
 
     def out_of_range(self) -> list[OutOfRange]:
         """Stored values above the DX7's ranges, in storage order (operator 6 first)."""
-        if not any(map(operator.gt, self.raw, _MAXIMA)):
+        if not any(map(gt, self.raw, _MAXIMA)):
             return []
         return [OutOfRange(placed.label, self.raw[placed.unpacked_index], placed.parameter.maximum)
                 for placed in ALL_PARAMETERS if self.raw[placed.unpacked_index] > placed.parameter.maximum]
