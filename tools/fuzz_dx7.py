@@ -3,14 +3,13 @@
     python tools/fuzz_dx7.py --cases 20000 [--seed 1] [--failures-dir DIR]
 
 Each case is random bytes, random bytes behind a DX7 dump header, or a valid single-voice or
-32-voice dump (random voices, random channel, sometimes among other SysEx messages) with a few
-mutations: bytes overwritten, bits flipped, a range cut out or inserted, the file truncated.
-Every case is read leniently and strictly. A case fails when the reader raises anything but
-InputError, raises an InputError of more than one line, or returns voices that do not re-export
-and read back to the same voices. Prints JSON ``{"cases", "failures", "seconds", ...}`` (with how
-many lenient reads loaded, loaded with warnings, or were refused); failing
-inputs are saved as ``DIR/case_<n>.syx`` with the error in ``case_<n>.txt``. Exit status 1 when
-any case failed.
+32-voice dump (random voices, random channel, sometimes among other SysEx messages or followed by a
+second dump) with a few mutations: bytes overwritten, bits flipped, a range cut out or inserted,
+the file truncated. Every case is read leniently and strictly. A case fails when the reader raises
+anything but InputError, raises an InputError of more than one line, or returns voices that do not
+re-export and read back to the same voices. Prints JSON ``{"cases", "failures", "seconds", ...}``
+(with how many lenient reads loaded, loaded with warnings, or were refused); failing inputs are
+saved as ``DIR/case_<n>.syx`` with the error in ``case_<n>.txt``. Exit status 1 when any case failed.
 """
 
 from __future__ import annotations
@@ -64,6 +63,9 @@ def valid_dump(rng: random.Random) -> bytes:
         dump = dump[6:-2]  # the bare data: a headerless cartridge (or 155 stray bytes)
     elif rng.random() < 0.3:
         dump = rng.choice(FOREIGN_MESSAGES) + dump + rng.choice(FOREIGN_MESSAGES)
+    elif rng.random() < 0.3:
+        # Two dumps: a mutation of the first exercises skipping a broken dump for a later usable one.
+        dump += write_single(random_voice(rng), rng.randrange(16))
     return dump
 
 
