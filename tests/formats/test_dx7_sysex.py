@@ -4,6 +4,7 @@ Every fixture here is built from the INIT VOICE or from hand-made voices; no car
 elsewhere is stored in the repository.
 """
 
+import importlib.util
 import json
 import os
 import random
@@ -446,3 +447,15 @@ def test_roundtrip_tool_on_a_generated_cartridge(tmp_path):
     bad.write_bytes(_with(_cartridge(), 4102, 0))
     text = _run_tool("tools/dx7_roundtrip.py", str(bad)).stdout
     assert "only the checksum" in text and "data bytes identical: yes" in text
+
+
+def test_fuzz_tool_saves_failing_inputs(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("fuzz_dx7", REPO_ROOT / "tools" / "fuzz_dx7.py")
+    fuzz_dx7 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz_dx7)
+    monkeypatch.setattr(fuzz_dx7, "check", lambda data, outcomes: "planted failure")
+    report = fuzz_dx7.run(3, seed=7, failures_dir=tmp_path / "failures")
+    assert report["failures"] == 3 and report["failures_dir"] == str(tmp_path / "failures")
+    assert sorted(path.name for path in (tmp_path / "failures").iterdir()) == [
+        "case_0.syx", "case_0.txt", "case_1.syx", "case_1.txt", "case_2.syx", "case_2.txt"]
+    assert (tmp_path / "failures" / "case_1.txt").read_text() == "planted failure"
