@@ -51,7 +51,7 @@ __all__ = [
 
 SYSEX_START = 0xF0
 SYSEX_END = 0xF7
-YAMAHA_ID = 0x43
+DX7_MANUFACTURER_ID = 0x43  # the SysEx manufacturer byte of DX7 messages
 FORMAT_SINGLE_VOICE = 0
 FORMAT_CARTRIDGE = 9
 CARTRIDGE_VOICE_COUNT = 32
@@ -76,7 +76,7 @@ def checksum(data: bytes) -> int:
 def _message(format_number: int, data: bytes, channel: int) -> bytes:
     channel = integer_in(channel, "channel", 0, 15, error=PatchError)
     count = len(data)
-    header = bytes((SYSEX_START, YAMAHA_ID, channel, format_number, count >> 7, count & SEVEN_BITS))
+    header = bytes((SYSEX_START, DX7_MANUFACTURER_ID, channel, format_number, count >> 7, count & SEVEN_BITS))
     return header + data + bytes((checksum(data), SYSEX_END))
 
 
@@ -121,7 +121,7 @@ def _is_dump_header_start(data: bytes, position: int) -> bool:
 
 def _dump_positions(data: bytes, start: int = 0):
     """Positions of the messages that look like DX7 voice dumps, in file order."""
-    marker = bytes((SYSEX_START, YAMAHA_ID))
+    marker = bytes((SYSEX_START, DX7_MANUFACTURER_ID))
     position = data.find(marker, start)
     while position >= 0:
         if _is_dump_header_start(data, position):
