@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -459,3 +460,12 @@ def test_fuzz_tool_saves_failing_inputs(tmp_path, monkeypatch):
     assert sorted(path.name for path in (tmp_path / "failures").iterdir()) == [
         "case_0.syx", "case_0.txt", "case_1.syx", "case_1.txt", "case_2.syx", "case_2.txt"]
     assert (tmp_path / "failures" / "case_1.txt").read_text() == "planted failure"
+
+
+def test_scanning_many_broken_headers_stays_fast():
+    # A hostile file: a 32-voice dump header every 6 bytes, none of them complete (about 1 MB).
+    data = CARTRIDGE_HEADER * 170_000
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="truncated 32-voice dump at offset 0"):
+        read_syx(data, "hostile.syx")
+    assert time.perf_counter() - started < 5  # linear scan: well under a second on an idle machine

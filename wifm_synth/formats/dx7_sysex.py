@@ -129,6 +129,17 @@ def _dump_positions(data: bytes, start: int = 0):
         position = data.find(marker, position + 1)
 
 
+def _is_complete_dump(data: bytes, position: int) -> bool:
+    """Whether the dump header at ``position`` starts a whole dump: the right byte count, only 7-bit
+    bytes, F7 where it belongs. A quick test, so that scanning past many broken headers stays linear;
+    ``_dump_data`` says what is wrong with one."""
+    size = _DATA_SIZE_BY_FORMAT[data[position + 3]]
+    end = position + HEADER_SIZE + size + 1  # where the F7 belongs, after the data and the checksum
+    return (end < len(data) and data[end] == SYSEX_END
+            and data[position + 4] == size >> 7 and data[position + 5] == size & SEVEN_BITS
+            and _HIGH_BIT_BYTE.search(data, position + HEADER_SIZE, end) is None)
+
+
 def _refuse_high_bytes(data: bytes, first_offset: int, what: str, source) -> None:
     """InputError naming the first byte above 0x7F in ``data`` (at file offset ``first_offset``)."""
     high = _HIGH_BIT_BYTE.search(data)
@@ -154,12 +165,14 @@ def _dump_data(data: bytes, position: int, source) -> tuple[int, bytes, int, int
                          f"holds {expected_size}", source)
     data_start = position + HEADER_SIZE
     checksum_offset = data_start + expected_size
-    body = data[data_start:checksum_offset + 1]  # data bytes and checksum
-    status = _MESSAGE_BOUNDARY.search(body)  # F0 or F7 ends (or starts) a message here
+    # Searched in place, not sliced first: a hostile file can hold a header every few bytes.
+    status = _MESSAGE_BOUNDARY.search(data, data_start, checksum_offset + 1)  # F0 or F7 ends a message
     if status is not None:
-        where = (f"after {status.start()} of {expected_size} data bytes" if status.start() < expected_size
-                 else "before its checksum")
+        received = status.start() - data_start
+        where = f"after {received} of {expected_size} data bytes" if received < expected_size else (
+            "before its checksum")
         raise InputError(f"truncated {dump}: the message ends {where}", source)
+    body = data[data_start:checksum_offset + 1]  # data bytes and checksum
     _refuse_high_bytes(body, data_start, dump, source)
     if len(body) < expected_size:
         raise InputError(f"truncated {dump}: the file ends after {len(body)} of {expected_size} data bytes",
@@ -202,17 +215,21 @@ def _out_of_range_summary(voices: Sequence[Dx7Voice]) -> str | None:
 
 def _first_usable_dump(data: bytes, source, strict: bool) -> tuple[str, int, tuple[Dx7Voice, ...], list[str]]:
     """(kind, channel, voices, warnings) of the first DX7 voice dump in ``data`` that is complete."""
-    found, skipped, warnings = None, [], []
+    found, first_problem, skipped, warnings = None, None, 0, []
     for position in _dump_positions(data):
-        try:
+        if _is_complete_dump(data, position):
             found = _dump_data(data, position, source)
             break
-        except InputError as problem:
+        skipped += 1  # like a DX7 librarian, keep scanning for a usable dump
+        if first_problem is None:
+            try:
+                _dump_data(data, position, source)
+            except InputError as problem:  # always: the dump is incomplete; this names why
+                first_problem = problem
             if strict:
-                raise
-            skipped.append(problem)  # like a DX7 librarian, keep scanning for a usable dump
-    if found is None and skipped:
-        raise skipped[0]
+                raise first_problem
+    if found is None and first_problem is not None:
+        raise first_problem
     if found is None:
         messages = data.count(SYSEX_START)
         if messages:
@@ -222,8 +239,8 @@ def _first_usable_dump(data: bytes, source, strict: bool) -> tuple[str, int, tup
                          f"{CARTRIDGE_DATA_SIZE}-byte cartridge", source)
     format_number, dump_data, stored_checksum, end = found
     if skipped:
-        warnings.append(f"skipped {len(skipped)} unusable DX7 voice dump(s) before offset {position} "
-                        f"(first: {skipped[0].reason})")
+        warnings.append(f"skipped {skipped} unusable DX7 voice dump(s) before offset {position} "
+                        f"(first: {first_problem.reason})")
     expected_checksum = checksum(dump_data)
     if stored_checksum != expected_checksum:
         problem = (f"checksum mismatch in the {_DUMP_NAME[format_number]}: "
