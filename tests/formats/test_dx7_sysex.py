@@ -6,14 +6,23 @@ elsewhere is stored in the repository.
 
 import importlib.util
 import json
-import os
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from dx7_builders import (  # the sibling module: pytest puts this folder on sys.path
+    CARTRIDGE_HEADER,
+    REPO_ROOT,
+    SINGLE_HEADER,
+    cartridge_message,
+    fuzz_inputs,
+    hand_made_voice,
+    hexdump,
+    run_tool,
+    seven_bit_bytes,
+    valid_voices,
+    with_byte,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -39,22 +48,6 @@ from wifm_synth.formats.dx7_sysex import (
     write_cartridge,
     write_single,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def hexdump(text: str) -> bytes:
-    """Bytes from lines ``OFFSET  HEX HEX …  # comment``; each line's offset (hex) is checked."""
-    data = bytearray()
-    for line in text.strip().splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        offset, _, hex_bytes = line.partition(" ")
-        assert int(offset, 16) == len(data), f"fixture line at {offset} starts at byte {len(data):X}"
-        data += bytes.fromhex(hex_bytes)
-    return bytes(data)
-
 
 # --- fixtures: literal bytes --------------------------------------------------------------------------
 
@@ -85,19 +78,6 @@ INIT_VOICE_PACKED = hexdump("""
 """)
 
 
-def hand_made_voice() -> Dx7Voice:
-    """Each bit-packed field of operator 6 and of the voice set to a distinct, recognisable value."""
-    return (Dx7Voice.init_voice()
-            .with_operator(6, level_scaling_break_point=39, level_scaling_left_curve=1,
-                           level_scaling_right_curve=2, rate_scaling=5, detune=12, amp_mod_sensitivity=3,
-                           key_velocity_sensitivity=6, output_level=11, oscillator_mode=1, frequency_coarse=17,
-                           frequency_fine=42)
-            .with_operator(1, output_level=77)
-            .with_values(algorithm=31, feedback=5, oscillator_key_sync=1, lfo_key_sync=1, lfo_wave=5,
-                         pitch_mod_sensitivity=6, transpose=48)
-            .with_name("Hand Made!"))
-
-
 HAND_MADE_PACKED = hexdump("""
     # op6: BP 39; curves 2<<2|1; detune 12<<3 | rate scaling 5; KVS 6<<2 | AMS 3; OL 11; 17<<1 | fixed; fine 42
     00  63 63 63 63 63 63 63 00 27 00 00 09 65 1B 0B 23 2A
@@ -116,8 +96,6 @@ HAND_MADE_UNPACKED_OPERATOR_6_AND_VOICE = hexdump("""
     00  63 63 63 63 32 32 32 32 1F 05 01 23 00 00 00 01 05 06 30        # voice parameters
 """)
 
-SINGLE_HEADER = bytes.fromhex("F0 43 00 00 01 1B")
-CARTRIDGE_HEADER = bytes.fromhex("F0 43 00 09 20 00")
 
 
 # --- layout ---------------------------------------------------------------------------------------------
@@ -193,25 +171,6 @@ def test_edits_are_range_checked():
 
 # --- round trips ----------------------------------------------------------------------------------------
 
-_NON_NAME = [placed for placed in ALL_PARAMETERS if not placed.parameter.name.startswith("name_")]
-
-
-def seven_bit_bytes(size: int):
-    """``size`` bytes of 0x00..0x7F (drawn as binary, which Hypothesis generates fast)."""
-    return st.binary(min_size=size, max_size=size).map(lambda data: bytes(byte & 0x7F for byte in data))
-
-
-@st.composite
-def valid_voices(draw) -> Dx7Voice:
-    """A voice with every parameter in the DX7's range (each drawn byte folded into its range)."""
-    drawn = draw(st.binary(min_size=len(_NON_NAME), max_size=len(_NON_NAME)))
-    raw = bytearray(Dx7Voice.init_voice().raw)
-    for placed, byte in zip(_NON_NAME, drawn):
-        raw[placed.unpacked_index] = byte % (placed.parameter.maximum + 1)
-    name = draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=10))
-    return Dx7Voice(bytes(raw)).with_name(name)
-
-
 @given(valid_voices())
 @settings(max_examples=300, derandomize=True)
 def test_valid_voices_survive_both_forms(voice):
@@ -281,14 +240,9 @@ def test_unprintable_name_codes_display_replaced_and_round_trip():
 
 # --- lenient reading ------------------------------------------------------------------------------------
 
-def _cartridge(channel=0) -> bytes:
-    voices = [Dx7Voice.init_voice().with_name(f"VOICE {number}") for number in range(1, 33)]
-    return write_cartridge(voices, channel)
-
-
 @pytest.mark.parametrize("channel", [0, 9, 15])
 def test_any_channel_nibble_is_read(channel):
-    read = read_syx(_cartridge(channel), "cart.syx")
+    read = read_syx(cartridge_message(channel), "cart.syx")
     assert (read.kind, read.channel, read.warnings) == ("cartridge", channel, ())
     assert read.names[31] == "VOICE 32  "
     single = read_syx(write_single(hand_made_voice(), channel))
@@ -296,14 +250,14 @@ def test_any_channel_nibble_is_read(channel):
 
 
 def test_headerless_4096_byte_cartridge():
-    read = read_syx(_cartridge()[6:-2], "bare.bin")
+    read = read_syx(cartridge_message()[6:-2], "bare.bin")
     assert (read.kind, read.channel, len(read.voices), read.warnings) == ("cartridge", None, 32, ())
 
 
 def test_first_dx7_dump_among_several_messages():
     foreign = bytes.fromhex("F0 41 10 42 12 40 00 7F 00 41 F7")  # another maker's SysEx
     parameter_change = bytes.fromhex("F0 43 10 01 22 05 F7")  # a DX7 message that is not a dump
-    data = foreign + parameter_change + write_single(hand_made_voice(), 3) + _cartridge()
+    data = foreign + parameter_change + write_single(hand_made_voice(), 3) + cartridge_message()
     read = read_syx(data, "mixed.syx")
     assert (read.kind, read.channel, read.voices) == ("single", 3, (hand_made_voice(),))
     assert read.warnings == ("1 more DX7 voice dump(s) after offset 181 ignored; read the first usable one",)
@@ -311,7 +265,7 @@ def test_first_dx7_dump_among_several_messages():
 
 def test_broken_dumps_before_a_usable_one_are_skipped_with_one_warning():
     broken_single = write_single(hand_made_voice())[:80] + b"\xf7"
-    broken_cartridge = _with(_cartridge(), 10, 0x90)
+    broken_cartridge = with_byte(cartridge_message(), 10, 0x90)
     data = broken_single + broken_cartridge + write_single(hand_made_voice(), 1)
     read = read_syx(data, "mixed.syx")
     assert read.voices == (hand_made_voice(),) and read.channel == 1
@@ -325,7 +279,7 @@ def test_broken_dumps_before_a_usable_one_are_skipped_with_one_warning():
 
 
 def test_wrong_checksum_loads_with_one_warning_and_strict_refuses():
-    data = bytearray(_cartridge())
+    data = bytearray(cartridge_message())
     assert data[4102] == 0x7F
     data[4102] = 0x00
     read = read_syx(bytes(data), "bad.syx")
@@ -335,27 +289,21 @@ def test_wrong_checksum_loads_with_one_warning_and_strict_refuses():
         read_syx(bytes(data), "bad.syx", strict=True)
 
 
-def _with(data: bytes, offset: int, value: int) -> bytes:
-    changed = bytearray(data)
-    changed[offset] = value
-    return bytes(changed)
-
-
 @pytest.mark.parametrize(("data", "reason"), [
     (b"", "empty file"),
     (b"hello, not a sysex file", "not a DX7 voice dump: no SysEx message, and 23 bytes is not a bare 4096"),
     (bytes.fromhex("F0 41 10 42 F7"), "no DX7 voice dump among 1 SysEx message(s)"),
     (bytes(4095), "4095 bytes is not a bare 4096-byte cartridge"),
-    (_cartridge()[:3000], "truncated 32-voice dump at offset 0: the file ends after 2994 of 4096 data bytes"),
-    (_cartridge()[:4102], "truncated 32-voice dump at offset 0: the file ends before the checksum"),
-    (_cartridge()[:4103], "the file ends before the closing F7"),
-    (_cartridge()[:5], "the file ends inside its header"),
-    (_cartridge()[:2000] + b"\xf7", "the message ends after 1994 of 4096 data bytes"),
-    (_cartridge()[:4102] + b"\xf7", "truncated 32-voice dump at offset 0: the message ends before its checksum"),
-    (_cartridge()[:-1] + b"\x00\xf7", "32-voice dump at offset 0 is longer than its 4096 data bytes"),
-    (_with(_cartridge(), 100, 0x80), "byte 0x80 at offset 100 has the high bit set"),
-    (_with(_cartridge()[6:-2], 7, 0xFF), "headerless 32-voice data: byte 0xFF at offset 7 has the high bit"),
-    (_with(_cartridge(), 5, 0x01), "declares 4097 data bytes; a DX7 32-voice dump holds 4096"),
+    (cartridge_message()[:3000], "truncated 32-voice dump at offset 0: the file ends after 2994 of 4096 data bytes"),
+    (cartridge_message()[:4102], "truncated 32-voice dump at offset 0: the file ends before the checksum"),
+    (cartridge_message()[:4103], "the file ends before the closing F7"),
+    (cartridge_message()[:5], "the file ends inside its header"),
+    (cartridge_message()[:2000] + b"\xf7", "the message ends after 1994 of 4096 data bytes"),
+    (cartridge_message()[:4102] + b"\xf7", "truncated 32-voice dump at offset 0: the message ends before its checksum"),
+    (cartridge_message()[:-1] + b"\x00\xf7", "32-voice dump at offset 0 is longer than its 4096 data bytes"),
+    (with_byte(cartridge_message(), 100, 0x80), "byte 0x80 at offset 100 has the high bit set"),
+    (with_byte(cartridge_message()[6:-2], 7, 0xFF), "headerless 32-voice data: byte 0xFF at offset 7 has the high bit"),
+    (with_byte(cartridge_message(), 5, 0x01), "declares 4097 data bytes; a DX7 32-voice dump holds 4096"),
     (write_single(Dx7Voice.init_voice())[:100], "truncated single-voice dump"),
 ])
 def test_unusable_files_raise_one_line_input_errors(data, reason):
@@ -366,36 +314,6 @@ def test_unusable_files_raise_one_line_input_errors(data, reason):
 
 
 # --- fuzzing --------------------------------------------------------------------------------------------
-
-_FUZZ_BASES = (_cartridge(), write_single(hand_made_voice(), 5), _cartridge()[6:-2])
-_mutations = st.lists(st.tuples(st.sampled_from(("set", "flip", "delete", "insert", "cut")),
-                                st.integers(0, 4200), st.integers(0, 255)), min_size=1, max_size=3)
-
-
-def _mutated(base: bytes, mutations) -> bytes:
-    data = bytearray(base)
-    for kind, position, value in mutations:
-        position %= len(data) + 1
-        if kind == "set" and position < len(data):
-            data[position] = value & 0x7F  # a 7-bit change loads (checksum, ranges); "flip" sets high bits
-        elif kind == "flip" and position < len(data):
-            data[position] ^= 1 << (value % 8)
-        elif kind == "delete":
-            del data[position:position + value + 1]
-        elif kind == "insert":
-            data[position:position] = bytes([value])
-        elif kind == "cut":
-            del data[position:]
-    return bytes(data)
-
-
-fuzz_inputs = st.one_of(
-    st.binary(max_size=120),
-    st.builds(lambda header, tail: header + tail, st.sampled_from((SINGLE_HEADER, CARTRIDGE_HEADER)),
-              st.binary(max_size=160)),
-    st.builds(_mutated, st.sampled_from(_FUZZ_BASES), _mutations),
-)
-
 
 @given(fuzz_inputs)
 @settings(max_examples=2000, derandomize=True, deadline=None,
@@ -421,14 +339,8 @@ def test_fuzz_reader_only_returns_or_raises_input_error(data):
 
 # --- tools ----------------------------------------------------------------------------------------------
 
-def _run_tool(*arguments) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env=environment,
-                          cwd=REPO_ROOT, timeout=120, check=False)
-
-
 def test_fuzz_tool_reports_json(tmp_path):
-    result = _run_tool("tools/fuzz_dx7.py", "--cases", "150", "--failures-dir", str(tmp_path / "failures"))
+    result = run_tool("tools/fuzz_dx7.py", "--cases", "150", "--failures-dir", str(tmp_path / "failures"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["cases"] == 150 and report["failures"] == 0
@@ -438,15 +350,15 @@ def test_fuzz_tool_reports_json(tmp_path):
 
 def test_roundtrip_tool_on_a_generated_cartridge(tmp_path):
     cart = tmp_path / "made.syx"
-    cart.write_bytes(_cartridge(channel=4))
-    result = _run_tool("tools/dx7_roundtrip.py", str(cart), "--json", "--repeat", "3")
+    cart.write_bytes(cartridge_message(channel=4))
+    result = run_tool("tools/dx7_roundtrip.py", str(cart), "--json", "--repeat", "3")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["byte_identical"] and report["second_roundtrip_identical"] and report["channel"] == 5
     assert report["names"][0] == "VOICE 1   " and report["import_ms"] < 50 and report["export_ms"] < 50
     bad = tmp_path / "bad.syx"
-    bad.write_bytes(_with(_cartridge(), 4102, 0))
-    text = _run_tool("tools/dx7_roundtrip.py", str(bad)).stdout
+    bad.write_bytes(with_byte(cartridge_message(), 4102, 0))
+    text = run_tool("tools/dx7_roundtrip.py", str(bad)).stdout
     assert "only the checksum" in text and "data bytes identical: yes" in text
 
 
