@@ -43,9 +43,9 @@ from wifm_synth.formats.dx7_voice import (
 )
 
 __all__ = [
-    "CARTRIDGE_DATA_SIZE", "CARTRIDGE_MESSAGE_SIZE", "CARTRIDGE_VOICE_COUNT", "SINGLE_MESSAGE_SIZE",
-    "HEADER_SIZE", "Dx7Read", "Dx7Voice", "cartridge_data", "checksum", "pack_cartridge_voice", "pack_voice",
-    "read_syx", "read_syx_file", "unpack_cartridge_voice", "unpack_voice", "write_cartridge",
+    "CARTRIDGE_DATA_SIZE", "CARTRIDGE_MESSAGE_SIZE", "CARTRIDGE_VOICE_COUNT", "HEADER_SIZE",
+    "SINGLE_MESSAGE_SIZE", "Dx7Read", "Dx7Voice", "cartridge_data", "checksum", "pack_cartridge_voice",
+    "pack_voice", "read_syx", "read_syx_file", "unpack_cartridge_voice", "unpack_voice", "write_cartridge",
     "write_single",
 ]
 
