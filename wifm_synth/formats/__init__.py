@@ -1,1 +1,1 @@
-"""File formats: patch and bank JSON, SFZ, Standard MIDI Files, atomic writes."""
+"""File formats: patch and bank JSON, SFZ, Standard MIDI Files, DX7 SysEx voice dumps, atomic writes."""
