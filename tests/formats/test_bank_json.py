@@ -77,6 +77,13 @@ def test_unknown_program_falls_back_to_nearest_then_default(bank_document):
     assert without_default.program_for(7, 0) == (bank.programs[1], False)  # … else the first program
 
 
+def test_program_fallback_is_the_engines_whatever_the_program_order():
+    zone = Zone(patch="a.json", root_key=60)
+    bank = Bank(programs=[Program(program=p, bank=b, zones=[zone]) for b, p in [(3, 9), (2, 39), (2, 5)]])
+    assert bank.program_for(7, 0) == (bank.programs[2], False)  # the lowest (bank, program), not the first listed
+    assert bank.program_for(2, 22) == (bank.programs[2], False)  # 5 and 39 are both 17 away: the lower one
+
+
 def test_drums_must_name_a_program(bank_document):
     bank_document["drums"] = {"bank": 0, "program": 33}
     assert bank_from_dict(bank_document).drum_program().name == "bass"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wifm_synth.errors import OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.fields import FieldReader, read_document
@@ -76,19 +78,24 @@ class Bank:
     patches: dict[str, Patch] = field(default_factory=dict)  # zone.patch → loaded Patch
 
     def program_for(self, bank: int, program: int) -> tuple[Program, bool]:
-        """The program that plays (bank, program), and whether it is an exact match.
+        """The program that plays (bank, program), and whether it is an exact match: the engine's rule,
+        :func:`wifm_synth.engine.midi.resolve_program`."""
+        # Imported here: the engine imports this module.
+        from wifm_synth.engine.midi import resolve_program
 
-        An unknown program plays the nearest program number in the same bank, else program 0 of
-        bank 0 (else the bank's first program).
-        """
-        same_bank = [p for p in self.programs if p.bank == bank]
-        for candidate in same_bank:
-            if candidate.program == program:
-                return candidate, True
-        if same_bank:
-            return min(same_bank, key=lambda p: (abs(p.program - program), p.program)), False
-        default = next((p for p in self.programs if (p.bank, p.program) == (0, 0)), self.programs[0])
-        return default, False
+        table, programs = self._program_table()
+        row, exact = resolve_program(table, bank, program)
+        return programs[row], bool(exact)
+
+    def _program_table(self) -> tuple[np.ndarray, list[Program]]:
+        """The engine's program table for these programs (zone columns left empty) and the program of each row."""
+        from wifm_synth.engine.tables import PROGRAM_BANK, PROGRAM_NUMBER, PROGRAM_WIDTH
+
+        programs = sorted(self.programs, key=lambda entry: (entry.bank, entry.program))
+        table = np.zeros((len(programs), PROGRAM_WIDTH), dtype=np.int64)
+        table[:, PROGRAM_BANK] = [entry.bank for entry in programs]
+        table[:, PROGRAM_NUMBER] = [entry.program for entry in programs]
+        return table, programs
 
     def drum_program(self) -> Program | None:
         if self.drums is None:
