@@ -35,7 +35,7 @@ from wifm_synth.bank.executors import (
     default_jobs,
     outcomes,
 )
-from wifm_synth.errors import WifmError
+from wifm_synth.errors import InputError, WifmError
 from wifm_synth.fit.fitter import FitSettings
 from wifm_synth.formats.atomic import source_reference
 from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
@@ -143,8 +143,8 @@ def build_bank(
     for entry in entries:
         try:
             entry.cache_key = cache_key(entry.path, entry.note, entry_settings(entry, settings))
-        except OSError as exc:
-            entry.status, entry.detail = "failed", f"{entry.path}: cannot read file ({exc.strerror})"
+        except InputError as error:
+            entry.status, entry.detail = "failed", str(error)
 
     # Connect before writing anything, so that a wrong address leaves no output behind.
     client = dask_client(dask_scheduler) if dask_scheduler else None

@@ -22,6 +22,7 @@ from wifm_synth.bank.executors import FitOutcome
 from wifm_synth.errors import InputError, OutputError, PatchError
 from wifm_synth.fit.fitter import FitSettings
 from wifm_synth.formats.atomic import atomic_write_json, read_json
+from wifm_synth.formats.inputs import open_input
 from wifm_synth.voice.patch import patch_from_dict
 
 CACHE_FOLDER = ".cache"
@@ -32,11 +33,12 @@ _TEMPORARY_JSON = re.compile(r"^\..+\.json\.[a-z0-9_]{8}\.json$")
 
 
 def cache_key(sample: Path, note: int | None, settings: FitSettings) -> str:
-    """Hash of what decides a fit: the tool version, the settings, the given key and the sample's bytes."""
+    """Hash of what decides a fit: the tool version, the settings, the given key and the sample's bytes;
+    InputError when the sample cannot be read."""
     digest = hashlib.sha256()
     header = {"tool_version": __version__, "settings": settings.to_dict(), "note": note}
     digest.update(json.dumps(header, sort_keys=True).encode())
-    with open(sample, "rb") as stream:
+    with open_input(sample, "an audio file") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
