@@ -20,7 +20,7 @@ from wifm_synth.bank.build import (
     sfz_zones,
     summary_rows,
 )
-from wifm_synth.bank.cache import CACHE_FOLDER
+from wifm_synth.bank.cache import CACHE_FOLDER, run_lock
 from wifm_synth.bank.executors import FitOutcome
 from wifm_synth.errors import InputError, OutputError, WifmError
 from wifm_synth.formats.bank_json import Program, bank_from_dict, load_bank
@@ -359,14 +359,12 @@ def test_sfz_tune_shifts_the_fitted_tuning_of_its_region(tmp_path):
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
-    import fcntl
-
     write_note(tmp_path / "src" / "tone_60.wav", 60)
     (tmp_path / "bank" / CACHE_FOLDER).mkdir(parents=True)
-    with open(tmp_path / "bank" / CACHE_FOLDER / "lock", "w") as lock, \
+    with run_lock(tmp_path / "bank"), \
             pytest.raises(OutputError, match="another `wifm bank` is writing this folder"):
-        fcntl.flock(lock, fcntl.LOCK_EX)
         build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)
+    build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)  # released with its holder
 
 
 # --- resume after a crash --------------------------------------------------------------------------------------

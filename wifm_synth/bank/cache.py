@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from wifm_synth import __version__
 from wifm_synth.bank.executors import FitOutcome
@@ -72,12 +71,20 @@ def cached_outcome(cache: Path, key: str) -> FitOutcome | None:
                       warnings=list(document.get("warnings") or []))
 
 
-def _hold_run_lock(lock: IO, out_dir: Path) -> None:
-    """Take the folder's lock without waiting; released when ``lock`` is closed (also when the process dies)."""
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the bank folder's lock (its cache folder must exist), or OutputError at once if another run holds
+    it. The system releases it when the holder exits, so a killed run never leaves the folder locked."""
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise OutputError("another `wifm bank` is writing this folder", out_dir) from None
+        lock = open(out_dir / CACHE_FOLDER / LOCK_FILE, "w")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError("another `wifm bank` is writing this folder", out_dir) from None
+        yield
 
 
 @contextlib.contextmanager
@@ -86,14 +93,12 @@ def output_folder(out_dir: Path, program_folders: list[str]) -> Iterator[Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError("exists and is not a folder", out_dir)
     cache = out_dir / CACHE_FOLDER
-    with contextlib.ExitStack() as stack:
-        try:
-            for folder in [cache] + [out_dir / name for name in program_folders]:
-                folder.mkdir(parents=True, exist_ok=True)
-            lock = stack.enter_context(open(cache / LOCK_FILE, "w"))
-        except OSError as exc:
-            raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
-        _hold_run_lock(lock, out_dir)
+    try:
+        for folder in [cache] + [out_dir / name for name in program_folders]:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
+    with run_lock(out_dir):
         for folder in [out_dir, cache] + [out_dir / name for name in program_folders]:
             for stale in folder.iterdir():
                 if _TEMPORARY_JSON.match(stale.name) and stale.is_file():
