@@ -168,13 +168,15 @@ def _dask_outcomes(jobs: list[FitJob], client) -> Iterator[FitOutcome]:
             yield FitOutcome(job.cache_key, error=f"{job.sample}: Dask task failed ({error})")
 
 
-def outcomes(jobs: list[FitJob], workers: int, dask_client) -> Iterator[FitOutcome]:
-    if dask_client is not None:
-        return _dask_outcomes(jobs, dask_client)
+def outcomes(jobs: list[FitJob], workers: int, client) -> Iterator[FitOutcome]:
+    """Each job's outcome as it finishes: on the Dask ``client`` if given, else on ``workers`` processes."""
+    if client is not None:
+        return _dask_outcomes(jobs, client)
     if workers == 1 or len(jobs) == 1:
         return map(fit_job, jobs)
     return _pool_outcomes(jobs, min(workers, len(jobs)))
 
 
 def default_jobs() -> int:
+    """The processors this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
