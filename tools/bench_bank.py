@@ -1,9 +1,9 @@
 """`wifm bank` throughput: a 60-note sample folder converted with 1 and with 2 worker processes.
 
-Usage: python tools/bench_bank.py --json
-The folder holds the 20 dev notes (../shared/data/notes; the 10 bundled notes when that is absent),
-each at several levels named as velocity layers (``piano/piano_55_100.wav``, ``piano_55_80.wav``...),
-so every file is a distinct fit. Each conversion runs the real command (`python -m wifm_synth bank`) in
+Usage: python tools/bench_bank.py [NOTES_DIR] [--json]
+NOTES_DIR is any folder of single-note recordings (default: the bundled samples/freepats). The benchmark
+folder holds each of them at several levels named as velocity layers (``piano/piano_55_100.wav``,
+``piano_55_80.wav``...), so every file is a distinct fit. Each conversion runs the real command (`python -m wifm_synth bank`) in
 a fresh output folder, so both pay start-up; the shared Numba cache is warmed by a one-note run first.
 Runs alternate between 1 and 2 workers; the best of each is reported, with CPU seconds and the load
 average before each run, since other work on the machine slows the wall-clock figures.
@@ -25,10 +25,10 @@ from pathlib import Path
 import soundfile
 from benchmark_info import machine_info
 
+from wifm_synth.library.discover import AUDIO_SUFFIXES
 from wifm_synth.library.naming import parse_sample_name
 
 REPO = Path(__file__).resolve().parent.parent
-DEV_NOTES = REPO.parent / "shared" / "data" / "notes"
 BUNDLED_NOTES = REPO / "samples" / "freepats"
 NOTE_COUNT = 60
 # Velocity layers: name velocity → gain applied to the recording (about -3 dB per layer).
@@ -36,9 +36,8 @@ REPEATS = 3
 LAYERS = {100: 1.0, 80: 0.71, 64: 0.5, 50: 0.35, 40: 0.25, 32: 0.18}
 
 
-def source_notes() -> list[Path]:
-    folder = DEV_NOTES if DEV_NOTES.is_dir() else BUNDLED_NOTES
-    return sorted(folder.rglob("*.wav"))
+def source_notes(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def build_library(folder: Path, notes: list[Path]) -> int:
@@ -51,7 +50,9 @@ def build_library(folder: Path, notes: list[Path]) -> int:
                 return written
             audio, rate = soundfile.read(note)
             instrument, key = note.stem.rsplit("_", 2)[0], parse_sample_name(note.name).note
-            target = folder / instrument / f"{instrument}_{key}_{velocity}.wav"
+            # A name without a key keeps its stem (the key is detected) and gets an explicit velocity.
+            name = f"{note.stem}_vel{velocity}" if key is None else f"{instrument}_{key}_{velocity}"
+            target = folder / instrument / f"{name}.wav"
             target.parent.mkdir(parents=True, exist_ok=True)
             soundfile.write(target, audio * gain, rate, subtype="PCM_16")
             written += 1
@@ -85,9 +86,14 @@ def best_of(runs: list[dict]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notes_dir", nargs="?", type=Path, default=BUNDLED_NOTES,
+                        help="any folder of single-note recordings (default: the bundled samples/freepats)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
-    parser.parse_args()
-    notes = source_notes()
+    args = parser.parse_args()
+    notes = source_notes(args.notes_dir)
+    if not notes:
+        print(f"bench_bank: no audio files under {args.notes_dir}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="wifm-bench-bank-") as temp:
         temp = Path(temp)
         count = build_library(temp / "library", notes)
@@ -101,7 +107,7 @@ def main() -> int:
     print(json.dumps({
         "benchmark": "bank",
         "notes": count,
-        "source": str(DEV_NOTES if DEV_NOTES.is_dir() else BUNDLED_NOTES),
+        "source": str(args.notes_dir),
         "best": [serial, parallel],
         "speedup_2_workers": round(serial["seconds"] / parallel["seconds"], 3),
         "runs": runs,

@@ -2,7 +2,7 @@
 
 Usage: python tools/bench_fit.py [NOTES_DIR] [--json] [--repeat N] [--cold-cache]
 
-NOTES_DIR defaults to /work/shared/data/notes when present, else the bundled samples/freepats.
+NOTES_DIR is any folder of single-note recordings (default: the bundled samples/freepats).
 The seed method (the baseline it replaces) is timed in the same run for the speed ratio.
 ``--cold-cache`` compiles into an empty Numba cache, so ``first_call_s`` is the full JIT cost.
 """
@@ -23,14 +23,13 @@ from pathlib import Path
 from benchmark_info import machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEV_NOTES = Path("/work/shared/data/notes")
 BUNDLED_NOTES = REPO_ROOT / "samples" / "freepats"
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notes_dir", nargs="?", type=Path,
-                        default=DEV_NOTES if DEV_NOTES.is_dir() else BUNDLED_NOTES)
+    parser.add_argument("notes_dir", nargs="?", type=Path, default=BUNDLED_NOTES,
+                        help="any folder of single-note recordings (default: the bundled samples/freepats)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per note (the median is kept)")
     parser.add_argument("--cold-cache", action="store_true", help="measure JIT compilation from an empty cache")
@@ -49,10 +48,11 @@ def main() -> int:
 
     from wifm_synth.analysis import analyze
     from wifm_synth.fit.fitter import FitSettings, fit_analysis
+    from wifm_synth.library.discover import AUDIO_SUFFIXES
 
-    notes = sorted(args.notes_dir.rglob("*.wav"))
+    notes = sorted(path for path in args.notes_dir.rglob("*") if path.suffix.lower() in AUDIO_SUFFIXES)
     if not notes:
-        print(f"bench_fit: no .wav files under {args.notes_dir}", file=sys.stderr)
+        print(f"bench_fit: no audio files under {args.notes_dir}", file=sys.stderr)
         return 2
     methods = {"wifm": FitSettings(), "seed": FitSettings(method="seed")}
 

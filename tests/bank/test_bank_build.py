@@ -14,19 +14,19 @@ import soundfile
 
 from wifm_synth.bank.build import (
     BANK_FILE,
-    CACHE_FOLDER,
-    FitOutcome,
-    SampleEntry,
     bank_command,
     build_bank,
-    plan_bank,
+    settle,
+    sfz_zones,
     summary_rows,
-    tile_sfz_zones,
 )
+from wifm_synth.bank.cache import CACHE_FOLDER, run_lock
+from wifm_synth.bank.executors import FitOutcome
 from wifm_synth.errors import InputError, OutputError, WifmError
 from wifm_synth.formats.bank_json import Program, bank_from_dict, load_bank
 from wifm_synth.formats.patch_json import load_patch
 from wifm_synth.formats.sfz import SfzRegion
+from wifm_synth.library.discover import SampleEntry, plan_bank
 from wifm_synth.library.naming import DYNAMIC_VELOCITIES
 
 RATE = 48000
@@ -116,7 +116,7 @@ def region(line, key_lo, key_hi, vel_lo=1, vel_hi=127, seq_position=1):
 
 def tiled(entries):
     """Zones of ``entries`` as a validated program (bank_from_dict checks the tiling) and a lookup function."""
-    zones = tile_sfz_zones(entries)
+    zones = sfz_zones(entries)
     bank_from_dict({"format": "wifm-bank", "version": 1,
                     "programs": [{"program": 0, "zones": [zone.__dict__ for zone in zones]}]})
     program = Program(program=0, zones=zones)
@@ -359,14 +359,12 @@ def test_sfz_tune_shifts_the_fitted_tuning_of_its_region(tmp_path):
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
-    import fcntl
-
     write_note(tmp_path / "src" / "tone_60.wav", 60)
     (tmp_path / "bank" / CACHE_FOLDER).mkdir(parents=True)
-    with open(tmp_path / "bank" / CACHE_FOLDER / "lock", "w") as lock, \
+    with run_lock(tmp_path / "bank"), \
             pytest.raises(OutputError, match="another `wifm bank` is writing this folder"):
-        fcntl.flock(lock, fcntl.LOCK_EX)
         build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)
+    build_bank(tmp_path / "src", tmp_path / "bank", jobs=1, progress=False)  # released with its holder
 
 
 # --- resume after a crash --------------------------------------------------------------------------------------
@@ -410,7 +408,7 @@ def test_killed_run_resumes_with_only_the_missing_fits(tmp_path):
 
 
 def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
-    from wifm_synth.bank import build as bank_builder
+    from wifm_synth.bank import executors
 
     def fit_with_overlong_attack(sample, **options):
         result = fit_file(sample, **options)
@@ -418,8 +416,8 @@ def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
             result.patch.operators[0].envelope.segments = [(70.0, 0.0)]
         return result
 
-    fit_file = bank_builder.fit_file
-    monkeypatch.setattr(bank_builder, "fit_file", fit_with_overlong_attack)
+    fit_file = executors.fit_file
+    monkeypatch.setattr(executors, "fit_file", fit_with_overlong_attack)
     write_note(tmp_path / "lib" / "Flute_C4.wav", 60, seconds=0.4)
     write_note(tmp_path / "lib" / "Flute_G4.wav", 67, seconds=0.4)
     build = build_bank(tmp_path / "lib", tmp_path / "bank", jobs=1, progress=False)
@@ -433,5 +431,5 @@ def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
     entry = build.entries[0]
     document = json.loads((tmp_path / "bank" / entry.patch_file).read_text())
     document["operators"][0]["envelope"]["segments"][0][0] = 70.0
-    assert bank_builder._settle(entry, FitOutcome("key", patch=document), "fitted", tmp_path / "bank")
+    assert settle(entry, FitOutcome("key", patch=document), "fitted", tmp_path / "bank")
     assert entry.status == "failed" and "must be <= 60" in entry.detail

@@ -3,12 +3,9 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from wifm_synth.errors import InputError, OutputError, PatchError
+from wifm_synth.errors import OutputError, PatchError
 from wifm_synth.formats.bank_json import (
     Bank,
     Program,
@@ -17,9 +14,9 @@ from wifm_synth.formats.bank_json import (
     load_bank,
     load_instrument,
     save_bank,
-    zones_from_root_keys,
 )
 from wifm_synth.formats.patch_json import load_patch
+from wifm_synth.library.zones import zones_from_root_keys
 from wifm_synth.voice.patch import Patch
 
 TEST_BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.json"
@@ -28,14 +25,6 @@ TEST_BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_ba
 @pytest.fixture()
 def bank_document() -> dict:
     return json.loads(TEST_BANK.read_text())
-
-
-def coverage(spans) -> np.ndarray:
-    """How many zones cover each (key, velocity 1..127) cell."""
-    grid = np.zeros((128, 128), dtype=int)
-    for span in spans:
-        grid[span.key_lo:span.key_hi + 1, span.vel_lo:span.vel_hi + 1] += 1
-    return grid[:, 1:]
 
 
 def test_test_bank_loads_with_its_patches():
@@ -87,6 +76,13 @@ def test_unknown_program_falls_back_to_nearest_then_default(bank_document):
     assert bank.program_for(7, 0) == (bank.programs[0], False)  # unknown bank → bank 0 program 0
     without_default = Bank(programs=bank.programs[1:], name="no piano")
     assert without_default.program_for(7, 0) == (bank.programs[1], False)  # … else the first program
+
+
+def test_program_fallback_is_the_engines_whatever_the_program_order():
+    zone = Zone(patch="a.json", root_key=60)
+    bank = Bank(programs=[Program(program=p, bank=b, zones=[zone]) for b, p in [(3, 9), (2, 39), (2, 5)]])
+    assert bank.program_for(7, 0) == (bank.programs[2], False)  # the lowest (bank, program), not the first listed
+    assert bank.program_for(2, 22) == (bank.programs[2], False)  # 5 and 39 are both 17 away: the lower one
 
 
 def test_drums_must_name_a_program(bank_document):
@@ -188,38 +184,3 @@ def test_a_bank_built_from_spans_saves_and_loads(tmp_path):
                 patches={zone.patch: patch for zone in zones})
     save_bank(bank, tmp_path / "bank.json")
     assert load_bank(tmp_path / "bank.json").to_dict() == bank.to_dict()
-
-
-def test_zones_from_root_keys_split_at_midpoints():
-    spans = zones_from_root_keys({100: [67, 55]})
-    assert [(s.root_key, s.key_lo, s.key_hi, s.vel_lo, s.vel_hi) for s in spans] == [
-        (55, 0, 61, 1, 127), (67, 62, 127, 1, 127)]
-    layered = zones_from_root_keys({40: [60], 100: [60], 127: [60]})
-    assert [(s.layer_velocity, s.vel_lo, s.vel_hi) for s in layered] == [(40, 1, 70), (100, 71, 113), (127, 114, 127)]
-
-
-@given(st.dictionaries(st.integers(1, 127), st.sets(st.integers(0, 127), min_size=1, max_size=20),
-                       min_size=1, max_size=5))
-def test_zones_from_root_keys_tile_without_gaps_or_overlaps(layers):
-    spans = zones_from_root_keys(layers)
-    assert (coverage(spans) == 1).all()
-    for span in spans:  # each key plays its nearest root key in its layer
-        others = layers[span.layer_velocity]
-        for key in (span.key_lo, span.key_hi):
-            assert abs(key - span.root_key) <= min(abs(key - other) for other in others)
-        assert span.vel_lo <= span.layer_velocity <= span.vel_hi
-
-
-@pytest.mark.parametrize(
-    "layers, message",
-    [
-        ({}, "no samples"),
-        ({0: [60]}, "velocity layer: must be an integer 1..127, got 0"),
-        ({100: [128]}, "velocity layer 100: root key: must be an integer 0..127, got 128"),
-        ({100: []}, "velocity layer 100: has no root keys"),
-        ({100: [60, 60]}, r"velocity layer 100: root keys \[60, 60\] repeat a key"),
-    ],
-)
-def test_zones_from_root_keys_rejects_bad_input(layers, message):
-    with pytest.raises(InputError, match=message):
-        zones_from_root_keys(layers)

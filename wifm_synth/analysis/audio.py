@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -11,6 +10,7 @@ import soxr
 
 from wifm_synth.checks import integer_in
 from wifm_synth.errors import AnalysisError, InputError
+from wifm_synth.formats.inputs import open_input
 
 MIN_DURATION_S = 0.05
 
@@ -19,21 +19,15 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000) -> tuple[np.nd
     """Read ``path`` (WAV/FLAC/AIFF/OGG...), mix to mono and resample to ``sample_rate``.
 
     Returns ``(audio, sample_rate)`` with ``audio`` a 1-D float64 array. Raises InputError when the file
-    is missing, a folder or not audio, and AnalysisError when it is empty, silent, too short or holds
-    NaN/inf samples.
+    is missing, a folder, unreadable or not audio, and AnalysisError when it is empty, silent, too short or
+    holds NaN/inf samples.
     """
     _check_sample_rate(sample_rate, path)
-    file_path = Path(path)
-    if file_path.is_dir():
-        raise InputError("is a folder, not an audio file", path)
-    if not file_path.exists():
-        raise InputError("no such file", path)
-    try:
-        frames, file_rate = soundfile.read(file_path, dtype="float64", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror or exc})", path) from exc
+    with open_input(path, "an audio file") as stream:
+        try:
+            frames, file_rate = soundfile.read(stream, dtype="float64", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
     return prepare_audio(frames, file_rate, sample_rate, source=path), sample_rate
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from wifm_synth.errors import InputError, OutputError
+from wifm_synth.formats.inputs import open_input
 
 # mkstemp creates files readable by the owner only; finished outputs get the usual umask-based mode.
 _UMASK = os.umask(0o022)
@@ -80,15 +81,10 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -
 
 def read_json(path: str | os.PathLike) -> object:
     """Read a JSON document; a missing or malformed file is an InputError naming it."""
+    with open_input(path, "a JSON file") as stream:
+        raw = stream.read()
     try:
-        with open(path, "rb") as stream:
-            return json.loads(stream.read().decode("utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, expected a JSON file", path) from None
-    except PermissionError:
-        raise InputError("permission denied", path) from None
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("not a JSON file (not UTF-8 text)", path) from None
     except json.JSONDecodeError as exc:

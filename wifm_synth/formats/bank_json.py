@@ -6,18 +6,15 @@ path (relative to the bank file), so a patch shared by several zones is loaded a
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from wifm_synth.checks import integer_in
-from wifm_synth.errors import InputError, OutputError, PatchError
+from wifm_synth.errors import OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.fields import FieldReader, read_document
 from wifm_synth.formats.patch_json import (
@@ -27,12 +24,17 @@ from wifm_synth.formats.patch_json import (
     patch_from_dict,
     save_patch,
 )
+from wifm_synth.library.zones import (
+    KEY_RANGE,
+    PLANE,
+    VELOCITY_RANGE,
+    ZoneSpan,
+    first_gap,
+    first_overlap,
+)
 
 BANK_FORMAT = "wifm-bank"
 BANK_VERSION = 1
-KEY_RANGE = (0, 127)
-# Velocity 0 is a note-off, so zones tile velocities 1..127.
-VELOCITY_RANGE = (1, 127)
 
 
 @dataclass
@@ -76,19 +78,24 @@ class Bank:
     patches: dict[str, Patch] = field(default_factory=dict)  # zone.patch → loaded Patch
 
     def program_for(self, bank: int, program: int) -> tuple[Program, bool]:
-        """The program that plays (bank, program), and whether it is an exact match.
+        """The program that plays (bank, program), and whether it is an exact match: the engine's rule,
+        :func:`wifm_synth.engine.midi.resolve_program`."""
+        # Imported here: the engine imports this module.
+        from wifm_synth.engine.midi import resolve_program
 
-        An unknown program plays the nearest program number in the same bank, else program 0 of
-        bank 0 (else the bank's first program).
-        """
-        same_bank = [p for p in self.programs if p.bank == bank]
-        for candidate in same_bank:
-            if candidate.program == program:
-                return candidate, True
-        if same_bank:
-            return min(same_bank, key=lambda p: (abs(p.program - program), p.program)), False
-        default = next((p for p in self.programs if (p.bank, p.program) == (0, 0)), self.programs[0])
-        return default, False
+        table, programs = self._program_table()
+        row, exact = resolve_program(table, bank, program)
+        return programs[row], bool(exact)
+
+    def _program_table(self) -> tuple[np.ndarray, list[Program]]:
+        """The engine's program table for these programs (zone columns left empty) and the program of each row."""
+        from wifm_synth.engine.tables import PROGRAM_BANK, PROGRAM_NUMBER, PROGRAM_WIDTH
+
+        programs = sorted(self.programs, key=lambda entry: (entry.bank, entry.program))
+        table = np.zeros((len(programs), PROGRAM_WIDTH), dtype=np.int64)
+        table[:, PROGRAM_BANK] = [entry.bank for entry in programs]
+        table[:, PROGRAM_NUMBER] = [entry.program for entry in programs]
+        return table, programs
 
     def drum_program(self) -> Program | None:
         if self.drums is None:
@@ -131,72 +138,15 @@ class Bank:
         }
 
 
-class ZoneSpan(NamedTuple):
-    """Where one fitted sample plays: its velocity layer, root key, and key × velocity rectangle."""
-
-    layer_velocity: int
-    root_key: int
-    key_lo: int
-    key_hi: int
-    vel_lo: int
-    vel_hi: int
-
-
-def _split_at_midpoints(points: list[int], low: int, high: int) -> list[tuple[int, int]]:
-    """Tile [low, high] with one range per sorted point; boundaries at midpoints (ties go to the lower point)."""
-    uppers = [(a + b) // 2 for a, b in itertools.pairwise(points)] + [high]
-    lowers = [low] + [upper + 1 for upper in uppers[:-1]]
-    return list(zip(lowers, uppers))
-
-
-def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]]) -> list[ZoneSpan]:
-    """Tiling zones for fitted samples: ``{layer_velocity: [root_key, ...]}`` → one ZoneSpan per sample.
-
-    Each key plays the nearest root key of its velocity layer (boundary at the midpoint between
-    neighbouring root keys, outermost zones extend to keys 0 and 127); layers split at the midpoints
-    between their velocities, outermost layers extend to velocities 1 and 127.
-    """
-    if not root_keys_by_velocity_layer:
-        raise InputError("no samples to build zones from")
-    layers: dict[int, list[int]] = {}
-    for velocity, root_keys in root_keys_by_velocity_layer.items():
-        integer_in(velocity, "velocity layer", 1, 127)
-        keys = list(root_keys)
-        for key in keys:
-            integer_in(key, f"velocity layer {velocity}: root key", 0, 127)
-        if not keys:
-            raise InputError(f"velocity layer {velocity}: has no root keys")
-        if len(set(keys)) != len(keys):
-            raise InputError(f"velocity layer {velocity}: root keys {sorted(keys)} repeat a key")
-        layers[int(velocity)] = sorted(int(key) for key in keys)
-    velocities = sorted(layers)
-    spans = []
-    for velocity, (vel_lo, vel_hi) in zip(velocities, _split_at_midpoints(velocities, *VELOCITY_RANGE)):
-        root_keys = layers[velocity]
-        for root_key, (key_lo, key_hi) in zip(root_keys, _split_at_midpoints(root_keys, *KEY_RANGE)):
-            spans.append(ZoneSpan(velocity, root_key, key_lo, key_hi, vel_lo, vel_hi))
-    return spans
-
-
 def _check_tiling(fields: FieldReader, where: str, zones: list[Zone]) -> None:
     """Every (key, velocity) cell of a program must be covered by exactly one zone."""
-    cover = np.zeros((KEY_RANGE[1] + 1, VELOCITY_RANGE[1] + 1), dtype=np.int32)
-    owner = np.full(cover.shape, -1, dtype=np.int32)
-    for index, zone in enumerate(zones):
-        cells = (slice(zone.key_lo, zone.key_hi + 1), slice(zone.vel_lo, zone.vel_hi + 1))
-        overlap = np.argwhere(cover[cells] > 0)
-        if len(overlap):
-            key, velocity = overlap[0] + (zone.key_lo, zone.vel_lo)
-            other = owner[key, velocity]
-            fields.fail(f"{where}.zones[{index}]",
-                        f"overlaps zones[{other}] at key {key} velocity {velocity}")
-        cover[cells] += 1
-        owner[cells] = index
-    gaps = np.argwhere(cover[:, VELOCITY_RANGE[0]:] == 0)
-    if len(gaps):
-        key, velocity = gaps[0] + (0, VELOCITY_RANGE[0])
-        plane = f"keys {KEY_RANGE[0]}..{KEY_RANGE[1]} × velocities {VELOCITY_RANGE[0]}..{VELOCITY_RANGE[1]}"
-        fields.fail(f"{where}.zones", f"leave key {key} velocity {velocity} uncovered (zones must tile {plane})")
+    overlap = first_overlap(zones)
+    if overlap is not None:
+        index, other, key, velocity = overlap
+        fields.fail(f"{where}.zones[{index}]", f"overlaps zones[{other}] at key {key} velocity {velocity}")
+    gap = first_gap(zones)
+    if gap is not None:
+        fields.fail(f"{where}.zones", f"leave key {gap[0]} velocity {gap[1]} uncovered (zones must tile {PLANE})")
 
 
 def _zone_from(fields: FieldReader) -> Zone:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wifm_synth.errors import InputError
+from wifm_synth.formats.inputs import open_input
 from wifm_synth.library.naming import note_number
 
 _SCOPES = ("control", "global", "master", "group", "region")
@@ -52,14 +53,8 @@ class SfzInstrument:
 def read_sfz(path: str | os.PathLike) -> SfzInstrument:
     """Parse ``path``; InputError names the SFZ file and the line for syntax errors and missing samples."""
     sfz_path = Path(path)
-    try:
-        raw = sfz_path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("no such file", sfz_path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, expected an .sfz file", sfz_path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", sfz_path) from None
+    with open_input(sfz_path, "an .sfz file") as stream:
+        raw = stream.read()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

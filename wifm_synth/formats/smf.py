@@ -22,6 +22,7 @@ from wifm_synth.checks import integer_in
 from wifm_synth.engine.midi import NOTE_ON
 from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.errors import MidiFileError
+from wifm_synth.formats.inputs import open_input
 
 DEFAULT_TEMPO_US_PER_BEAT = 500_000  # 120 beats per minute until the first set_tempo
 # SMPTE division: the high byte is −frames per second; −29 means 29.97 drop-frame.
@@ -81,28 +82,20 @@ def _seconds_per_tick(midi: mido.MidiFile, path: Path) -> tuple[Fraction | None,
 
 
 def _open(path: Path) -> mido.MidiFile:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MidiFileError("no such file", path) from None
-    except OSError as exc:
-        raise MidiFileError(f"cannot read ({exc.strerror})", path) from None
-    if path.is_dir():
-        raise MidiFileError("is a folder, expected a MIDI file", path)
-    if size == 0:
-        raise MidiFileError("empty file, not a MIDI file", path)
-    with open(path, "rb") as stream:
-        if stream.read(4) != b"MThd":
+    with open_input(path, "a MIDI file", MidiFileError) as stream:
+        header = stream.read(4)
+        if not header:
+            raise MidiFileError("empty file, not a MIDI file", path)
+        if header != b"MThd":
             raise MidiFileError("not a MIDI file (no MThd header)", path)
-    try:
-        midi = mido.MidiFile(path)
-    except EOFError:
-        raise MidiFileError("truncated MIDI file (ends in the middle of a chunk)", path) from None
-    except PermissionError:
-        raise MidiFileError("permission denied", path) from None
-    except _PARSE_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
-        raise MidiFileError(f"malformed MIDI file ({reason})", path) from None
+        stream.seek(0)
+        try:
+            midi = mido.MidiFile(file=stream)
+        except EOFError:
+            raise MidiFileError("truncated MIDI file (ends in the middle of a chunk)", path) from None
+        except _PARSE_ERRORS as exc:
+            reason = str(exc) or type(exc).__name__
+            raise MidiFileError(f"malformed MIDI file ({reason})", path) from None
     if midi.type not in (0, 1):
         raise MidiFileError(f"SMF type {midi.type} is not supported (only type 0 and 1)", path)
     if not midi.tracks:

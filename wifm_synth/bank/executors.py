@@ -1,0 +1,183 @@
+"""Running fit jobs: in this process, on a pool of spawned worker processes, or on a Dask cluster.
+
+A job is one sample's fit and quality scores (:mod:`wifm_synth.fit.verify`); each failure becomes an
+outcome with a one-line reason, so one bad sample never stops the others. Dask workers must see the
+samples at the same paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from wifm_synth.errors import WifmError
+from wifm_synth.fit.fitter import FitSettings, fit_file
+from wifm_synth.fit.verify import verify_fit
+from wifm_synth.formats.patch_json import patch_from_dict
+from wifm_synth.voice.patch import Patch
+
+# Worker processes run one fit each at a time; more threads per process would only oversubscribe.
+SINGLE_THREAD_ENVIRONMENT = {
+    "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+}
+# Jobs in flight per worker process: the one it fits and the next, so it never waits for the parent.
+PREFETCH = 2
+# Short summary-table names for the verification metrics.
+METRIC_KEYS = {
+    "multi-resolution log-spectral distance": "stft_db", "harmonic-level error": "harmonic_db",
+    "envelope error": "envelope_db", "f0 error": "f0_cents",
+}
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One fit as sent to a worker process or Dask worker (picklable, self-contained)."""
+
+    sample: str
+    note: int | None
+    settings: FitSettings
+    cache_key: str
+
+
+@dataclass
+class FitOutcome:
+    """What a fit job returns: the fitted patch document, or the one-line reason it failed."""
+
+    cache_key: str
+    patch: dict | None = None
+    loss: float | None = None
+    seconds: float = 0.0
+    detected_note: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def quality_metrics(patch: Patch, sample: str | os.PathLike) -> dict[str, float]:
+    """The fit's scores against its sample (as in ``wifm report``): ``quality`` is where it sits between the
+    sine floor (0) and the harmonic resynthesis limit (1); the others are the fit's raw metrics. Empty when the
+    render has no measurable pitch; InputError when the sample cannot be read or analysed."""
+    verification = verify_fit(patch, sample, midi_note=patch.pitch.reference_note,
+                              velocity=patch.pitch.reference_velocity)
+    metrics = {} if verification.quality is None else {"quality": round(verification.quality, 4)}
+    metrics.update({METRIC_KEYS.get(score.name, score.name): round(score.fit, 4) for score in verification.scores})
+    return metrics
+
+
+def fit_job(job: FitJob) -> FitOutcome:
+    """Fit and score one sample; every failure becomes an outcome with a one-line reason so the others go on."""
+    started = time.perf_counter()
+    try:
+        result = fit_file(job.sample, note=job.note, settings=job.settings)
+        result.patch.metadata["metrics"] = quality_metrics(result.patch, job.sample)
+        document = result.patch.to_dict()
+        patch_from_dict(document, job.sample)  # a patch the format rejects is this sample's failure, not the bank's
+    except WifmError as error:
+        return FitOutcome(job.cache_key, error=str(error), seconds=time.perf_counter() - started)
+    except Exception as error:  # noqa: BLE001 - a bug on one sample must not stop the bank
+        return FitOutcome(job.cache_key, seconds=time.perf_counter() - started,
+                          error=f"{job.sample}: fit failed ({type(error).__name__}: {error})")
+    return FitOutcome(job.cache_key, patch=document, loss=float(result.loss),
+                      seconds=time.perf_counter() - started, detected_note=float(result.analysis.midi_note),
+                      warnings=list(result.analysis.warnings))
+
+
+@contextlib.contextmanager
+def _single_thread_environment() -> Iterator[None]:
+    """Set thread limits for processes started inside the block (they read them when importing)."""
+    saved = {name: os.environ.get(name) for name in SINGLE_THREAD_ENVIRONMENT}
+    os.environ.update(SINGLE_THREAD_ENVIRONMENT)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
+    """Fit on ``workers - 1`` worker processes plus this one.
+
+    This process has already imported the fitter, so it starts fitting at once while the workers
+    start up; each worker holds ``PREFETCH`` jobs so that it never waits for this process to come
+    back from a fit of its own.
+    """
+    # "spawn": workers start clean (no copies of this process's threads or locks) and warm their own JIT cache.
+    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    queue = deque(jobs)
+    in_flight: dict[Future, FitJob] = {}
+
+    def top_up() -> None:
+        while queue and len(in_flight) < PREFETCH * (workers - 1):
+            job = queue.popleft()
+            in_flight[executor.submit(fit_job, job)] = job
+
+    try:
+        with _single_thread_environment():  # submit() starts the workers
+            top_up()
+        while queue or in_flight:
+            finished = [future for future in in_flight if future.done()]
+            for future in finished:
+                yield _future_outcome(future, in_flight.pop(future))
+            top_up()
+            if finished:
+                continue
+            if queue:
+                yield fit_job(queue.popleft())
+            else:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _future_outcome(future: Future, job: FitJob) -> FitOutcome:
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a worker that died takes only its own fit
+        return FitOutcome(job.cache_key, error=f"{job.sample}: worker process failed ({error})")
+
+
+def dask_client(address: str):
+    """A client of the Dask scheduler at ``address``; its workers must see the samples at the same paths."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise WifmError("--dask-scheduler needs Dask: pip install 'wifm_synth[dask]'") from None
+    try:
+        return Client(address, set_as_default=False)  # connect timeout: Dask's own setting
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise WifmError(f"cannot connect to the Dask scheduler at {address} ({exc})") from None
+
+
+def _dask_outcomes(jobs: list[FitJob], client) -> Iterator[FitOutcome]:
+    from distributed import as_completed
+
+    futures = client.map(fit_job, jobs, pure=False)
+    jobs_by_key = {future.key: job for future, job in zip(futures, jobs)}
+    for future in as_completed(futures, loop=client.loop):
+        try:
+            yield future.result()
+        except Exception as error:  # noqa: BLE001 - a lost worker takes only its own fit
+            job = jobs_by_key[future.key]
+            yield FitOutcome(job.cache_key, error=f"{job.sample}: Dask task failed ({error})")
+
+
+def outcomes(jobs: list[FitJob], workers: int, client) -> Iterator[FitOutcome]:
+    """Each job's outcome as it finishes: on the Dask ``client`` if given, else on ``workers`` processes."""
+    if client is not None:
+        return _dask_outcomes(jobs, client)
+    if workers == 1 or len(jobs) == 1:
+        return map(fit_job, jobs)
+    return _pool_outcomes(jobs, min(workers, len(jobs)))
+
+
+def default_jobs() -> int:
+    """The processors this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,43 @@
+"""Opening input files: one check of the path (missing, folder, not a regular file, unreadable) for every reader."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from wifm_synth.errors import InputError
+
+
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike, kind: str, error: type[InputError] = InputError) -> Iterator[BinaryIO]:
+    """``path`` open for binary reading, or ``error(reason, path)`` when it is missing, a folder, not a
+    regular file (a device or pipe would block or never end) or unreadable, also part way through.
+    ``kind`` names what was expected, e.g. "a JSON file"; each reader adds only its format's errors."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise error("no such file", path) from None
+    except OSError as exc:
+        raise error(_unreadable(exc), path) from None
+    if stat.S_ISDIR(mode):
+        raise error(f"is a folder, expected {kind}", path)
+    if not stat.S_ISREG(mode):
+        raise error(f"is not a regular file, expected {kind}", path)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, after the caller's block
+    except OSError as exc:
+        raise error(_unreadable(exc), path) from None
+    with stream:
+        try:
+            yield stream
+        except OSError as exc:  # the caller's format errors are not OSErrors: this one is the file's
+            raise error(_unreadable(exc), path) from None
+
+
+def _unreadable(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read file ({exc.strerror or exc})"
