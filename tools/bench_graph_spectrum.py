@@ -69,15 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             return
         graph_signals_into(levels, feedback, spectrum.period_steps, spectrum.order, spectrum.modulator_counts,
                            spectrum.modulator_table, spectrum.source_scales, spectrum.is_carrier,
-                           spectrum.feedback_operator, spectrum.depends, signals, spectrum.units,
-                           spectrum.unit_derivatives, spectrum.angles, spectrum.gains)
+                           spectrum.feedback_operator, spectrum.lag_taps, spectrum.lag_weights, spectrum.depends,
+                           signals, spectrum.units, spectrum.unit_derivatives, spectrum.angles, spectrum.gains,
+                           spectrum.angle_derivatives)
         np.fft.rfft(signals, axis=-1)
 
     signals_only = seconds_per_call(lambda: graph_signals_into(
         levels, feedback, spectrum.period_steps, spectrum.order, spectrum.modulator_counts,
         spectrum.modulator_table, spectrum.source_scales, spectrum.is_carrier, spectrum.feedback_operator,
-        spectrum.depends, spectrum.signals[: min(args.frames, spectrum.chunk_frames)], spectrum.units,
-        spectrum.unit_derivatives, spectrum.angles, spectrum.gains))
+        spectrum.lag_taps, spectrum.lag_weights, spectrum.depends,
+        spectrum.signals[: min(args.frames, spectrum.chunk_frames)], spectrum.units, spectrum.unit_derivatives,
+        spectrum.angles, spectrum.gains, spectrum.angle_derivatives))
     chunk = min(args.frames, spectrum.chunk_frames)
     report = {
         "algorithm": args.algorithm,
