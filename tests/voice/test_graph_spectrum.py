@@ -13,7 +13,8 @@ from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError
 from wifm_synth.voice.graph_kernels import (
     graph_signals_into,
-    magnitudes_from_bins_into,
+    magnitudes_from_spectra_into,
+    sin_and_cos_into,
     solve_feedback,
 )
 from wifm_synth.voice.graph_spectrum import (
@@ -134,7 +135,7 @@ def graph_signals_twin(topology, steps, levels, feedback, n_points, feedback_ope
 
 
 def magnitudes_twin(signals, parameters, n_harmonics, period=1, zero_floors=None):
-    """Twin of the bin columns + ``magnitudes_from_bins_into``: a real FFT, |X|, Re(conj X dX)/|X|."""
+    """Twin of the FFT + ``magnitudes_from_spectra_into``: |X|, Re(conj X dX)/|X|, the zero rule."""
     n_points = signals.shape[-1]
     spectra = np.fft.rfft(signals, axis=-1)[..., period * np.arange(1, n_harmonics + 1)] * (2.0 / n_points)
     values, slopes = spectra[:, 0], spectra[:, 1:]
@@ -316,7 +317,7 @@ def test_the_kernels_match_their_numpy_twins(algorithm, audio_samples_per_period
                        spectrum.modulator_table, spectrum.source_scales, spectrum.is_carrier,
                        spectrum.feedback_operator, spectrum.lag_taps, spectrum.lag_weights, spectrum.depends,
                        signals, np.zeros((6, 256)), np.zeros((6, 7, 256)), np.empty(256), np.empty(256),
-                       np.empty(256))
+                       np.empty(256), np.empty((6, 256)))
     twin_signals = graph_signals_twin(topology, spectrum.period_steps, frames, feedbacks, 256,
                                       spectrum.feedback_operator, spectrum.lag_taps, spectrum.lag_weights)
     np.testing.assert_allclose(signals, twin_signals, rtol=0, atol=1e-12)
@@ -329,19 +330,30 @@ def test_the_kernels_match_their_numpy_twins(algorithm, audio_samples_per_period
 
 def test_the_magnitude_kernel_matches_its_twin_at_exact_zeros():
     rng = np.random.default_rng(7)
-    bins = rng.normal(size=(2, 4, 10))
-    bins[:, 0, [2, 7]] = 0.0  # harmonic 3 of both frames is exactly zero
+    signals = rng.normal(size=(2, 4, 64))
     parameters = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 2.0]])
+    spectra = np.fft.rfft(signals, axis=-1)
+    spectra[:, 0, 3 * 2] = 0.0  # harmonic 3 (bin 6 with a half-integer period D = 2) is exactly zero
     magnitudes, derivatives = np.empty((2, 5)), np.empty((2, 5, 3))
-    magnitudes_from_bins_into(bins, parameters, np.zeros(2), magnitudes, derivatives)
-    values = bins[:, 0, :5] + 1j * bins[:, 0, 5:]
-    slopes = bins[:, 1:, :5] + 1j * bins[:, 1:, 5:]
+    magnitudes_from_spectra_into(spectra, 2, parameters, np.zeros(2), magnitudes, derivatives)
+    bins = spectra[..., 2 * np.arange(1, 6)] * (2.0 / 64)
+    values, slopes = bins[:, 0], bins[:, 1:]
     expected = np.abs(values)
     at_edge = np.where(parameters[:, None, :] == 0.0, np.abs(slopes).transpose(0, 2, 1), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = np.real(np.conj(values)[:, None, :] * slopes).transpose(0, 2, 1) / expected[:, :, None]
     np.testing.assert_allclose(magnitudes, expected, rtol=0, atol=1e-15)
     np.testing.assert_allclose(derivatives, np.where(expected[:, :, None] > 0, slope, at_edge), rtol=0, atol=1e-15)
+    assert magnitudes[0, 2] == 0.0 and derivatives[0, 2, 1] == 0.0 and derivatives[0, 2, 0] > 0.0
+
+
+def test_the_polynomial_sine_and_cosine_match_numpy():
+    x = np.concatenate([np.linspace(-4 * np.pi, 4 * np.pi, 4001), np.random.default_rng(5).uniform(-400, 400, 4000),
+                        np.arange(-8, 9) * np.pi / 4])
+    sines, cosines = np.empty_like(x), np.empty_like(x)
+    sin_and_cos_into(x, sines, cosines)
+    np.testing.assert_allclose(sines, np.sin(x), rtol=0, atol=4.5e-16)
+    np.testing.assert_allclose(cosines, np.cos(x), rtol=0, atol=4.5e-16)
 
 
 def test_the_newton_solver_matches_its_twin():

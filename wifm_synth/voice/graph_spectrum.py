@@ -20,9 +20,9 @@ feedback amount β), dy_k/dp = cos(a_k) · da_k/dp with da_k/dp = Σ_m s_m (δ_p
 d out/dp = Σ_c (δ_pc y_c + L_c dy_c/dp). The DFT is linear, so dX = DFT(d out/dp) and
 d|X|/dp = Re(conj(X) dX)/|X|. Where X is exactly 0 the one-sided slopes are ±|dX|: at the edge of
 the domain (the parameter is 0) the right-hand slope |dX| is taken, elsewhere their average 0, as
-``voice.spectrum.magnitude_and_derivative`` does. Only the bins reported are needed, so the DFT is
-one matrix product of all frames' signals with the (N, 2H) cosine/sine columns of those bins
-(identical to picking them from a real FFT, and faster for H ≪ N/2; tools/bench_graph_spectrum.py).
+``voice.spectrum.magnitude_and_derivative`` does. One batched real FFT covers every frame's output
+and derivative signals (a product with the cosine/sine columns of the H bins costs more, and BLAS
+threads contend with the fitter's own; tools/bench_graph_spectrum.py).
 
 Points per period. Aliasing folds content at bin b > N/2 onto N − b, so N must leave every line of
 non-negligible size below N − H·D. A Carson-type bound in bins of the period: the peak instantaneous
@@ -74,7 +74,7 @@ from wifm_synth.errors import InputError
 from wifm_synth.voice.graph_kernels import (
     TWO_PI,
     graph_signals_into,
-    magnitudes_from_bins_into,
+    magnitudes_from_spectra_into,
 )
 from wifm_synth.voice.topology import Topology
 
@@ -244,20 +244,16 @@ class GraphSpectrum:
         self.is_carrier = np.array(topology.carriers, dtype=np.bool_)
         self.depends = _dependencies(topology, feedback_operator)
         self.lag_taps, self.lag_weights = feedback_lag_taps(self.n_points, self.period, audio_samples_per_period)
-        # the bins h·D as 2/N-scaled cosine and sine columns: one matrix product gives [Re X | Im X]
-        points = np.arange(self.n_points)[:, None]
-        bins = self.period * np.arange(1, self.n_harmonics + 1)[None, :]
-        angle = TWO_PI * ((points * bins) % self.n_points) / self.n_points
-        self.bin_columns = np.concatenate([np.cos(angle), np.sin(angle)], axis=1) * (2.0 / self.n_points)
         rows = count + 2
         self.chunk_frames = max(1, CHUNK_VALUES // (rows * self.n_points))
         self.signals = np.empty((self.chunk_frames, rows, self.n_points))
-        self.bins = np.empty((self.chunk_frames, rows, 2 * self.n_harmonics))
+        self.spectra = np.empty((self.chunk_frames, rows, self.n_points // 2 + 1), dtype=np.complex128)
         self.units = np.zeros((count, self.n_points))
         self.unit_derivatives = np.zeros((count, count + 1, self.n_points))  # rows never written stay 0
         self.angles = np.empty(self.n_points)
         self.gains = np.empty(self.n_points)
         self.angle_derivatives = np.empty(self.n_points)
+        self.own_phases = np.empty((count, self.n_points))
 
     def __call__(self, levels, feedback=0.0) -> tuple[np.ndarray, np.ndarray]:
         count = self.topology.operator_count
@@ -276,14 +272,15 @@ class GraphSpectrum:
         for start in range(0, frames, self.chunk_frames):
             stop = min(frames, start + self.chunk_frames)
             size = stop - start
-            signals, bins = self.signals[:size], self.bins[:size]
+            signals, spectra = self.signals[:size], self.spectra[:size]
             graph_signals_into(levels[start:stop], feedback[start:stop], self.period_steps, self.order,
                                self.modulator_counts, self.modulator_table, self.source_scales, self.is_carrier,
                                -1 if self.feedback_operator is None else self.feedback_operator, self.lag_taps,
                                self.lag_weights, self.depends, signals, self.units, self.unit_derivatives,
-                               self.angles, self.gains, self.angle_derivatives)
-            np.matmul(signals.reshape(-1, self.n_points), self.bin_columns, out=bins.reshape(-1, bins.shape[2]))
-            magnitudes_from_bins_into(bins, parameters[start:stop], zero_floors[start:stop], magnitudes[start:stop], derivatives[start:stop])
+                               self.angles, self.gains, self.angle_derivatives, self.own_phases)
+            np.fft.rfft(signals, axis=-1, out=spectra)
+            magnitudes_from_spectra_into(spectra, self.period, parameters[start:stop], zero_floors[start:stop],
+                                         magnitudes[start:stop], derivatives[start:stop])
         return magnitudes, derivatives
 
 
