@@ -23,7 +23,9 @@ SIN_4, SIN_5, SIN_6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1
 COS_1, COS_2, COS_3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
 COS_4, COS_5, COS_6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
 NEWTON_STEPS = 40  # a cap; from the previous point's solution Newton converges in 2–4 steps
-NEWTON_TOLERANCE = 1e-15
+# Newton's error after a step δ is about |F''/2F'|·δ² ≤ β²/(2(1 − β))·δ²: below 1e-16 after δ < 1e-9
+# for β ≤ 0.99, so a step that small is the last one needed
+NEWTON_SETTLED = 1e-9
 MAX_SWEEPS = 200  # cap on the sweeps around the period for a delayed feedback (β ≥ 1 may not settle)
 SWEEP_TOLERANCE = 1e-15
 
@@ -66,7 +68,7 @@ def solve_feedback(angle, feedback, guess):
         slope = max(1.0 - feedback * cosine, 1e-12)
         step = (y - sine) / slope
         y = min(1.0, max(-1.0, y - step))
-        if abs(step) < NEWTON_TOLERANCE:
+        if abs(step) < NEWTON_SETTLED:
             break
     _, cosine = sin_and_cos(angle + feedback * y)
     slope = max(1.0 - feedback * cosine, 1e-12)
@@ -108,7 +110,10 @@ def feedback_unit_into(angles, feedback, lag_taps, lag_weights, unit, gains):
             for j in range(n_points):
                 guess, _ = solve_feedback(angles[j], implicit, guess)
         for j in range(n_points):
-            guess, gains[j] = solve_feedback(angles[j], implicit, guess)
+            if j > 0:  # first-order predictor from the previous point; the phase may wrap by 2π
+                advance = angles[j] - angles[j - 1]
+                guess += gains[j - 1] * (advance - TWO_PI * np.rint(advance / TWO_PI))
+            guess, gains[j] = solve_feedback(angles[j], implicit, min(1.0, max(-1.0, guess)))
             unit[j] = guess
         return
     for j in range(n_points):
