@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError
 from wifm_synth.voice.graph_kernels import (
+    feedback_derivative_into,
+    feedback_unit_into,
     graph_signals_into,
     magnitudes_from_spectra_into,
     sin_and_cos_into,
@@ -33,7 +35,7 @@ F0 = RATE / SAMPLES_PER_PERIOD
 SETTLE_FRAMES = 4800  # the 1 ms attack and the feedback operator's start-up transient are long gone
 PERIODS = 8
 # Measured worst over the 32 algorithms (seed below), harmonic error re the largest harmonic:
-# −147 dB without feedback (the engine's fast sine, ~6e-8 of full scale); −137 dB with feedback
+# −148 dB without feedback (the engine's fast sine, ~6e-8 of full scale); −145 dB with feedback
 # β ≤ 0.9 when the engine's sample lag is modelled (audio_samples_per_period); −31 dB (median −81 dB)
 # with β ≤ 0.5 for the instantaneous fixed point, whose error is the lag it leaves out (it grows about
 # 6 dB per octave of f0 and with β; module docstring).
@@ -345,6 +347,33 @@ def test_the_magnitude_kernel_matches_its_twin_at_exact_zeros():
     np.testing.assert_allclose(magnitudes, expected, rtol=0, atol=1e-15)
     np.testing.assert_allclose(derivatives, np.where(expected[:, :, None] > 0, slope, at_edge), rtol=0, atol=1e-15)
     assert magnitudes[0, 2] == 0.0 and derivatives[0, 2, 1] == 0.0 and derivatives[0, 2, 0] > 0.0
+
+
+@pytest.mark.parametrize(("feedback", "audio_samples_per_period"), [(0.3, None), (0.95, None), (1.7, None),
+                                                                     (0.5, 100.0), (0.8, 731.0)])
+def test_the_feedback_kernels_match_their_twins(feedback, audio_samples_per_period):
+    n_points = 128
+    phase = 2 * np.pi * np.arange(n_points) / n_points
+    angles = 3 * phase + 0.8 * np.sin(phase)  # the operator's own phase plus a modulation
+    angle_derivative = np.sin(phase)  # what a modulator's level contributes to the phase
+    taps, weights = feedback_lag_taps(n_points, 1, audio_samples_per_period)
+    unit, gains = np.empty(n_points), np.empty(n_points)
+    feedback_unit_into(angles, feedback, taps, weights, unit, gains)
+    by_level, by_feedback, work = angle_derivative.copy(), np.zeros(n_points), np.empty(n_points)
+    feedback_derivative_into(by_level, False, feedback, taps, weights, unit, gains, work)
+    feedback_derivative_into(by_feedback, True, feedback, taps, weights, unit, gains, work)
+    if audio_samples_per_period is None:
+        guess = np.sin(angles[0])
+        if feedback >= 1.0:
+            guess = solve_feedback_twin(angles, feedback, guess)[0][-1]
+        twin_unit, twin_gains = solve_feedback_twin(angles, feedback, guess)
+        twin_by_level, twin_by_feedback = twin_gains * angle_derivative, twin_gains * twin_unit
+    else:
+        twin_unit, twin_by_level, fed_back = delayed_feedback_twin(angles, feedback, taps, weights, angle_derivative)
+        twin_by_feedback = delayed_feedback_twin(angles, feedback, taps, weights, fed_back)[1]
+    np.testing.assert_allclose(unit, twin_unit, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(by_level, twin_by_level, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(by_feedback, twin_by_feedback, rtol=0, atol=1e-10)
 
 
 def test_the_polynomial_sine_and_cosine_match_numpy():

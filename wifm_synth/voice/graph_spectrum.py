@@ -20,7 +20,9 @@ feedback amount β), dy_k/dp = cos(a_k) · da_k/dp with da_k/dp = Σ_m s_m (δ_p
 d out/dp = Σ_c (δ_pc y_c + L_c dy_c/dp). The DFT is linear, so dX = DFT(d out/dp) and
 d|X|/dp = Re(conj(X) dX)/|X|. Where X is exactly 0 the one-sided slopes are ±|dX|: at the edge of
 the domain (the parameter is 0) the right-hand slope |dX| is taken, elsewhere their average 0, as
-``voice.spectrum.magnitude_and_derivative`` does. One batched real FFT covers every frame's output
+``voice.spectrum.magnitude_and_derivative`` does; "exactly 0" means below ZERO_FLOOR times the
+frame's Σ carrier levels, the FFT's rounding level (a genuine harmonic that small, such as J_5(0.01),
+gets slope 0 instead of its ~1e-11). One batched real FFT covers every frame's output
 and derivative signals (a product with the cosine/sine columns of the H bins costs more, and BLAS
 threads contend with the fitter's own; tools/bench_graph_spectrum.py).
 
@@ -31,10 +33,11 @@ Carson's c + (β + 1) m); a feedback operator's own extent is r D times the numb
 harmonics above 1e-9 (below). N is the power of two ≥ 2 (E + G) + 2 H D over the carriers, with
 G the guard orders for the tail past Carson's bound (see ``points_per_period``). Measured against
 an N four times larger on 300 random 6-operator voices (ratios ≤ 8, indices ≤ 10, β ≤ 0.8, H = 40)
-the alias error of the reported magnitudes is ≤ 2e-15 of the largest in 99% of them; the worst,
+the alias error of the reported magnitudes is ≤ 3e-15 of the largest in 99% of them; the worst,
 three nested indices near 10 under a feedback operator, reaches 2e-5. ``n_points`` overrides N.
 
-Feedback (one operator: the topology's, or ``feedback_operator``). The engine adds β·(y[n−1] + y[n−2])/2
+Feedback (one operator: the topology's, or ``feedback_operator``; explicit routings where several
+operators feed back at once are not covered). The engine adds β·(y[n−1] + y[n−2])/2
 to that operator's phase: a lag of one and two audio samples, which a sampled period knows nothing of
 unless it is told the sample rate. Two models, both solved for the periodic steady state:
 
@@ -53,8 +56,8 @@ unless it is told the sample rate. Two models, both solved for the periodic stea
   grid (``feedback_lag_taps``); the part that falls on the current point is solved implicitly by the
   same Newton step, the rest by Gauss–Seidel sweeps around the period (as the engine's recursion
   runs in time) until no point moves by 1e-15, and the derivatives by the same sweeps of their linear
-  recurrence. Same measurement, β ≤ 0.9: worst −137 dB, median −155 dB, as close as without
-  feedback (−147 dB, the engine's fast sine). At higher f0 the engine's own aliasing (its 48 kHz
+  recurrence. Same measurement, β ≤ 0.9: worst −145 dB, median −157 dB, as close as without
+  feedback (−148 dB, the engine's fast sine). At higher f0 the engine's own aliasing (its 48 kHz
   sampling of lines above fs/2) dominates either way: −65 dB at f0 = 375 Hz even without feedback.
 
 For β ≥ 1 the fixed point has several branches: the instantaneous model sweeps the period twice and
