@@ -85,6 +85,7 @@ KAPTEYN_FLOOR = 1e-9  # a feedback operator's harmonics below this are treated a
 MAX_FEEDBACK_HARMONICS = 512  # β ≥ 1: its spectrum falls only like 1/n, so the count is capped
 MAX_POINTS_PER_PERIOD = 1 << 16
 ZERO_FLOOR = 1e-13  # magnitudes below this times the output's peak bound are exact zeros plus rounding
+RFFT_WRITES_INTO = int(np.__version__.split(".")[0]) >= 2  # numpy 1.26 (still supported) has no out=
 CHUNK_VALUES = 1 << 20  # signals of this many floats per chunk of frames (8 MB) are reused per call
 
 
@@ -215,7 +216,8 @@ class GraphSpectrum:
     (T, H, K + 1): d/d level_0..level_{K−1}, then d/d feedback. The returned arrays are new.
     ``n_points`` is N (``points_per_period`` chooses one); ``feedback_operator`` defaults to the
     topology's only feedback operator; ``audio_samples_per_period`` (fs/f0) switches the feedback to
-    the engine-lag model (module docstring).
+    the engine-lag model (module docstring). An instance reuses its buffers on every call, so give
+    each thread its own (the kernels release the GIL).
     """
 
     def __init__(self, topology: Topology, ratios, n_harmonics: int, n_points: int,
@@ -281,7 +283,10 @@ class GraphSpectrum:
                                -1 if self.feedback_operator is None else self.feedback_operator, self.lag_taps,
                                self.lag_weights, self.depends, signals, self.units, self.unit_derivatives,
                                self.angles, self.gains, self.angle_derivatives, self.own_phases)
-            np.fft.rfft(signals, axis=-1, out=spectra)
+            if RFFT_WRITES_INTO:
+                np.fft.rfft(signals, axis=-1, out=spectra)
+            else:
+                spectra[...] = np.fft.rfft(signals, axis=-1)
             magnitudes_from_spectra_into(spectra, self.period, parameters[start:stop], zero_floors[start:stop],
                                          magnitudes[start:stop], derivatives[start:stop])
         return magnitudes, derivatives
