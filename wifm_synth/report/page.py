@@ -24,9 +24,9 @@ from wifm_synth.report.media import (
     is_cut_for_player,
 )
 from wifm_synth.report.notes import Instrument
+from wifm_synth.report.operators import operators_part, operators_table
 from wifm_synth.report.scoring import NoteEvaluation
 from wifm_synth.voice.patch import Patch
-from wifm_synth.voice.schema import OPERATOR, Parameter
 
 STYLE = """
 :root { --ink: #1d2330; --muted: #5d6677; --line: #dde1e8; --target: #1f3b73; --render: #e0701b; }
@@ -68,6 +68,16 @@ img.plot { width: 100%; height: auto; margin-top: 14px; border-radius: 6px; }
 details { margin-top: 12px; }
 summary { cursor: pointer; color: var(--muted); font-weight: 600; }
 a { color: #2457b3; }
+.voice { display: flex; gap: 18px; align-items: flex-start; margin-top: 8px; }
+figure.algorithm { margin: 0; flex: none; text-align: center; width: min-content; min-width: 120px; }
+figure.algorithm figcaption { color: var(--muted); font-size: 12px; }
+.voice-tables { flex: 1; min-width: 0; overflow-x: auto; }
+table.operators th.silent { color: #a3a9b4; }
+table.operators, table.lfo { width: auto; }
+table.operators td { text-align: right; }
+table.operators svg.envelope { display: block; margin-left: auto; }
+.envelope-text { color: var(--muted); font-size: 11px; line-height: 1.25; }
+table.lfo { margin-top: 10px; }
 footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 """
 
@@ -155,38 +165,8 @@ def _settings_table(patch: Patch) -> str:
     return f"<h3>Fit settings</h3><table class='settings'><tbody>{body}</tbody></table>"
 
 
-def _envelope_text(segments: list[tuple[float, float]], release_s: float) -> str:
-    steps = ", ".join(f"{duration:.3g} s → {level:.3g} dB" for duration, level in segments)
-    return f"{steps}; release {release_s:.3g} s"
-
-
-def _operator_number_fields(patch: Patch) -> list[Parameter]:
-    """The operator's numeric fields of the schema ``patch`` was made from: one table column each."""
-    return [field for field in type(patch).schema.fields(OPERATOR) if field.numeric]
-
-
-def _operators_table(patch: Patch) -> str:
-    fields = _operator_number_fields(patch)
-    rows = []
-    for index, operator in enumerate(patch.operators):
-        if patch.algorithm is not None:
-            role = f"DX7 algorithm {patch.algorithm}"
-        else:
-            role = "carrier" if operator.carrier else "modulator"
-            if operator.modulators:
-                role += " ← " + ", ".join(str(source) for source in operator.modulators)
-        values = [getattr(operator, field.name) for field in fields]
-        numbers = "".join(f"<td class='number'>{'—' if value is None else f'{value:.5g}'}</td>" for value in values)
-        rows.append(
-            f"<tr><td>{index}</td><td>{escape(role)}</td>{numbers}"
-            f"<td>{escape(_envelope_text(operator.envelope.segments, operator.envelope.release_s))}</td></tr>"
-        )
-    headers = "".join(f"<th class='number'>{escape(field.name)}{f' ({escape(field.unit)})' if field.unit else ''}</th>"
-                      for field in fields)
-    return (
-        "<details open><summary>Operators</summary><table><thead><tr><th>#</th><th>role</th>" + headers
-        + "<th>envelope</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
-    )
+# tests/voice/test_schema.py checks through this name that a parameter added to the schema reaches the report.
+_operators_table = operators_table
 
 
 def note_section(evaluation: NoteEvaluation) -> str:
@@ -214,7 +194,7 @@ def note_section(evaluation: NoteEvaluation) -> str:
         + _player("render", "B · fitted render", evaluation.rendered, "")
         + "</div>"
         + f'<div class="columns"><div>{_metrics_table(evaluation)}</div><div>{_settings_table(note.patch)}</div></div>'
-        + _operators_table(note.patch)
+        + operators_part(note.patch)
         + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
           f'src="{figure_data_uri(figure)}">'
         + "</section>"
