@@ -1,4 +1,5 @@
-"""Report figures: shared scales between target and render, missing-target layout, keyboard map colours."""
+"""Report figures: shared scales between target and render, missing-target layout, keyboard map colours,
+harmonic trajectories."""
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ from wifm_synth.report.figures import (
     MapZone,
     Track,
     _spectrogram_db,
+    harmonic_trajectories_figure,
     keyboard_map_figure,
     note_figure,
     quality_colour,
+    strongest_harmonics,
 )
 
 RATE = 48000
@@ -102,3 +105,31 @@ def test_note_figure_with_an_unpitched_render_keeps_the_target_and_says_so(track
     assert len(harmonics_target.lines) > 1
     assert [text.get_text() for text in harmonics_render.texts] == ["render: no pitch found, harmonics not measured"]
     assert [line.get_label() for line in figure.axes[4].lines][:1] == ["target"]
+
+
+def test_strongest_harmonics_are_ranked_by_energy_and_listed_lowest_first(tracks):
+    analysis = tracks[0].analysis
+    chosen = strongest_harmonics(analysis, 3)
+    energy = (analysis.harmonic_amps ** 2).sum(axis=0)
+    assert chosen == sorted(chosen) and len(chosen) == 3
+    assert min(energy[chosen]) >= max(np.delete(energy, chosen))
+
+
+def test_trajectories_pair_each_target_harmonic_with_the_render_s_in_one_colour(tracks):
+    figure = harmonic_trajectories_figure(*tracks)
+    (axes,) = figure.axes
+    harmonics = strongest_harmonics(tracks[0].analysis)
+    target_lines = [line for line in axes.lines if line.get_linestyle() == "-"]
+    render_lines = [line for line in axes.lines if line.get_linestyle() == "--"]
+    assert len(target_lines) == len(render_lines) == len(harmonics) == 6
+    assert [line.get_color() for line in target_lines] == [line.get_color() for line in render_lines]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [f"h{h + 1}" for h in harmonics]
+    assert "target (solid) vs render (dashed)" in axes.get_title(loc="left")
+
+
+def test_trajectories_show_one_side_when_the_other_was_not_analysed(tracks):
+    figure = harmonic_trajectories_figure(None, tracks[1])
+    assert {line.get_linestyle() for line in figure.axes[0].lines} == {"--"}
+    silent = Track("render", np.zeros(RATE), RATE, None)
+    assert {line.get_linestyle() for line in harmonic_trajectories_figure(tracks[0], silent).axes[0].lines} == {"-"}
+    assert harmonic_trajectories_figure(None, silent) is None

@@ -1,7 +1,7 @@
 """End to end: reports for a small bank and a single patch, loaded in headless Chromium.
 
 The screenshot must not be blank, and the DOM Chromium built must hold the audio players and figures
-with data URIs that decode to FLAC and PNG.
+with data URIs that decode to FLAC and PNG, and each note's operator graph, operator table and LFO row.
 """
 
 import base64
@@ -51,6 +51,8 @@ class MediaCollector(HTMLParser):
         self.section_ids: list[str] = []
         self.links: list[str] = []
         self.text: list[str] = []
+        self.graphs: list[str] = []  # section id of each operator-graph <svg>
+        self.tables: list[tuple[str, str]] = []  # (section id, class)
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -61,6 +63,10 @@ class MediaCollector(HTMLParser):
             self.audio.append((current, attributes["src"]))
         elif tag == "img":
             self.images.append((current, attributes["src"]))
+        elif tag == "svg" and attributes.get("class") == "operator-graph":
+            self.graphs.append(current)
+        elif tag == "table":
+            self.tables.append((current, attributes.get("class", "")))
         elif tag == "a" and attributes.get("href", "").startswith("#"):
             self.links.append(attributes["href"][1:])
 
@@ -141,7 +147,10 @@ def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     check_media(collector)
 
     assert collector.section_ids == ["overview", "note-1", "note-2", "note-3"]
-    assert [section for section, _ in collector.images] == ["overview", "note-1", "note-2", "note-3"]
+    # Each note: the comparison figure and the harmonic trajectories.
+    assert [section for section, _ in collector.images] == ["overview"] + [
+        note for note in ("note-1", "note-2", "note-3") for _ in range(2)]
+    assert collector.graphs == ["note-1", "note-2", "note-3"]
     # Target and render for the two notes whose samples were found; the render alone for the lost one.
     assert [section for section, _ in collector.audio] == ["note-1", "note-1", "note-2", "note-2", "note-3"]
     assert collector.links == ["note-1", "note-2", "note-3"]  # zone table: program order, then velocity
@@ -149,6 +158,9 @@ def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     assert "Target sample unavailable" in text and "flute_79_100.wav" in text
     assert text.count("Target sample unavailable") == 1
     assert "2 of 3 fitted notes scored" in text
+    for note in ("note-1", "note-2", "note-3"):
+        assert (note, "operators") in collector.tables and (note, "lfo") in collector.tables
+    assert text.count("2-operator routing") == 3 and "carrier ← 2" in text
 
 
 def test_single_patch_report_has_one_comparison_and_no_overview(workspace):
@@ -158,6 +170,6 @@ def test_single_patch_report_has_one_comparison_and_no_overview(workspace):
     check_not_blank(screenshot)
     check_media(collector)
     assert collector.section_ids == ["note-1"]
-    assert len(collector.audio) == 2 and len(collector.images) == 1
+    assert len(collector.audio) == 2 and len(collector.images) == 2 and collector.graphs == ["note-1"]
     text = " ".join(collector.text)
     assert "multi-resolution log-spectral distance" in text and "Target sample unavailable" not in text

@@ -24,6 +24,7 @@ QUALITY_NORM = Normalize(vmin=0.0, vmax=1.0)
 SPECTROGRAM_RANGE_DB = 90.0
 HARMONIC_RANGE_DB = 70.0
 PLOTTED_HARMONICS = 8
+TRAJECTORY_HARMONICS = 6  # few enough that each target/render pair of lines stays readable
 SILENCE_FLOOR = 1e-9
 BLACK_KEY_CLASSES = {1, 3, 6, 8, 10}
 def quality_colour(quality: float | None) -> str:
@@ -158,6 +159,48 @@ def _draw_envelopes(axes, coloured_tracks: list[tuple[Track | None, str]], durat
     axes.set_ylabel("RMS (dBFS)")
     axes.set_title("amplitude envelopes", fontsize=10, loc="left")
     axes.grid(alpha=0.3)
+
+
+def strongest_harmonics(analysis: SampleAnalysis, count: int = TRAJECTORY_HARMONICS) -> list[int]:
+    """The 0-based indices of the ``count`` harmonics carrying the most energy over the note, lowest first."""
+    energy = np.sum(analysis.harmonic_amps ** 2, axis=0)
+    return sorted(np.argsort(energy)[::-1][:count].tolist())
+
+
+def harmonic_trajectories_figure(target: Track | None, rendered: Track) -> Figure | None:
+    """The strongest harmonics' levels over time, the target's solid and the render's dashed in the same
+    colour, on one axes so each harmonic's fit reads directly; None when neither side was analysed.
+
+    The harmonics are the target's strongest (the render's when there is no target): the ones the fit
+    most needed to get right.
+    """
+    sides = [(track, style) for track, style in ((target, "-"), (rendered, "--"))
+             if track is not None and track.analysis is not None]
+    if not sides:
+        return None
+    harmonics = strongest_harmonics(sides[0][0].analysis)
+    figure = Figure(figsize=(12.0, 3.6), layout="constrained")
+    axes = figure.add_subplot()
+    palette = [to_hex(colour) for colour in colormaps["tab10"](np.arange(len(harmonics)))]
+    top_db = -np.inf
+    for track, style in sides:
+        analysis = track.analysis
+        for colour, harmonic in zip(palette, harmonics):
+            if harmonic >= analysis.harmonic_amps.shape[1]:
+                continue
+            levels_db = _decibels(analysis.harmonic_amps[:, harmonic])
+            top_db = max(top_db, float(levels_db.max()))
+            axes.plot(analysis.frame_times, levels_db, style, color=colour, linewidth=1.3,
+                      label=f"h{harmonic + 1}" if style == sides[0][1] else None)
+    axes.set_ylim(top_db - HARMONIC_RANGE_DB, top_db + 3.0)
+    axes.set_xlim(0.0, max(track.duration_s for track, _ in sides))
+    axes.set_xlabel("time since onset (s)")
+    axes.set_ylabel("level (dBFS)")
+    kinds = " vs ".join(f"{track.title} ({'solid' if style == '-' else 'dashed'})" for track, style in sides)
+    axes.set_title(f"strongest harmonics over time: {kinds}", fontsize=10, loc="left")
+    axes.legend(loc="upper right", ncol=len(harmonics), fontsize=8, framealpha=0.8)
+    axes.grid(alpha=0.3)
+    return figure
 
 
 @dataclass

@@ -13,6 +13,7 @@ from wifm_synth.library.naming import note_name
 from wifm_synth.report.figures import (
     MapZone,
     Track,
+    harmonic_trajectories_figure,
     keyboard_map_figure,
     note_figure,
     quality_colour,
@@ -169,8 +170,17 @@ def _settings_table(patch: Patch) -> str:
 _operators_table = operators_table
 
 
+def _trajectories_image(evaluation: NoteEvaluation) -> str:
+    figure = harmonic_trajectories_figure(evaluation.target, evaluation.rendered)
+    if figure is None:
+        return ""
+    return (f'<img class="plot trajectories" alt="{escape(evaluation.note.title)}: strongest harmonics over time, '
+            f'target and render" src="{figure_data_uri(figure)}">')
+
+
 def note_section(evaluation: NoteEvaluation) -> str:
-    """One note's section: A/B players, metrics, fit settings, operators and the comparison figure."""
+    """One note's section: A/B players, metrics, fit settings, operators, the comparison figure and the
+    strongest harmonics' trajectories."""
     note = evaluation.note
     key = note.midi_note
     where = [f"patch <code>{escape(str(note.patch_file))}</code>"]
@@ -197,6 +207,7 @@ def note_section(evaluation: NoteEvaluation) -> str:
         + operators_part(note.patch)
         + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
           f'src="{figure_data_uri(figure)}">'
+        + _trajectories_image(evaluation)
         + "</section>"
     )
 
