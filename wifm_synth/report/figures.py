@@ -1,4 +1,5 @@
-"""Report figures (matplotlib, Agg canvas): per-note target/render comparison and the bank keyboard map."""
+"""Report figures (matplotlib, Agg canvas): per-note target/render comparison, the strongest harmonics' trajectories
+and the bank keyboard map."""
 
 from __future__ import annotations
 
