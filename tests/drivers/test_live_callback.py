@@ -5,7 +5,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from wifm_synth.drivers.audio_out import (
+from wifm_synth.engine import Synth
+from wifm_synth.engine.abi import (
     CLOCK_CALLBACKS,
     CLOCK_FIELDS,
     CLOCK_FRAME_ORIGIN,
@@ -16,7 +17,6 @@ from wifm_synth.drivers.audio_out import (
     engine_pointer_table,
     engine_stream_callback,
 )
-from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError
 from wifm_synth.voice.patch import Envelope, Operator, Patch
 
@@ -81,5 +81,5 @@ def test_callback_keeps_the_stream_clock():
 def test_pointer_table_refuses_a_mismatched_engine_array():
     synth = Synth(two_operator_patch(), RATE, 4)
     broken = synth.state._replace(voice_floats=synth.state.voice_floats.astype(np.float32))
-    with pytest.raises(DeviceError, match="voice_floats"):
+    with pytest.raises(DeviceError, match="voice_floats is float32"):
         engine_pointer_table(broken, np.zeros(CLOCK_FIELDS))

@@ -33,7 +33,7 @@ from wifm_synth.voice.patch import Operator, Patch
 @njit
 def play(state, left, right, periods):  # one call: NRT counts the arguments' boxing once
     for _ in range(periods):
-        process_block(*state, left, right, 100)
+        process_block(state, left, right, 100)
 
 
 def allocations(periods):
@@ -44,7 +44,7 @@ def allocations(periods):
         synth.send(frame + 50, 0xB0, 64, frame % 128)
     left, right = np.zeros(100), np.zeros(100)
     before = rtsys.get_allocation_stats().alloc
-    play(tuple(synth.state), left, right, periods)
+    play(synth.state, left, right, periods)
     return rtsys.get_allocation_stats().alloc - before
 
 

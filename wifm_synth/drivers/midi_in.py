@@ -29,12 +29,12 @@ from typing import Protocol
 
 import rtmidi
 
+from wifm_synth.engine.layout import MIDI_CHANNELS
 from wifm_synth.engine.midi import (
     CC_ALL_NOTES_OFF,
     CC_RESET_CONTROLLERS,
     CONTROL_CHANGE,
 )
-from wifm_synth.engine.state import MIDI_CHANNELS
 from wifm_synth.errors import DeviceError, InputError
 
 CLIENT_NAME = "wifm"
