@@ -16,7 +16,7 @@ Phase B (``latency_phase``, ``--latency-seconds``): a probe JACK client in this 
 note every half second on a channel panned hard left from its process callback, so each note-on's JACK
 frame is exact, and records the player's output by JACK frame; the latency of a note is (first
 non-silent left sample − note-on frame) / rate. The probe's process callback is Python, and a Python
-JACK client is itself a source of xruns on a loaded machine (DESIGN.md §5), so this phase's xruns are
+JACK client is itself a source of xruns on a loaded machine, so this phase's xruns are
 reported separately, as including the probe.
 
 Finally (``c_reference_client``), JACK's C example client runs alone for ``--seconds``: the machine's

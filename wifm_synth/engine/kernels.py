@@ -31,7 +31,7 @@ from wifm_synth.engine.tables import (
     SEGMENT_WIDTH,
 )
 
-KERNEL = {"cache": True, "nogil": True, "fastmath": True, "boundscheck": False}
+KERNEL = {"cache": True, "nogil": True, "fastmath": {"nsz", "arcp", "contract", "reassoc"}, "boundscheck": False}
 
 TWO_PI = 2.0 * math.pi
 DB_TO_LOG = math.log(10.0) / 20.0

@@ -10,6 +10,10 @@ from the value at the span's start to the value at its end, so events land sampl
 Voices render in groups: a parameter pass per voice (``update_voice_span``), then the group's
 feedback operators side by side (``_render_feedback_lanes``), then each voice's other operators
 in routing order (``render_voice``).
+
+``render_span`` takes the engine state; the per-voice and per-group kernels take just the arrays they
+touch, unpacked once per span: taking an array out of the state NamedTuple updates its reference
+count, which per voice and span would cost more than rendering a 2-operator voice.
 """
 
 from __future__ import annotations
@@ -125,12 +129,11 @@ def _modulation_input(routing_table, scratch, patch, operator, count):
 
 
 @njit(**KERNEL)
-def update_voice_span(state, voice, span_frame, count, sample_rate):
+def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
+                      voice, span_frame, count, sample_rate):
     """Per-span parameters of every operator of a voice: envelope ramp from the span's first frame to the
     next span's, and phase increment with pitch bend and vibrato. Returns False once the voice can
     never be heard again (every carrier below −90 dB with no louder envelope level to come)."""
-    patch_table, routing_table, voice_ints, operators, channel_floats = (
-        state.patch_table, state.routing_table, state.voice_ints, state.operators, state.channel_floats)
     patch = voice_ints[VOICE_PATCH, voice]
     channel = voice_ints[VOICE_CHANNEL, voice]
     start_frame = voice_ints[VOICE_START_FRAME, voice]
@@ -144,7 +147,7 @@ def update_voice_span(state, voice, span_frame, count, sample_rate):
     if stage == FADING:
         fade = max(0.0, 1.0 - (span_end - voice_ints[VOICE_FADE_FRAME, voice]) / (STEAL_FADE_S * sample_rate))
     pitch_cents = (100.0 * channel_floats[CHANNEL_BEND, channel] * channel_floats[CHANNEL_BEND_RANGE, channel]
-                   + vibrato_cents(patch_table, patch, state.channel_ints, channel,
+                   + vibrato_cents(patch_table, patch, channel_ints, channel,
                                    (span_frame - start_frame) / sample_rate))
     pitch_factor = 2.0 ** (pitch_cents / 1200.0)
     end_tremolo = tremolo(patch_table, patch, time_end)
@@ -179,7 +182,7 @@ def update_voice_span(state, voice, span_frame, count, sample_rate):
             if (gain_end * level >= SILENCE_AMPLITUDE
                     or db_to_amplitude(future_peak_db) * scale * level * fade >= SILENCE_AMPLITUDE):
                 audible = True
-    state.voice_floats[VOICE_LOUDNESS, voice] = loudest
+    voice_floats[VOICE_LOUDNESS, voice] = loudest
     return audible
 
 
@@ -191,16 +194,14 @@ def _output_level(patch_table, routing_table, patch, operator):
 
 
 @njit(**KERNEL)
-def _render_feedback_lanes(state, members, count):
+def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, group_ints, members, count):
     """Render the group's lane feedback operators side by side, one sample of every lane at a time.
 
     Each lane is a serial recurrence (a sample needs the previous two); interleaving independent
     lanes keeps the core busy instead of waiting on one lane's latency.
     """
-    patch_table, routing_table, voice_ints, operators, scratch = (
-        state.patch_table, state.routing_table, state.voice_ints, state.operators, state.scratch)
-    voices = state.group_ints[GROUP_VOICE]
-    member_lane = state.group_ints[GROUP_LANE]
+    voices = group_ints[GROUP_VOICE]
+    member_lane = group_ints[GROUP_LANE]
     phase = scratch[SCRATCH_LANE_PHASE]
     increment = scratch[SCRATCH_LANE_INCREMENT]
     gain = scratch[SCRATCH_LANE_GAIN]
@@ -250,14 +251,12 @@ def _render_feedback_lanes(state, members, count):
 
 
 @njit(**KERNEL)
-def render_voice(state, voice, lane, count):
+def render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice, lane, count):
     """Render one voice's operators in routing order and add its carriers to its channel's mix row.
 
     ``lane`` is the voice's column in the lane output rows, where its lane feedback operator is
     already rendered, or −1.
     """
-    patch_table, routing_table, voice_ints, operators, scratch = (
-        state.patch_table, state.routing_table, state.voice_ints, state.operators, state.scratch)
     patch = voice_ints[VOICE_PATCH, voice]
     lane_operator = routing_table[patch, LANE_FEEDBACK_OPERATOR]
     mix = scratch[SCRATCH_CHANNEL_MIX + voice_ints[VOICE_CHANNEL, voice]]
@@ -294,16 +293,18 @@ def render_voice(state, voice, lane, count):
 @njit(**KERNEL)
 def render_span(state, offset, count, span_frame):
     """Render frames [span_frame, span_frame + count) into the block fifo at ``offset``."""
-    voice_ints, channel_ints, channel_floats, engine, scratch = (
-        state.voice_ints, state.channel_ints, state.channel_floats, state.engine, state.scratch)
+    patch_table, routing_table, voice_ints, voice_floats, operators = (
+        state.patch_table, state.routing_table, state.voice_ints, state.voice_floats, state.operators)
+    channel_ints, channel_floats, engine, scratch, group_ints = (
+        state.channel_ints, state.channel_floats, state.engine, state.scratch, state.group_ints)
     sample_rate = float(engine[ENGINE_SAMPLE_RATE])
     for channel in range(MIDI_CHANNELS):
         mix = scratch[SCRATCH_CHANNEL_MIX + channel]
         for i in range(count):
             mix[i] = 0.0
     active = 0
-    group_voices = state.group_ints[GROUP_VOICE]
-    group_audible = state.group_ints[GROUP_AUDIBLE]
+    group_voices = group_ints[GROUP_VOICE]
+    group_audible = group_ints[GROUP_AUDIBLE]
     next_voice = 0
     polyphony = voice_ints.shape[1]
     while next_voice < polyphony:
@@ -311,13 +312,16 @@ def render_span(state, offset, count, span_frame):
         while next_voice < polyphony and members < VOICE_GROUP:
             if voice_ints[VOICE_STAGE, next_voice] != FREE:
                 group_voices[members] = next_voice
-                group_audible[members] = update_voice_span(state, next_voice, span_frame, count, sample_rate)
+                group_audible[members] = update_voice_span(
+                    patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
+                    next_voice, span_frame, count, sample_rate)
                 members += 1
             next_voice += 1
-        _render_feedback_lanes(state, members, count)
+        _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, group_ints, members, count)
         for member in range(members):
             voice = group_voices[member]
-            render_voice(state, voice, state.group_ints[GROUP_LANE, member], count)
+            render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice, group_ints[GROUP_LANE, member],
+                         count)
             if not group_audible[member]:
                 voice_ints[VOICE_STAGE, voice] = FREE
         active += members
