@@ -1,6 +1,6 @@
 """Live play: MIDI ports → engine → audio device (``wifm play``), and the device list (``wifm devices``).
 
-Three threads and no locks: the audio thread runs only the compiled callback (audio_out), the MIDI pump
+Three threads and no locks: the audio thread runs only the compiled callback (engine/abi), the MIDI pump
 thread is the event ring's single producer (midi_in), and the main thread loads the instrument, prints
 status and notices, and waits for Ctrl-C / SIGTERM. On stop it takes over as the ring's producer (after
 the pump has ended), releases every note, lets the releases ring briefly and closes the streams. If the

@@ -92,13 +92,20 @@ def store_index(typingctx, indices, position, value):
 
 
 @njit(**RING_KERNEL)
+def _load_acquire(ring_indices, position):
+    """The other thread's index; what it did before storing it is visible after this call."""
+    value = load_index(ring_indices, position)
+    acquire_fence()
+    return value
+
+
+@njit(**RING_KERNEL)
 def ring_publish(ring_events, ring_indices, frame, status, data1, data2):
     """Producer: append one record and publish it. False (nothing written) when the ring is full."""
     write = ring_indices[RING_WRITE]  # only the producer stores it
     capacity = ring_events.shape[0]
-    if write - load_index(ring_indices, RING_READ) >= capacity:
+    if write - _load_acquire(ring_indices, RING_READ) >= capacity:  # the consumer is done with freed slots
         return False
-    acquire_fence()  # the consumer's reads of this slot happened before it advanced the read index
     record = write & (capacity - 1)
     ring_events[record, RING_FRAME] = frame
     ring_events[record, RING_STATUS] = status
@@ -112,9 +119,7 @@ def ring_publish(ring_events, ring_indices, frame, status, data1, data2):
 @njit(**RING_KERNEL)
 def ring_published(ring_indices):
     """Consumer: the write index; every record before it may be read after this call."""
-    write = load_index(ring_indices, RING_WRITE)
-    acquire_fence()
-    return write
+    return _load_acquire(ring_indices, RING_WRITE)
 
 
 @njit(**RING_KERNEL)
@@ -127,9 +132,7 @@ def ring_consumed(ring_indices, read):
 @njit(**RING_KERNEL)
 def ring_read_position(ring_indices):
     """Producer: the read index; records before it, and data staged for them, may be reused after this call."""
-    read = load_index(ring_indices, RING_READ)
-    acquire_fence()
-    return read
+    return _load_acquire(ring_indices, RING_READ)
 
 
 @njit(**RING_KERNEL)
