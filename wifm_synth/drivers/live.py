@@ -36,6 +36,7 @@ from wifm_synth.drivers.midi_in import (
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
 from wifm_synth.formats.bank_json import load_instrument
+from wifm_synth.voice.patch import Patch
 
 JACK_HOST_API = "JACK Audio Connection Kit"
 STATUS_POLL_S = 0.1
@@ -104,6 +105,11 @@ class LivePlayer:
 
     def notices(self) -> list[str]:
         return self.midi.notices() + self.synth.notices()
+
+    def load_patch(self, row: int, patch: Patch) -> None:
+        """Replace patch row ``row`` while playing: sounding notes go on, later notes play ``patch``.
+        The MIDI pump posts it, being the event ring's only producer."""
+        self.midi.post_patch_load(row, patch)
 
     def close(self) -> None:
         """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio.

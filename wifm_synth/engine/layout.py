@@ -206,6 +206,7 @@ ARRAY_SPECS = {spec.name: spec for spec in ENGINE_ARRAYS}
 for _spec in ENGINE_ARRAYS:
     if _spec.rows is not None:
         globals().update(_row_constants(_spec.rows))
+del _spec
 
 EngineState = NamedTuple("EngineState", [(spec.name, np.ndarray) for spec in ENGINE_ARRAYS])
 EngineState.__doc__ = "The engine's whole state: one preallocated C-contiguous array per ENGINE_ARRAYS entry."
