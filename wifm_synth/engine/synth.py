@@ -1,4 +1,4 @@
-"""Python face of the engine: ``Synth`` (allocate, send events, render) and ``render_note``."""
+"""Python face of the engine: ``Synth`` (allocate, send events, load patches, render) and ``render_note``."""
 
 from __future__ import annotations
 
