@@ -7,7 +7,7 @@ variant, plays held six-operator voices through the same engine while the main t
 Python loop. Counted over the measurement window (after a settle period): periods, PortAudio output
 underflow flags, and the xruns the JACK server blamed on each client (from its log). The Python
 callback is sounddevice's documented way to stream; it needs the GIL every period. The cfunc
-(wifm_synth.drivers.audio_out) never does. As the machine's floor, the same window is also measured
+(wifm_synth.engine.abi) never does. As the machine's floor, the same window is also measured
 for JACK's C example client (jack_simple_client): xruns it suffers come from the machine's
 scheduling, not from Python.
 """
@@ -76,7 +76,7 @@ def run_python_callback(synth: Synth, seconds: float) -> dict:
         counters["periods"] += 1
         if status.output_underflow:
             counters["underflows"] += 1
-        process_block(*synth.state, left, right, frames)
+        process_block(synth.state, left, right, frames)
         outdata[:, 0] = left[:frames]
         outdata[:, 1] = right[:frames]
 

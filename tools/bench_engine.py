@@ -57,7 +57,7 @@ def measure(operator_count: int, feedback: float, voices: int, seconds: float) -
     for _ in range(REPEATS):  # CPU time of this thread, best of a few: robust against other load
         start = time.thread_time()
         for _ in range(periods):
-            process_block(*synth.state, out_left, out_right, PERIOD)
+            process_block(synth.state, out_left, out_right, PERIOD)
         elapsed = min(elapsed, time.thread_time() - start)
     if synth.active_voices != voices:
         raise RuntimeError(f"expected {voices} sounding voices, found {synth.active_voices}")

@@ -1,11 +1,13 @@
-"""The compiled PortAudio callback, called directly (no audio device), against the engine's Python path."""
+"""The compiled PortAudio callback, called directly (no audio device), against the engine's Python path;
+its pointer table as the layout spec generates it."""
 
 import ctypes
 
 import numpy as np
 import pytest
 
-from wifm_synth.drivers.audio_out import (
+from wifm_synth.engine import Synth
+from wifm_synth.engine.abi import (
     CLOCK_CALLBACKS,
     CLOCK_FIELDS,
     CLOCK_FRAME_ORIGIN,
@@ -13,10 +15,14 @@ from wifm_synth.drivers.audio_out import (
     CLOCK_UNDERFLOWS,
     PA_CONTINUE,
     PA_OUTPUT_UNDERFLOW,
+    TABLE_CLOCK,
+    TABLE_ENGINE_FIRST,
+    TABLE_ENTRY_WIDTH,
+    TABLE_SIZE,
     engine_pointer_table,
     engine_stream_callback,
 )
-from wifm_synth.engine import Synth
+from wifm_synth.engine.layout import ENGINE_ARRAYS
 from wifm_synth.errors import DeviceError
 from wifm_synth.voice.patch import Envelope, Operator, Patch
 
@@ -46,9 +52,10 @@ def call_callback(synth: Synth, clock: np.ndarray, table: np.ndarray, stream_tim
 
 def test_callback_renders_exactly_what_the_python_path_renders():
     live, reference = Synth(two_operator_patch(), RATE, 16), Synth(two_operator_patch(), RATE, 16)
-    for event in EVENTS:
-        live.send(*event)
-        reference.send(*event)
+    for synth in (live, reference):
+        for event in EVENTS:
+            synth.send(*event)
+        synth.load_patch(0, louder_patch(), frame=400)  # a command record between the MIDI events
     clock = np.zeros(CLOCK_FIELDS)
     clock[CLOCK_SAMPLE_RATE] = RATE
     table = engine_pointer_table(live.state, clock)
@@ -62,6 +69,27 @@ def test_callback_renders_exactly_what_the_python_path_renders():
     assert np.max(np.abs(expected)) > 0.01
     np.testing.assert_array_equal(np.concatenate(blocks), expected)
     assert live.frame == periods * PERIOD
+
+
+def louder_patch() -> Patch:
+    return Patch(operators=[
+        Operator(level=0.5, modulators=[1], envelope=Envelope([(0.002, 0.0), (0.5, -6.0)], 0.05)),
+        Operator(ratio=3.0, level=1.0, carrier=False, feedback=0.3, envelope=Envelope([(0.002, 0.0)], 0.05)),
+    ])
+
+
+def test_pointer_table_holds_every_layout_array_in_spec_order():
+    synth = Synth(two_operator_patch(), RATE, 4)
+    clock = np.zeros(CLOCK_FIELDS)
+    table = engine_pointer_table(synth.state, clock)
+    assert table.shape == (TABLE_SIZE,) and table[TABLE_CLOCK] == clock.ctypes.data
+    assert synth.state._fields == tuple(spec.name for spec in ENGINE_ARRAYS)
+    for index, (spec, array) in enumerate(zip(ENGINE_ARRAYS, synth.state, strict=True)):
+        entry = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * index
+        assert array.dtype == spec.dtype and array.flags.c_contiguous
+        assert table[entry] == array.ctypes.data
+        assert tuple(table[entry + 1:entry + 1 + spec.ndim]) == array.shape
+        assert not table[entry + 1 + spec.ndim:entry + TABLE_ENTRY_WIDTH].any()
 
 
 def test_callback_keeps_the_stream_clock():
@@ -81,5 +109,5 @@ def test_callback_keeps_the_stream_clock():
 def test_pointer_table_refuses_a_mismatched_engine_array():
     synth = Synth(two_operator_patch(), RATE, 4)
     broken = synth.state._replace(voice_floats=synth.state.voice_floats.astype(np.float32))
-    with pytest.raises(DeviceError, match="voice_floats"):
+    with pytest.raises(DeviceError, match="voice_floats is float32"):
         engine_pointer_table(broken, np.zeros(CLOCK_FIELDS))

@@ -147,6 +147,37 @@ def test_a_failing_port_scan_is_reported_once_and_the_pump_keeps_running(monkeyp
     assert failures == ["MIDI in: SystemError: MidiInAlsa::getPortCount: error; retrying"]
 
 
+class NoPorts:
+    """Stands in for rtmidi.MidiIn: a MIDI system without ports."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def get_ports(self):
+        return []
+
+    def delete(self):
+        pass
+
+
+def test_patch_loads_from_another_thread_are_posted_by_the_pump(monkeypatch):
+    from wifm_synth.engine import Synth
+    from wifm_synth.engine.layout import ENGINE_PATCHES_LOADED
+
+    monkeypatch.setattr(midi_in.rtmidi, "MidiIn", NoPorts)
+    synth = Synth(Patch(operators=[Operator()]), 48000, polyphony=4)
+    midi = MidiInput(synth, StoppedClock(), api=0)
+    loaded = Patch(operators=[Operator(level=0.2, modulators=[1]), Operator(carrier=False)])
+    midi.post_patch_load(0, loaded)
+    midi.post_patch_load(7, loaded)  # no such row: a notice, the pump goes on
+    assert synth.queued_events == 0  # nothing reaches the ring before the pump polls
+    midi._poll_messages()
+    synth.render(64)
+    assert synth.state.engine[ENGINE_PATCHES_LOADED] == 1 and synth.compiled.patches[0] == loaded
+    assert [notice for notice in midi.notices() if notice.startswith("patch load")] == [
+        "patch load: patch row: must be an integer 0..0, got 7"]
+
+
 def run_cli(arguments, env, timeout=120):
     return subprocess.run([sys.executable, "-m", "wifm_synth.cli", *arguments], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from wifm_synth.engine import Synth, process_block
-from wifm_synth.engine.state import RING_READ, RING_WRITE, allocate_state
+from wifm_synth.engine.layout import RING_READ, RING_WRITE
+from wifm_synth.engine.state import allocate_state
 from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.errors import InputError
 from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
@@ -56,7 +57,7 @@ def test_process_block_serves_a_live_style_caller_from_the_raw_arrays():
     # producer protocol: write the record, then publish the write index
     events[0] = (64, 0x90, 69, 100)
     indices[RING_WRITE] = 1
-    process_block(*state, left, right, 128)
+    process_block(state, left, right, 128)
     assert indices[RING_READ] == 1
     assert np.all(left[:65] == 0.0) and np.any(left[65:] != 0.0)
     assert np.all(np.isfinite(right))

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from wifm_synth.engine import kernels
-from wifm_synth.engine.midi import resolve_program
-from wifm_synth.engine.state import (
-    CHANNEL_FIELDS,
+from wifm_synth.engine.kernels import tremolo, vibrato_cents
+from wifm_synth.engine.layout import (
+    CHANNEL_INT_FIELDS,
     CHANNEL_MOD_WHEEL,
     CHANNEL_PRESSURE,
     MIDI_CHANNELS,
 )
+from wifm_synth.engine.midi import resolve_program
 from wifm_synth.engine.tables import compile_instrument
-from wifm_synth.engine.voices import tremolo, vibrato_cents
 from wifm_synth.formats.bank_json import Bank, Program, Zone
 from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
 
@@ -90,12 +90,12 @@ def test_channel_gains_match_volume_expression_and_equal_power_pan(volume, expre
 def test_lfo_tremolo_and_vibrato_match_numpy():
     patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0))
     table = compile_instrument(patch).patch_table
-    channels = np.zeros((CHANNEL_FIELDS, MIDI_CHANNELS))
-    channels[CHANNEL_MOD_WHEEL, 2] = 100
-    channels[CHANNEL_PRESSURE, 2] = 27
+    channel_ints = np.zeros((CHANNEL_INT_FIELDS, MIDI_CHANNELS), dtype=np.int64)
+    channel_ints[CHANNEL_MOD_WHEEL, 2] = 100
+    channel_ints[CHANNEL_PRESSURE, 2] = 27
     for t in np.linspace(0, 1, 41):
         assert tremolo(table, 0, t) == pytest.approx(reference.tremolo(patch, t), abs=1e-7)
-        assert vibrato_cents(table, 0, channels, 2, t) == pytest.approx(
+        assert vibrato_cents(table, 0, channel_ints, 2, t) == pytest.approx(
             reference.vibrato_cents(patch, t, mod_wheel=100, pressure=27), abs=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""One scripted event sequence per MIDI rule (DESIGN.md §4; FluidSynth is the reference behaviour)."""
+"""One scripted event sequence per MIDI rule (FluidSynth is the reference behaviour)."""
 
 from pathlib import Path
 
@@ -6,18 +6,14 @@ import numpy as np
 import pytest
 
 from wifm_synth.engine import Synth
-from wifm_synth.engine.state import (
+from wifm_synth.engine.layout import (
     CHANNEL_BEND_RANGE,
-    FADING,
-    FREE,
-    HELD,
-    RELEASED,
-    SUSTAINED,
     VOICE_CHANNEL,
     VOICE_KEY,
     VOICE_PATCH,
     VOICE_STAGE,
 )
+from wifm_synth.engine.state import FADING, FREE, HELD, RELEASED, SUSTAINED
 from wifm_synth.errors import InputError
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
@@ -148,7 +144,7 @@ def test_reset_controllers_keeps_the_bend_range_and_releases_pedalled_notes():
                  (0, CC, 64, 127), (0, NOTE_ON, 60, 100), (10, NOTE_OFF, 60, 0)], 64)
     assert stages(synth) == [SUSTAINED]
     play(synth, [(64, CC, 121, 0)], 64)
-    assert synth.state.channels[CHANNEL_BEND_RANGE, 0] == pytest.approx(7.5)
+    assert synth.state.channel_floats[CHANNEL_BEND_RANGE, 0] == pytest.approx(7.5)
     assert stages(synth) == [RELEASED]
     synth.send(128, NOTE_ON, 69, 100)
     out = synth.render(9600, dtype=np.float64)

@@ -1,11 +1,9 @@
-"""Audio output: a PortAudio stream whose callback is a Numba ``@cfunc`` (DESIGN.md §4).
+"""Audio output: a PortAudio stream (device choice, opening, starting, closing) running the engine's callback.
 
-The callback is machine code registered directly with PortAudio through sounddevice's own cffi handle,
-so the audio thread never runs Python bytecode and never waits for the GIL: a busy Python main thread
-cannot make it miss a period. Everything it touches is preallocated: ``userData`` points to a small
-int64 table of array addresses (engine state, event ring, the stream clock), and the
-callback rebuilds NumPy views on them with ``numba.carray``. It must not read mutable globals, because
-Numba freezes global arrays into the compiled code as constants.
+The callback and its ``userData`` pointer table are ``wifm_synth.engine.abi``: compiled machine code
+that PortAudio calls directly, so a busy Python main thread cannot make it miss a period. This
+module only finds devices and owns the stream, registering that callback through sounddevice's own
+cffi handle.
 
 Event timing uses PortAudio's stream clock on both sides: the callback records, once per period, which
 engine frame corresponds to stream time 0 (from ``timeInfo->currentTime`` at block start), and the MIDI
@@ -21,149 +19,28 @@ the process should leave without PortAudio's exit hook (``os._exit``; see ``Audi
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from numba import carray, cfunc, njit, types
-from numba.extending import intrinsic
 
 from wifm_synth.checks import integer_in
-from wifm_synth.engine import EngineState, Synth, process_block
-from wifm_synth.engine.state import BLOCK, ENGINE_FRAMES_OUT
+from wifm_synth.engine import Synth
+from wifm_synth.engine.abi import (
+    CLOCK_CALLBACKS,
+    CLOCK_FIELDS,
+    CLOCK_FRAME_ORIGIN,
+    CLOCK_SAMPLE_RATE,
+    CLOCK_UNDERFLOWS,
+    OUTPUT_CHANNELS,
+    engine_pointer_table,
+    engine_stream_callback,
+)
+from wifm_synth.engine.layout import BLOCK
 from wifm_synth.errors import DeviceError
 
 NO_DEVICE_MESSAGE = "no audio output device (is a sound server running?)"
-CHANNELS = 2
 PA_FLOAT32 = 0x00000001
 PA_NO_FLAG = 0
-PA_OUTPUT_UNDERFLOW = 0x00000004
-PA_CONTINUE = 0
 PA_NO_ERROR = 0
 PA_INVALID_SAMPLE_RATE = -9997
-TIME_INFO_CURRENT_TIME = 1  # PaStreamCallbackTimeInfo: inputBufferAdcTime, currentTime, outputBufferDacTime
-TIME_INFO_FIELDS = 3
-
-# The stream clock: written by the callback, read by the MIDI thread (each field is one aligned
-# 8-byte store, so a reader never sees a torn value) and by the main thread for statistics.
-CLOCK_FRAME_ORIGIN = 0  # engine frame at stream time 0
-CLOCK_SAMPLE_RATE = 1
-CLOCK_UNDERFLOWS = 2  # periods PortAudio flagged as output underflow
-CLOCK_CALLBACKS = 3
-CLOCK_FIELDS = 4
-
-# userData: the clock's address, then each engine array as (address, shape padded to 3 dims), in
-# EngineState field order (= process_block's argument order).
-TABLE_CLOCK = 0
-TABLE_ENGINE_FIRST = 1
-TABLE_ENTRY_WIDTH = 4
-ENGINE_ARRAY_LAYOUT = {  # field → (ndim, dtype) the callback rebuilds; checked against the real state
-    "patch_table": (2, np.float64),
-    "routing_table": (2, np.int64),
-    "program_table": (2, np.int64),
-    "zone_table": (2, np.int64),
-    "voice_ints": (2, np.int64),
-    "voice_floats": (2, np.float64),
-    "operators": (3, np.float64),
-    "channels": (2, np.float64),
-    "engine": (1, np.int64),
-    "scratch": (2, np.float64),
-    "ring_events": (2, np.int64),
-    "ring_indices": (1, np.int64),
-}
-TABLE_SIZE = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * len(ENGINE_ARRAY_LAYOUT)
-SLOT_ENGINE = list(ENGINE_ARRAY_LAYOUT).index("engine")
-
-PA_STREAM_CALLBACK = types.intc(types.voidptr, types.voidptr, types.ulong, types.voidptr, types.ulong, types.voidptr)
-
-
-@intrinsic
-def address_as_voidptr(typingctx, address):
-    """``(void *) address`` — turns an address stored in the pointer table back into a pointer."""
-    signature = types.voidptr(types.int64)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
-
-    return signature, codegen
-
-
-@njit(cache=True, nogil=True)
-def _table_array_1d(table, index, dtype):
-    entry = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * index
-    return carray(address_as_voidptr(table[entry]), table[entry + 1], dtype)
-
-
-@njit(cache=True, nogil=True)
-def _table_array_2d(table, index, dtype):
-    entry = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * index
-    return carray(address_as_voidptr(table[entry]), (table[entry + 1], table[entry + 2]), dtype)
-
-
-@njit(cache=True, nogil=True)
-def _table_array_3d(table, index, dtype):
-    entry = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * index
-    return carray(address_as_voidptr(table[entry]), (table[entry + 1], table[entry + 2], table[entry + 3]), dtype)
-
-
-def _stream_callback(input_buffer, output_buffer, frame_count, time_info, status_flags, user_data):
-    """PortAudio callback: render ``frame_count`` interleaved stereo float32 frames with the engine."""
-    table = carray(user_data, TABLE_SIZE, np.int64)
-    clock = carray(address_as_voidptr(table[TABLE_CLOCK]), CLOCK_FIELDS, np.float64)
-    engine = _table_array_1d(table, SLOT_ENGINE, np.int64)
-    times = carray(time_info, TIME_INFO_FIELDS, np.float64)
-    clock[CLOCK_FRAME_ORIGIN] = engine[ENGINE_FRAMES_OUT] - times[TIME_INFO_CURRENT_TIME] * clock[CLOCK_SAMPLE_RATE]
-    if status_flags & PA_OUTPUT_UNDERFLOW:
-        clock[CLOCK_UNDERFLOWS] += 1
-    clock[CLOCK_CALLBACKS] += 1
-    # The engine writes the two channels straight into the interleaved buffer through strided views.
-    frames = carray(output_buffer, (frame_count, CHANNELS), np.float32)
-    process_block(  # the engine arrays in ENGINE_ARRAY_LAYOUT order
-        _table_array_2d(table, 0, np.float64),
-        _table_array_2d(table, 1, np.int64),
-        _table_array_2d(table, 2, np.int64),
-        _table_array_2d(table, 3, np.int64),
-        _table_array_2d(table, 4, np.int64),
-        _table_array_2d(table, 5, np.float64),
-        _table_array_3d(table, 6, np.float64),
-        _table_array_2d(table, 7, np.float64),
-        engine,
-        _table_array_2d(table, 9, np.float64),
-        _table_array_2d(table, 10, np.int64),
-        _table_array_1d(table, 11, np.int64),
-        frames[:, 0],
-        frames[:, 1],
-        frame_count,
-    )
-    return PA_CONTINUE
-
-
-@functools.cache
-def engine_stream_callback():
-    """The compiled callback (``.address`` for PortAudio, ``.ctypes`` to call it from Python).
-
-    Compiled, or loaded from Numba's cache, on first use, so listing devices doesn't pay for it.
-    """
-    return cfunc(PA_STREAM_CALLBACK, cache=True)(_stream_callback)
-
-
-def engine_pointer_table(state: EngineState, clock: np.ndarray) -> np.ndarray:
-    """The callback's ``userData``: addresses and shapes of the clock and every engine array.
-
-    The arrays must outlive the stream (the caller keeps ``state`` and ``clock``).
-    """
-    if tuple(state._fields) != tuple(ENGINE_ARRAY_LAYOUT):
-        raise DeviceError(f"engine state fields {state._fields} do not match the audio callback's layout")
-    table = np.zeros(TABLE_SIZE, dtype=np.int64)
-    table[TABLE_CLOCK] = clock.ctypes.data
-    for index, (name, (ndim, dtype)) in enumerate(ENGINE_ARRAY_LAYOUT.items()):
-        array = getattr(state, name)
-        if array.ndim != ndim or array.dtype != dtype or not array.flags.c_contiguous:
-            raise DeviceError(f"engine array {name} is {array.dtype} {array.shape}, the audio callback expects "
-                              f"a C-contiguous {np.dtype(dtype)} array with {ndim} dimensions")
-        entry = TABLE_ENGINE_FIRST + TABLE_ENTRY_WIDTH * index
-        table[entry] = array.ctypes.data
-        table[entry + 1:entry + 1 + ndim] = array.shape
-    return table
 
 
 class AudioHostLost(DeviceError):
@@ -253,7 +130,7 @@ class EngineOutputStream:
     def _open(self):
         parameters = self._ffi.new("PaStreamParameters*")
         parameters.device = self.device["index"]
-        parameters.channelCount = CHANNELS
+        parameters.channelCount = OUTPUT_CHANNELS
         parameters.sampleFormat = PA_FLOAT32
         parameters.suggestedLatency = self.period / self.sample_rate
         parameters.hostApiSpecificStreamInfo = self._ffi.NULL

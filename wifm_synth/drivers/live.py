@@ -1,6 +1,6 @@
 """Live play: MIDI ports → engine → audio device (``wifm play``), and the device list (``wifm devices``).
 
-Three threads and no locks: the audio thread runs only the compiled callback (audio_out), the MIDI pump
+Three threads and no locks: the audio thread runs only the compiled callback (engine/abi), the MIDI pump
 thread is the event ring's single producer (midi_in), and the main thread loads the instrument, prints
 status and notices, and waits for Ctrl-C / SIGTERM. On stop it takes over as the ring's producer (after
 the pump has ended), releases every note, lets the releases ring briefly and closes the streams. If the
@@ -36,6 +36,7 @@ from wifm_synth.drivers.midi_in import (
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
 from wifm_synth.formats.bank_json import load_instrument
+from wifm_synth.voice.patch import Patch
 
 JACK_HOST_API = "JACK Audio Connection Kit"
 STATUS_POLL_S = 0.1
@@ -104,6 +105,11 @@ class LivePlayer:
 
     def notices(self) -> list[str]:
         return self.midi.notices() + self.synth.notices()
+
+    def load_patch(self, row: int, patch: Patch) -> None:
+        """Replace patch row ``row`` while playing: sounding notes go on, later notes play ``patch``.
+        The MIDI pump posts it, being the event ring's only producer."""
+        self.midi.post_patch_load(row, patch)
 
     def close(self) -> None:
         """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio.

@@ -16,6 +16,10 @@ that disappeared triggers a panic (controllers reset, all notes off on all chann
 and no pitch bend or modulation stays where the lost keyboard left it. An unexpected error in the pump
 (rtmidi failing to list or open ports, a full event ring) becomes a notice and the pump carries on,
 retrying at the next scan: MIDI input never ends silently.
+
+Patch loads asked for by another thread (``post_patch_load``) also go through the pump, which posts
+them to the ring between MIDI messages: the ring keeps a single producer, and the audio thread
+applies them at the frame of the poll that posted them.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from typing import Protocol
 
 import rtmidi
 
+from wifm_synth.engine.layout import MIDI_CHANNELS
 from wifm_synth.engine.midi import (
     CC_ALL_NOTES_OFF,
     CC_RESET_CONTROLLERS,
     CONTROL_CHANGE,
 )
-from wifm_synth.engine.state import MIDI_CHANNELS
 from wifm_synth.errors import DeviceError, InputError
+from wifm_synth.voice.patch import Patch
 
 CLIENT_NAME = "wifm"
 ALL_PORTS = "all"
@@ -53,6 +58,8 @@ class EventSink(Protocol):
     """The engine's event ring (``wifm_synth.engine`` Synth): accepts (absolute frame, status, data1, data2)."""
 
     def send(self, frame: int, status: int, data1: int, data2: int) -> None: ...
+
+    def load_patch(self, row: int, patch: Patch, frame: int | None = None) -> None: ...
 
 
 class StreamClock(Protocol):
@@ -165,6 +172,7 @@ class MidiInput:
             raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
         self._ports: dict[str, PolledPort] = {}
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._patch_loads: queue.SimpleQueue[tuple[int, Patch]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
@@ -185,6 +193,10 @@ class MidiInput:
                 pending.append(self._notices.get_nowait())
             except queue.Empty:
                 return pending
+
+    def post_patch_load(self, row: int, patch: Patch) -> None:
+        """Have the pump replace patch row ``row`` by ``patch`` at its next poll (from any thread)."""
+        self._patch_loads.put((row, patch))
 
     def start(self) -> MidiInput:
         self._last_poll_time = self._clock.time()
@@ -243,7 +255,19 @@ class MidiInput:
                 if not self._drop_announced:
                     self._notices.put(f"MIDI in: events dropped: {exc}")
                 self._drop_announced = True
+        self._post_patch_loads(now)
         self._last_poll_time = now
+
+    def _post_patch_loads(self, now: float) -> None:
+        while True:
+            try:
+                row, patch = self._patch_loads.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._sink.load_patch(row, patch, frame=self._clock.event_frame(now))
+            except InputError as exc:  # a bad row, or the staging rows are full because audio stopped
+                self._notices.put(f"patch load: {exc}")
 
     def _port_lister(self) -> rtmidi.MidiIn:
         """Any open input can list the ports. A separate scanner exists only while none is open: each

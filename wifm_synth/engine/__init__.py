@@ -18,7 +18,8 @@ Patch semantics follow docs/FORMATS.md. Choices the format leaves to the engine:
 """
 
 from wifm_synth.engine.block import process_block
-from wifm_synth.engine.state import EngineState, allocate_state
+from wifm_synth.engine.layout import EngineState
+from wifm_synth.engine.state import allocate_state
 from wifm_synth.engine.synth import Synth, render_note
 
 __all__ = ["EngineState", "Synth", "allocate_state", "process_block", "render_note"]

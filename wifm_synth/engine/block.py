@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from numba import njit
 
+from wifm_synth.engine.commands import COMMAND_FIRST, apply_command
 from wifm_synth.engine.kernels import KERNEL
-from wifm_synth.engine.midi import apply_event
-from wifm_synth.engine.state import (
+from wifm_synth.engine.layout import (
     BLOCK,
     ENGINE_BLOCK_FRAME,
     ENGINE_FIFO_POSITION,
@@ -21,20 +21,22 @@ from wifm_synth.engine.state import (
     RING_FRAME,
     RING_READ,
     RING_STATUS,
-    RING_WRITE,
     SCRATCH_FIFO_LEFT,
     SCRATCH_FIFO_RIGHT,
 )
-from wifm_synth.engine.voices import render_span
+from wifm_synth.engine.midi import apply_event
+from wifm_synth.engine.ring import ring_consumed, ring_published
+from wifm_synth.engine.voice_dsp import render_span
 
 
 @njit(**KERNEL)
-def render_block(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
-                 channels, engine, scratch, ring_events, ring_indices):
+def render_block(state):
     """Render the next 64-frame block into the fifo rows, applying every event due before its end.
 
     An event stamped earlier than the current position (late, or out of order) applies there.
+    Records published while the block renders wait for the next block.
     """
+    engine, scratch, ring_events = state.engine, state.scratch, state.ring_events
     block_frame = engine[ENGINE_BLOCK_FRAME]
     block_end = block_frame + BLOCK
     for i in range(BLOCK):
@@ -42,37 +44,37 @@ def render_block(patch_table, routing_table, program_table, zone_table, voice_in
         scratch[SCRATCH_FIFO_RIGHT, i] = 0.0
     mask = ring_events.shape[0] - 1
     cursor = block_frame
-    read = ring_indices[RING_READ]
-    while read != ring_indices[RING_WRITE]:
+    published = ring_published(state.ring_indices)
+    read = state.ring_indices[RING_READ]  # only this thread stores it
+    while read != published:
         record = read & mask
         frame = ring_events[record, RING_FRAME]
         if frame >= block_end:
             break
         if frame > cursor:
-            render_span(patch_table, routing_table, voice_ints, voice_floats, operators, channels, engine, scratch,
-                        cursor - block_frame, frame - cursor, cursor)
+            render_span(state, cursor - block_frame, frame - cursor, cursor)
             cursor = frame
-        apply_event(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
-                    channels, engine, cursor, ring_events[record, RING_STATUS], ring_events[record, RING_DATA1],
-                    ring_events[record, RING_DATA2])
+        status = ring_events[record, RING_STATUS]
+        if status >= COMMAND_FIRST:
+            apply_command(state, status, ring_events[record, RING_DATA1], ring_events[record, RING_DATA2])
+        else:
+            apply_event(state, cursor, status, ring_events[record, RING_DATA1], ring_events[record, RING_DATA2])
         read += 1
-        ring_indices[RING_READ] = read
+        ring_consumed(state.ring_indices, read)
     if cursor < block_end:
-        render_span(patch_table, routing_table, voice_ints, voice_floats, operators, channels, engine, scratch,
-                    cursor - block_frame, block_end - cursor, cursor)
+        render_span(state, cursor - block_frame, block_end - cursor, cursor)
     engine[ENGINE_BLOCK_FRAME] = block_end
 
 
 @njit(**KERNEL)
-def process_block(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
-                  channels, engine, scratch, ring_events, ring_indices, out_left, out_right, n_frames):
-    """Write the next ``n_frames`` stereo frames to ``out_left`` / ``out_right`` (any period size)."""
+def process_block(state, out_left, out_right, n_frames):
+    """Write the next ``n_frames`` stereo frames of ``state`` (an EngineState) to ``out_left`` / ``out_right``."""
+    engine, scratch = state.engine, state.scratch
     done = 0
     while done < n_frames:
         position = engine[ENGINE_FIFO_POSITION]
         if position == BLOCK:
-            render_block(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats,
-                         operators, channels, engine, scratch, ring_events, ring_indices)
+            render_block(state)
             position = 0
         take = min(BLOCK - position, n_frames - done)
         for i in range(take):

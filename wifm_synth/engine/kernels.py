@@ -1,5 +1,7 @@
 """Numba kernels for one voice's operators: fast sine, envelopes, LFO, operator loops, channel gains.
 
+They read a patch row (``patch_table``) and plain numbers, never the engine state as a whole.
+
 Phases are in cycles (wrapped to [0, 1) once per span); modulation arrives in cycles too, so a
 modulator's index β in radians is scaled by 1/2π once per span, never per sample.
 """
@@ -11,7 +13,12 @@ import math
 import numpy as np
 from numba import njit
 
+from wifm_synth.engine.layout import CHANNEL_MOD_WHEEL, CHANNEL_PRESSURE
 from wifm_synth.engine.tables import (
+    LFO_AMP_DB,
+    LFO_DELAY_S,
+    LFO_PITCH_CENTS,
+    LFO_RATE_HZ,
     OP_RELEASE_S,
     OP_SEGMENT_COUNT,
     OP_SEGMENTS,
@@ -24,12 +31,13 @@ from wifm_synth.engine.tables import (
     SEGMENT_WIDTH,
 )
 
-KERNEL = {"cache": True, "nogil": True, "fastmath": True, "boundscheck": False}
+KERNEL = {"cache": True, "nogil": True, "fastmath": {"nsz", "arcp", "contract", "reassoc"}, "boundscheck": False}
 
 TWO_PI = 2.0 * math.pi
 DB_TO_LOG = math.log(10.0) / 20.0
 SILENT_DB = -240.0  # stands for "no level at all" in dB arithmetic
 RELEASE_DB_PER_TIME = 60.0  # release falls 60 dB per release_s
+MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by channel pressure) at 127
 # Taylor coefficients of sin(2π y) in powers of y; |y| ≤ 1/4 after folding, error < 6e-8 (−144 dB).
 _S1 = TWO_PI
 _S3 = -(TWO_PI ** 3) / 6.0
@@ -111,6 +119,23 @@ def lfo_fade(delay_s, time_s):
     if time_s >= delay_s:
         return 1.0
     return time_s / delay_s
+
+
+@njit(inline="always", **KERNEL)
+def tremolo(patch_table, patch, time_s):
+    """Amplitude factor of the patch's LFO tremolo: 0 dB at the LFO's peak, −depth at its trough."""
+    depth_db = patch_table[patch, LFO_AMP_DB] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
+    swing = 0.5 * (1.0 - lfo_value(patch_table[patch, LFO_RATE_HZ], time_s))
+    return db_to_amplitude(-depth_db * swing)
+
+
+@njit(inline="always", **KERNEL)
+def vibrato_cents(patch_table, patch, channel_ints, channel, time_s):
+    """The patch's LFO vibrato plus the channel's mod wheel and pressure vibrato, in cents."""
+    depth = patch_table[patch, LFO_PITCH_CENTS] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
+    depth += MOD_WHEEL_VIBRATO_CENTS * (channel_ints[CHANNEL_MOD_WHEEL, channel]
+                                        + channel_ints[CHANNEL_PRESSURE, channel]) / 127.0
+    return depth * lfo_value(patch_table[patch, LFO_RATE_HZ], time_s)
 
 
 @njit(**KERNEL)

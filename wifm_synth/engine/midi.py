@@ -1,11 +1,15 @@
-"""MIDI channel-voice state machine (FluidSynth is the reference behaviour), applied at one frame."""
+"""MIDI channel-voice state machine (FluidSynth is the reference behaviour), applied at one frame.
+
+``resolve_program`` and ``find_zone_patch`` read only the program and zone tables, so Python code
+(``Bank.program_for``) can call them too.
+"""
 
 from __future__ import annotations
 
 from numba import njit
 
 from wifm_synth.engine.kernels import KERNEL
-from wifm_synth.engine.state import (
+from wifm_synth.engine.layout import (
     CHANNEL_BANK_LSB,
     CHANNEL_BANK_MSB,
     CHANNEL_BEND,
@@ -21,7 +25,6 @@ from wifm_synth.engine.state import (
     CHANNEL_SOSTENUTO,
     CHANNEL_SUSTAIN,
     CHANNEL_VOLUME,
-    DRUM_CHANNEL,
     ENGINE_DRUM_PROGRAM,
     ENGINE_EVENTS_APPLIED,
     ENGINE_EVERY_PROGRAM,
@@ -31,15 +34,19 @@ from wifm_synth.engine.state import (
     ENGINE_UNKNOWN_PLAYING_ROW,
     ENGINE_UNKNOWN_PROGRAM,
     ENGINE_UNKNOWN_PROGRAMS,
+    VOICE_CHANNEL,
+    VOICE_KEY,
+    VOICE_SOSTENUTO,
+    VOICE_STAGE,
+)
+from wifm_synth.engine.state import (
+    DRUM_CHANNEL,
     FREE,
     HELD,
     RELEASED,
     RPN_NULL,
     SUSTAINED,
-    VOICE_CHANNEL,
-    VOICE_KEY,
-    VOICE_SOSTENUTO,
-    VOICE_STAGE,
+    restore_channel_defaults,
 )
 from wifm_synth.engine.tables import (
     PROGRAM_BANK,
@@ -52,12 +59,7 @@ from wifm_synth.engine.tables import (
     ZONE_VEL_HI,
     ZONE_VEL_LO,
 )
-from wifm_synth.engine.voices import (
-    choose_voice,
-    fade_out_stolen,
-    release_voice,
-    start_voice,
-)
+from wifm_synth.engine.voice_pool import play_note, release_voice
 
 NOTE_OFF = 0x80
 NOTE_ON = 0x90
@@ -120,66 +122,58 @@ def find_zone_patch(program_table, zone_table, program_row, key, velocity):
 
 
 @njit(**KERNEL)
-def _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame):
+def _key_up(state, voice, frame):
     """A held voice's key goes up: the pedals may keep it sounding."""
-    channel = voice_ints[VOICE_CHANNEL, voice]
-    if channels[CHANNEL_SUSTAIN, channel] or voice_ints[VOICE_SOSTENUTO, voice]:
-        voice_ints[VOICE_STAGE, voice] = SUSTAINED
+    channel = state.voice_ints[VOICE_CHANNEL, voice]
+    if state.channel_ints[CHANNEL_SUSTAIN, channel] or state.voice_ints[VOICE_SOSTENUTO, voice]:
+        state.voice_ints[VOICE_STAGE, voice] = SUSTAINED
     else:
-        release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
+        release_voice(state, voice, frame)
 
 
 @njit(**KERNEL)
-def _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame):
+def _pedal_up(state, channel, frame):
     """Release the channel's pedal-held voices that neither pedal holds any more."""
-    if channels[CHANNEL_SUSTAIN, channel]:
+    if state.channel_ints[CHANNEL_SUSTAIN, channel]:
         return
+    voice_ints = state.voice_ints
     for voice in range(voice_ints.shape[1]):
         if (voice_ints[VOICE_STAGE, voice] == SUSTAINED and voice_ints[VOICE_CHANNEL, voice] == channel
                 and not voice_ints[VOICE_SOSTENUTO, voice]):
-            release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
+            release_voice(state, voice, frame)
 
 
 @njit(**KERNEL)
-def note_on(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators, channels,
-            engine, channel, key, velocity, frame):
+def note_on(state, channel, key, velocity, frame):
+    engine = state.engine
     if channel == DRUM_CHANNEL:
         program_row = engine[ENGINE_DRUM_PROGRAM]
         if program_row < 0:
             engine[ENGINE_SILENT_DRUM_NOTES] += 1
             return
     else:
-        program_row = int(channels[CHANNEL_PROGRAM_ROW, channel])
-    patch = find_zone_patch(program_table, zone_table, program_row, key, velocity)
-    if patch < 0:
-        return
-    for voice in range(voice_ints.shape[1]):  # a re-struck key releases its old voice
-        stage = voice_ints[VOICE_STAGE, voice]
-        if ((stage == HELD or stage == SUSTAINED) and voice_ints[VOICE_CHANNEL, voice] == channel
-                and voice_ints[VOICE_KEY, voice] == key):
-            release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
-    voice = choose_voice(voice_ints, voice_floats, engine, frame)
-    if voice >= 0:
-        if voice_ints[VOICE_STAGE, voice] != FREE:
-            fade_out_stolen(patch_table, routing_table, voice_ints, voice_floats, operators, engine, voice, frame)
-        start_voice(patch_table, routing_table, voice_ints, voice_floats, operators, engine,
-                    voice, channel, key, velocity, patch, frame)
+        program_row = state.channel_ints[CHANNEL_PROGRAM_ROW, channel]
+    patch = find_zone_patch(state.program_table, state.zone_table, program_row, key, velocity)
+    if patch >= 0:
+        play_note(state, channel, key, velocity, patch, frame)
 
 
 @njit(**KERNEL)
-def note_off(patch_table, routing_table, voice_ints, operators, channels, engine, channel, key, frame):
+def note_off(state, channel, key, frame):
+    voice_ints = state.voice_ints
     for voice in range(voice_ints.shape[1]):
         if (voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel
                 and voice_ints[VOICE_KEY, voice] == key):
-            _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame)
+            _key_up(state, voice, frame)
 
 
 @njit(**KERNEL)
-def program_change(program_table, channels, engine, channel, program):
-    channels[CHANNEL_PROGRAM, channel] = program
-    bank = int(channels[CHANNEL_BANK_MSB, channel]) * 128 + int(channels[CHANNEL_BANK_LSB, channel])
-    row, exact = resolve_program(program_table, bank, program)
-    channels[CHANNEL_PROGRAM_ROW, channel] = row
+def program_change(state, channel, program):
+    channel_ints, engine = state.channel_ints, state.engine
+    channel_ints[CHANNEL_PROGRAM, channel] = program
+    bank = channel_ints[CHANNEL_BANK_MSB, channel] * 128 + channel_ints[CHANNEL_BANK_LSB, channel]
+    row, exact = resolve_program(state.program_table, bank, program)
+    channel_ints[CHANNEL_PROGRAM_ROW, channel] = row
     if not exact and channel != DRUM_CHANNEL and not engine[ENGINE_EVERY_PROGRAM]:
         engine[ENGINE_UNKNOWN_PROGRAMS] += 1
         engine[ENGINE_UNKNOWN_CHANNEL] = channel
@@ -189,93 +183,83 @@ def program_change(program_table, channels, engine, channel, program):
 
 
 @njit(**KERNEL)
-def control_change(patch_table, routing_table, voice_ints, operators, channels, engine, channel, controller, value,
-                   frame):
+def control_change(state, channel, controller, value, frame):
+    channel_ints, channel_floats, voice_ints = state.channel_ints, state.channel_floats, state.voice_ints
     if controller == CC_BANK_MSB:
-        channels[CHANNEL_BANK_MSB, channel] = value
+        channel_ints[CHANNEL_BANK_MSB, channel] = value
     elif controller == CC_BANK_LSB:
-        channels[CHANNEL_BANK_LSB, channel] = value
+        channel_ints[CHANNEL_BANK_LSB, channel] = value
     elif controller == CC_MOD_WHEEL:
-        channels[CHANNEL_MOD_WHEEL, channel] = value
+        channel_ints[CHANNEL_MOD_WHEEL, channel] = value
     elif controller == CC_VOLUME:
-        channels[CHANNEL_VOLUME, channel] = value
+        channel_ints[CHANNEL_VOLUME, channel] = value
     elif controller == CC_PAN:
-        channels[CHANNEL_PAN, channel] = value
+        channel_ints[CHANNEL_PAN, channel] = value
     elif controller == CC_EXPRESSION:
-        channels[CHANNEL_EXPRESSION, channel] = value
+        channel_ints[CHANNEL_EXPRESSION, channel] = value
     elif controller == CC_SUSTAIN:
-        channels[CHANNEL_SUSTAIN, channel] = 1.0 if value >= PEDAL_DOWN else 0.0
+        channel_ints[CHANNEL_SUSTAIN, channel] = 1 if value >= PEDAL_DOWN else 0
         if value < PEDAL_DOWN:
-            _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
+            _pedal_up(state, channel, frame)
     elif controller == CC_SOSTENUTO:
         down = value >= PEDAL_DOWN
-        if down and not channels[CHANNEL_SOSTENUTO, channel]:
+        if down and not channel_ints[CHANNEL_SOSTENUTO, channel]:
             for voice in range(voice_ints.shape[1]):  # latch the keys that are down now
                 if voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel:
                     voice_ints[VOICE_SOSTENUTO, voice] = 1
-        elif not down and channels[CHANNEL_SOSTENUTO, channel]:
+        elif not down and channel_ints[CHANNEL_SOSTENUTO, channel]:
             for voice in range(voice_ints.shape[1]):
                 if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
                     voice_ints[VOICE_SOSTENUTO, voice] = 0
-            _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
-        channels[CHANNEL_SOSTENUTO, channel] = 1.0 if down else 0.0
+            _pedal_up(state, channel, frame)
+        channel_ints[CHANNEL_SOSTENUTO, channel] = 1 if down else 0
     elif controller == CC_RPN_MSB:
-        channels[CHANNEL_RPN_MSB, channel] = value
+        channel_ints[CHANNEL_RPN_MSB, channel] = value
     elif controller == CC_RPN_LSB:
-        channels[CHANNEL_RPN_LSB, channel] = value
+        channel_ints[CHANNEL_RPN_LSB, channel] = value
     elif controller == CC_NRPN_MSB or controller == CC_NRPN_LSB:
-        channels[CHANNEL_RPN_MSB, channel] = RPN_NULL  # data entry now addresses an NRPN, which we ignore
-        channels[CHANNEL_RPN_LSB, channel] = RPN_NULL
+        channel_ints[CHANNEL_RPN_MSB, channel] = RPN_NULL  # data entry now addresses an NRPN, which we ignore
+        channel_ints[CHANNEL_RPN_LSB, channel] = RPN_NULL
     elif controller == CC_DATA_ENTRY_MSB or controller == CC_DATA_ENTRY_LSB:
-        if channels[CHANNEL_RPN_MSB, channel] == 0 and channels[CHANNEL_RPN_LSB, channel] == 0:
-            semitones = int(channels[CHANNEL_BEND_RANGE, channel])
-            cents = round((channels[CHANNEL_BEND_RANGE, channel] - semitones) * 100.0)
+        if channel_ints[CHANNEL_RPN_MSB, channel] == 0 and channel_ints[CHANNEL_RPN_LSB, channel] == 0:
+            semitones = int(channel_floats[CHANNEL_BEND_RANGE, channel])
+            cents = round((channel_floats[CHANNEL_BEND_RANGE, channel] - semitones) * 100.0)
             if controller == CC_DATA_ENTRY_MSB:
                 semitones = value
             else:
                 cents = min(value, 99)
-            channels[CHANNEL_BEND_RANGE, channel] = semitones + cents / 100.0
+            channel_floats[CHANNEL_BEND_RANGE, channel] = semitones + cents / 100.0
     elif controller == CC_ALL_SOUND_OFF:
         for voice in range(voice_ints.shape[1]):
             if voice_ints[VOICE_CHANNEL, voice] == channel:
                 voice_ints[VOICE_STAGE, voice] = FREE
     elif controller == CC_RESET_CONTROLLERS:
-        channels[CHANNEL_MOD_WHEEL, channel] = 0.0
-        channels[CHANNEL_PRESSURE, channel] = 0.0
-        channels[CHANNEL_BEND, channel] = 0.0
-        channels[CHANNEL_EXPRESSION, channel] = 127.0
-        channels[CHANNEL_RPN_MSB, channel] = RPN_NULL
-        channels[CHANNEL_RPN_LSB, channel] = RPN_NULL
-        channels[CHANNEL_SUSTAIN, channel] = 0.0
-        channels[CHANNEL_SOSTENUTO, channel] = 0.0
+        restore_channel_defaults(channel_ints, channel_floats, channel, True)
         for voice in range(voice_ints.shape[1]):
             if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
                 voice_ints[VOICE_SOSTENUTO, voice] = 0
-        _pedal_up(patch_table, routing_table, voice_ints, operators, channels, engine, channel, frame)
+        _pedal_up(state, channel, frame)
     elif controller == CC_ALL_NOTES_OFF:
         for voice in range(voice_ints.shape[1]):
             if voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel:
-                _key_up(patch_table, routing_table, voice_ints, operators, channels, engine, voice, frame)
+                _key_up(state, voice, frame)
 
 
 @njit(**KERNEL)
-def apply_event(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
-                channels, engine, frame, status, data1, data2):
+def apply_event(state, frame, status, data1, data2):
     """Apply one channel-voice message at ``frame``; system messages (status ≥ 0xF0) are ignored."""
     kind = status & 0xF0
     channel = status & 0x0F
-    engine[ENGINE_EVENTS_APPLIED] += 1
+    state.engine[ENGINE_EVENTS_APPLIED] += 1
     if kind == NOTE_ON and data2 > 0:
-        note_on(patch_table, routing_table, program_table, zone_table, voice_ints, voice_floats, operators,
-                channels, engine, channel, data1, data2, frame)
+        note_on(state, channel, data1, data2, frame)
     elif kind == NOTE_OFF or kind == NOTE_ON:
-        note_off(patch_table, routing_table, voice_ints, operators, channels, engine, channel, data1, frame)
+        note_off(state, channel, data1, frame)
     elif kind == CONTROL_CHANGE:
-        control_change(patch_table, routing_table, voice_ints, operators, channels, engine, channel, data1, data2,
-                       frame)
+        control_change(state, channel, data1, data2, frame)
     elif kind == PROGRAM_CHANGE:
-        program_change(program_table, channels, engine, channel, data1)
+        program_change(state, channel, data1)
     elif kind == CHANNEL_PRESSURE_STATUS:
-        channels[CHANNEL_PRESSURE, channel] = data1
+        state.channel_ints[CHANNEL_PRESSURE, channel] = data1
     elif kind == PITCH_BEND:
-        channels[CHANNEL_BEND, channel] = ((data2 << 7 | data1) - 8192) / 8192.0
+        state.channel_floats[CHANNEL_BEND, channel] = ((data2 << 7 | data1) - 8192) / 8192.0

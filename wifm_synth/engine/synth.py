@@ -1,25 +1,16 @@
-"""Python face of the engine: ``Synth`` (allocate, send events, render) and ``render_note``."""
+"""Python face of the engine: ``Synth`` (allocate, send events, load patches, render) and ``render_note``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from wifm_synth.engine.block import process_block
+from wifm_synth.engine.commands import COMMAND_LOAD_PATCH
 from wifm_synth.engine.kernels import channel_gains
-from wifm_synth.engine.midi import (
-    CC_BANK_LSB,
-    CC_BANK_MSB,
-    CONTROL_CHANGE,
-    NOTE_OFF,
-    NOTE_ON,
-    PROGRAM_CHANGE,
-)
-from wifm_synth.engine.state import (
+from wifm_synth.engine.layout import (
     CHANNEL_EXPRESSION,
     CHANNEL_PAN,
     CHANNEL_VOLUME,
-    DEFAULT_EVENT_CAPACITY,
-    DEFAULT_POLYPHONY,
     ENGINE_DROPPED_NOTES,
     ENGINE_FRAMES_OUT,
     ENGINE_PEAK_VOICES,
@@ -30,15 +21,23 @@ from wifm_synth.engine.state import (
     ENGINE_UNKNOWN_PLAYING_ROW,
     ENGINE_UNKNOWN_PROGRAM,
     ENGINE_UNKNOWN_PROGRAMS,
-    FREE,
-    RING_DATA1,
-    RING_DATA2,
-    RING_FRAME,
-    RING_READ,
-    RING_STATUS,
     RING_WRITE,
     VOICE_STAGE,
     EngineState,
+)
+from wifm_synth.engine.midi import (
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CONTROL_CHANGE,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM_CHANGE,
+)
+from wifm_synth.engine.ring import ring_publish, ring_queued, ring_read_position
+from wifm_synth.engine.state import (
+    DEFAULT_EVENT_CAPACITY,
+    DEFAULT_POLYPHONY,
+    FREE,
     allocate_state,
 )
 from wifm_synth.engine.tables import (
@@ -55,8 +54,10 @@ from wifm_synth.voice.patch import Patch
 class Synth:
     """A polyphonic FM synthesizer playing a Patch, a Bank, or a list of zone entries.
 
-    ``send`` queues a MIDI message for an absolute frame; ``render`` produces the next frames.
-    The engine state (``self.state``) is what a live driver hands to its audio callback.
+    ``send`` queues a MIDI message for an absolute frame; ``render`` produces the next frames;
+    ``load_patch`` replaces a patch through the same queue. The engine state (``self.state``) is what a
+    live driver hands to its audio callback. The queue has one producer: call ``send`` and
+    ``load_patch`` from one thread at a time.
     """
 
     def __init__(self, instrument: Instrument, sample_rate: int = 48000, polyphony: int = DEFAULT_POLYPHONY,
@@ -66,6 +67,9 @@ class Synth:
         self.state: EngineState = allocate_state(self.compiled, sample_rate, polyphony, event_capacity)
         self._reported_unknown_programs = 0
         self._reported_silent_drums = 0
+        # ring write index at which each staging row was last posted; reusable once the engine read past it
+        self._staged_posted_at = [-1] * len(self.state.staged_patches)
+        self._next_staged_row = 0
 
     @property
     def frame(self) -> int:
@@ -90,7 +94,7 @@ class Synth:
 
     @property
     def queued_events(self) -> int:
-        return int(self.state.ring_indices[RING_WRITE] - self.state.ring_indices[RING_READ])
+        return int(ring_queued(self.state.ring_indices))
 
     def send(self, frame: int, status: int, data1: int = 0, data2: int = 0) -> None:
         """Queue one MIDI message (status byte incl. channel) to apply at absolute ``frame``.
@@ -101,13 +105,39 @@ class Synth:
                                        ("data1", data1, 0, 127), ("data2", data2, 0, 127)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
                 raise InputError(f"MIDI event {name}: must be an integer {low}..{high}, got {value!r}")
-        events, indices = self.state.ring_events, self.state.ring_indices
-        write = int(indices[RING_WRITE])
-        if write - int(indices[RING_READ]) >= len(events):
-            raise InputError(f"event queue full ({len(events)} events): render before sending more")
-        record = events[write & (len(events) - 1)]
-        record[RING_FRAME], record[RING_STATUS], record[RING_DATA1], record[RING_DATA2] = frame, status, data1, data2
-        indices[RING_WRITE] = write + 1  # publish only after the record is complete
+        self._publish(frame, status, data1, data2)
+
+    def _publish(self, frame: int, status: int, data1: int, data2: int) -> None:
+        if not ring_publish(self.state.ring_events, self.state.ring_indices, frame, status, data1, data2):
+            capacity = len(self.state.ring_events)
+            raise InputError(f"event queue full ({capacity} events): render before sending more")
+
+    def load_patch(self, row: int, patch: Patch, frame: int | None = None) -> None:
+        """Replace patch row ``row`` (``self.compiled.patches[row]``) by ``patch`` at ``frame`` (default: the
+        next frame rendered). The audio thread copies it from a staging row when it reaches the command:
+        notes already sounding on that row keep sounding, later notes play the new patch."""
+        patch_count = len(self.state.patch_table)
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= row < patch_count:
+            raise InputError(f"patch row: must be an integer 0..{patch_count - 1}, got {row!r}")
+        if not isinstance(patch, Patch):
+            raise InputError(f"load_patch: patch must be a Patch, got {type(patch).__name__}")
+        frame = self.frame if frame is None else frame
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or not 0 <= frame <= 1 << 62:
+            raise InputError(f"patch load frame: must be an integer 0..{1 << 62}, got {frame!r}")
+        compiled = compile_instrument(patch)
+        staged = self._next_staged_row
+        if self._staged_posted_at[staged] >= ring_read_position(self.state.ring_indices):
+            raise InputError(f"patch loads queue full ({len(self._staged_posted_at)} loads): render before "
+                             f"loading more")
+        self.state.staged_patches[staged] = compiled.patch_table[0]
+        self.state.staged_routing[staged] = compiled.routing_table[0]
+        posted_at = int(self.state.ring_indices[RING_WRITE])
+        self._publish(frame, COMMAND_LOAD_PATCH, staged, row)  # its release fence orders the staging writes
+        self._staged_posted_at[staged] = posted_at
+        self._next_staged_row = (staged + 1) % len(self._staged_posted_at)
+        patches = list(self.compiled.patches)
+        patches[row] = patch
+        self.compiled = self.compiled._replace(patches=tuple(patches))
 
     def render(self, n_frames: int, dtype=np.float32) -> np.ndarray:
         """The next ``n_frames`` stereo frames as an (n_frames, 2) array."""
@@ -115,7 +145,7 @@ class Synth:
             raise InputError(f"frame count: must be a non-negative integer, got {n_frames!r}")
         left = np.empty(n_frames, dtype=dtype)
         right = np.empty(n_frames, dtype=dtype)
-        process_block(*self.state, left, right, n_frames)
+        process_block(self.state, left, right, n_frames)
         return np.stack([left, right], axis=1)
 
     def notices(self) -> list[str]:
@@ -169,7 +199,8 @@ def render_note(patch: Patch | Bank, note: int, velocity: int = 100, hold_s: flo
     synth.send(0, NOTE_ON, int(note), int(velocity))
     synth.send(hold_frames, NOTE_OFF, int(note), 0)
     stereo = synth.render(hold_frames + round(tail_s * sample_rate), dtype=np.float64)
-    channels = synth.state.channels
-    left_gain, right_gain = channel_gains(channels[CHANNEL_VOLUME, 0], channels[CHANNEL_EXPRESSION, 0],
-                                          channels[CHANNEL_PAN, 0])
+    channel_ints = synth.state.channel_ints
+    left_gain, right_gain = channel_gains(float(channel_ints[CHANNEL_VOLUME, 0]),
+                                          float(channel_ints[CHANNEL_EXPRESSION, 0]),
+                                          float(channel_ints[CHANNEL_PAN, 0]))
     return (stereo[:, 0] + stereo[:, 1]) / (left_gain + right_gain)

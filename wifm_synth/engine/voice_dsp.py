@@ -1,4 +1,7 @@
-"""Voice pool: start, release, steal, and render one span of every sounding voice.
+"""Per-voice DSP: render one span of every sounding voice into the channel mixes and the block fifo.
+
+This is the rendering half of a voice (FluidSynth's ``rvoice``); which voice plays what, and
+starting, releasing and stealing voices, is ``engine/voice_pool.py``.
 
 A span is a stretch of frames inside one 64-frame block with no event in it; per-span values
 (pitch bend, vibrato, envelope end points) are computed once and gains ramp linearly per sample
@@ -7,6 +10,10 @@ from the value at the span's start to the value at its end, so events land sampl
 Voices render in groups: a parameter pass per voice (``update_voice_span``), then the group's
 feedback operators side by side (``_render_feedback_lanes``), then each voice's other operators
 in routing order (``render_voice``).
+
+``render_span`` takes the engine state; the per-voice and per-group kernels take just the arrays they
+touch, unpacked once per span: taking an array out of the state NamedTuple updates its reference
+count, which per voice and span would cost more than rendering a 2-operator voice.
 """
 
 from __future__ import annotations
@@ -19,36 +26,30 @@ from wifm_synth.engine.kernels import (
     KERNEL,
     SILENT_DB,
     TWO_PI,
-    amplitude_to_db,
     channel_gains,
     db_to_amplitude,
     held_envelope,
-    lfo_fade,
-    lfo_value,
     released_envelope,
     render_operator,
     render_operator_feedback,
     sin_cycles,
+    tremolo,
+    vibrato_cents,
 )
-from wifm_synth.engine.state import (
+from wifm_synth.engine.layout import (
     CHANNEL_BEND,
     CHANNEL_BEND_RANGE,
     CHANNEL_EXPRESSION,
     CHANNEL_GAIN_LEFT,
     CHANNEL_GAIN_RIGHT,
-    CHANNEL_MOD_WHEEL,
     CHANNEL_PAN,
-    CHANNEL_PRESSURE,
     CHANNEL_VOLUME,
     ENGINE_ACTIVE_VOICES,
-    ENGINE_DROPPED_NOTES,
-    ENGINE_NOTE_SERIAL,
     ENGINE_PEAK_VOICES,
     ENGINE_SAMPLE_RATE,
-    ENGINE_STOLEN_VOICES,
-    FADING,
-    FREE,
-    HELD,
+    GROUP_AUDIBLE,
+    GROUP_LANE,
+    GROUP_VOICE,
     MIDI_CHANNELS,
     OPERATOR_ENVELOPE,
     OPERATOR_FEEDBACK_1,
@@ -62,13 +63,9 @@ from wifm_synth.engine.state import (
     OPERATOR_SPAN_GAIN_STEP,
     OPERATOR_SPAN_INCREMENT,
     OPERATOR_TIME_RATE,
-    RELEASED,
     SCRATCH_CHANNEL_MIX,
     SCRATCH_FIFO_LEFT,
     SCRATCH_FIFO_RIGHT,
-    SCRATCH_GROUP_AUDIBLE,
-    SCRATCH_GROUP_LANE,
-    SCRATCH_GROUP_VOICE,
     SCRATCH_LANE_FEEDBACK,
     SCRATCH_LANE_GAIN,
     SCRATCH_LANE_GAIN_STEP,
@@ -81,179 +78,34 @@ from wifm_synth.engine.state import (
     SCRATCH_MODULATION,
     SCRATCH_OPERATOR_OUT,
     SCRATCH_SILENCE,
-    STEAL_FADE_S,
-    STEAL_FADE_VOICES,
-    SUSTAINED,
     VOICE_CHANNEL,
     VOICE_FADE_FRAME,
     VOICE_GROUP,
-    VOICE_KEY,
     VOICE_LOUDNESS,
     VOICE_PATCH,
     VOICE_RELEASE_FRAME,
-    VOICE_SERIAL,
-    VOICE_SOSTENUTO,
     VOICE_STAGE,
     VOICE_START_FRAME,
 )
+from wifm_synth.engine.state import FADING, FREE, RELEASED, STEAL_FADE_S
 from wifm_synth.engine.tables import (
     EVALUATION_ORDER,
     IS_CARRIER,
     LANE_FEEDBACK_OPERATOR,
-    LFO_AMP_DB,
-    LFO_DELAY_S,
-    LFO_PITCH_CENTS,
-    LFO_RATE_HZ,
     MODULATOR_COUNT,
     MODULATORS,
     NO_OPERATOR,
-    OP_DETUNE_CENTS,
     OP_FEEDBACK,
     OP_FIXED_HZ,
-    OP_KEY_LEVEL_DB_PER_OCTAVE,
     OP_LEVEL,
-    OP_RATE_SCALING,
-    OP_RATIO,
-    OP_VELOCITY_SENSITIVITY,
     OPERATOR_COUNT,
     OPERATOR_WIDTH,
     OPERATORS,
-    REFERENCE_NOTE,
-    REFERENCE_VELOCITY,
-    TUNE_CENTS,
 )
 from wifm_synth.voice.patch import MAX_OPERATORS
 
 SILENCE_AMPLITUDE = 10.0 ** (-90.0 / 20.0)  # a voice whose carriers all stay below −90 dB is freed
-MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by channel pressure) at 127
 MAX_MODULATORS = MAX_OPERATORS - 1
-MIN_NOTE_S = 0.010  # a note-off sooner than this after its note-on waits until then (FluidSynth's min-note-length)
-
-
-@njit(inline="always", **KERNEL)
-def tremolo(patch_table, patch, time_s):
-    """Amplitude factor of the patch's LFO tremolo: 0 dB at the LFO's peak, −depth at its trough."""
-    depth_db = patch_table[patch, LFO_AMP_DB] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
-    swing = 0.5 * (1.0 - lfo_value(patch_table[patch, LFO_RATE_HZ], time_s))
-    return db_to_amplitude(-depth_db * swing)
-
-
-@njit(inline="always", **KERNEL)
-def vibrato_cents(patch_table, patch, channels, channel, time_s):
-    depth = patch_table[patch, LFO_PITCH_CENTS] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
-    depth += MOD_WHEEL_VIBRATO_CENTS * (channels[CHANNEL_MOD_WHEEL, channel] + channels[CHANNEL_PRESSURE, channel]) / 127.0
-    return depth * lfo_value(patch_table[patch, LFO_RATE_HZ], time_s)
-
-
-@njit(**KERNEL)
-def start_voice(patch_table, routing_table, voice_ints, voice_floats, operators, engine,
-                voice, channel, key, velocity, patch, frame):
-    voice_ints[VOICE_STAGE, voice] = HELD
-    voice_ints[VOICE_CHANNEL, voice] = channel
-    voice_ints[VOICE_KEY, voice] = key
-    voice_ints[VOICE_PATCH, voice] = patch
-    voice_ints[VOICE_START_FRAME, voice] = frame
-    voice_ints[VOICE_SOSTENUTO, voice] = 0
-    voice_ints[VOICE_SERIAL, voice] = engine[ENGINE_NOTE_SERIAL]
-    engine[ENGINE_NOTE_SERIAL] += 1
-    key_offset = key - patch_table[patch, REFERENCE_NOTE]
-    key_hz = 440.0 * 2.0 ** ((key - 69 + patch_table[patch, TUNE_CENTS] / 100.0) / 12.0)
-    velocity_ratio = math.log10(velocity / patch_table[patch, REFERENCE_VELOCITY])
-    start_tremolo = tremolo(patch_table, patch, 0.0)
-    for operator in range(routing_table[patch, OPERATOR_COUNT]):
-        base = OPERATORS + operator * OPERATOR_WIDTH
-        fixed_hz = patch_table[patch, base + OP_FIXED_HZ]
-        if fixed_hz > 0.0:
-            operators[OPERATOR_HZ, operator, voice] = fixed_hz
-        else:
-            operators[OPERATOR_HZ, operator, voice] = (
-                patch_table[patch, base + OP_RATIO] * key_hz * 2.0 ** (patch_table[patch, base + OP_DETUNE_CENTS] / 1200.0))
-        scale_db = (40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
-                    + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0)
-        scale = db_to_amplitude(scale_db)
-        envelope, _ = held_envelope(patch_table, patch, operator, 0.0)
-        operators[OPERATOR_PHASE, operator, voice] = 0.0
-        operators[OPERATOR_SCALE, operator, voice] = scale
-        operators[OPERATOR_TIME_RATE, operator, voice] = 2.0 ** (patch_table[patch, base + OP_RATE_SCALING] * key_offset / 12.0)
-        operators[OPERATOR_ENVELOPE, operator, voice] = envelope
-        gain = envelope * scale
-        if routing_table[patch, IS_CARRIER + operator]:
-            gain *= start_tremolo
-        operators[OPERATOR_GAIN, operator, voice] = gain
-        operators[OPERATOR_FEEDBACK_1, operator, voice] = 0.0
-        operators[OPERATOR_FEEDBACK_2, operator, voice] = 0.0
-    voice_floats[VOICE_LOUDNESS, voice] = 0.0
-
-
-@njit(**KERNEL)
-def release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame):
-    """Note-off at ``frame``. The release begins there, but no sooner than MIN_NOTE_S after the note-on, so
-    even a zero-length note sounds; each operator's release starts from its held envelope level then."""
-    sample_rate = engine[ENGINE_SAMPLE_RATE]
-    start_frame = voice_ints[VOICE_START_FRAME, voice]
-    release_frame = max(frame, start_frame + round(MIN_NOTE_S * sample_rate))
-    voice_ints[VOICE_STAGE, voice] = RELEASED
-    voice_ints[VOICE_RELEASE_FRAME, voice] = release_frame
-    voice_ints[VOICE_SOSTENUTO, voice] = 0
-    patch = voice_ints[VOICE_PATCH, voice]
-    release_time = (release_frame - start_frame) / sample_rate
-    for operator in range(routing_table[patch, OPERATOR_COUNT]):
-        envelope, _ = held_envelope(patch_table, patch, operator,
-                                    release_time * operators[OPERATOR_TIME_RATE, operator, voice])
-        operators[OPERATOR_RELEASE_DB, operator, voice] = amplitude_to_db(envelope)
-
-
-@njit(**KERNEL)
-def fade_out_stolen(patch_table, routing_table, voice_ints, voice_floats, operators, engine, voice, frame):
-    """Move the voice being stolen at ``frame`` to a fade column, where it is released and fades out over
-    STEAL_FADE_S instead of stopping dead. With every fade column busy, the furthest faded one is cut."""
-    first_fade = voice_ints.shape[1] - STEAL_FADE_VOICES
-    slot = first_fade
-    for candidate in range(first_fade, voice_ints.shape[1]):
-        if voice_ints[VOICE_STAGE, candidate] == FREE:
-            slot = candidate
-            break
-        if voice_ints[VOICE_FADE_FRAME, candidate] < voice_ints[VOICE_FADE_FRAME, slot]:
-            slot = candidate
-    if voice_ints[VOICE_STAGE, voice] != RELEASED:
-        release_voice(patch_table, routing_table, voice_ints, operators, engine, voice, frame)
-    for row in range(voice_ints.shape[0]):
-        voice_ints[row, slot] = voice_ints[row, voice]
-    for row in range(voice_floats.shape[0]):
-        voice_floats[row, slot] = voice_floats[row, voice]
-    for row in range(operators.shape[0]):
-        for operator in range(operators.shape[1]):
-            operators[row, operator, slot] = operators[row, operator, voice]
-    voice_ints[VOICE_STAGE, slot] = FADING
-    voice_ints[VOICE_FADE_FRAME, slot] = frame
-
-
-@njit(**KERNEL)
-def choose_voice(voice_ints, voice_floats, engine, frame):
-    """A free playable voice, else the one to steal: released (quietest), then sustained (quietest), then
-    held (oldest); never a voice started at ``frame``. Returns −1 when every voice started at ``frame``."""
-    chosen = -1
-    chosen_rank = 4
-    chosen_order = 0.0
-    for voice in range(voice_ints.shape[1] - STEAL_FADE_VOICES):
-        stage = voice_ints[VOICE_STAGE, voice]
-        if stage == FREE:
-            return voice
-        if voice_ints[VOICE_START_FRAME, voice] == frame:
-            continue
-        if stage == RELEASED:
-            rank, order = 0, voice_floats[VOICE_LOUDNESS, voice]
-        elif stage == SUSTAINED:
-            rank, order = 1, voice_floats[VOICE_LOUDNESS, voice]
-        else:
-            rank, order = 2, float(voice_ints[VOICE_SERIAL, voice])
-        if rank < chosen_rank or (rank == chosen_rank and order < chosen_order):
-            chosen, chosen_rank, chosen_order = voice, rank, order
-    if chosen < 0:
-        engine[ENGINE_DROPPED_NOTES] += 1
-    else:
-        engine[ENGINE_STOLEN_VOICES] += 1
-    return chosen
 
 
 @njit(**KERNEL)
@@ -277,7 +129,7 @@ def _modulation_input(routing_table, scratch, patch, operator, count):
 
 
 @njit(**KERNEL)
-def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, operators, channels,
+def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
                       voice, span_frame, count, sample_rate):
     """Per-span parameters of every operator of a voice: envelope ramp from the span's first frame to the
     next span's, and phase increment with pitch bend and vibrato. Returns False once the voice can
@@ -294,8 +146,9 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
     fade = 1.0
     if stage == FADING:
         fade = max(0.0, 1.0 - (span_end - voice_ints[VOICE_FADE_FRAME, voice]) / (STEAL_FADE_S * sample_rate))
-    pitch_cents = (100.0 * channels[CHANNEL_BEND, channel] * channels[CHANNEL_BEND_RANGE, channel]
-                   + vibrato_cents(patch_table, patch, channels, channel, (span_frame - start_frame) / sample_rate))
+    pitch_cents = (100.0 * channel_floats[CHANNEL_BEND, channel] * channel_floats[CHANNEL_BEND_RANGE, channel]
+                   + vibrato_cents(patch_table, patch, channel_ints, channel,
+                                   (span_frame - start_frame) / sample_rate))
     pitch_factor = 2.0 ** (pitch_cents / 1200.0)
     end_tremolo = tremolo(patch_table, patch, time_end)
     loudest = 0.0
@@ -341,14 +194,14 @@ def _output_level(patch_table, routing_table, patch, operator):
 
 
 @njit(**KERNEL)
-def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, members, count):
+def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, group_ints, members, count):
     """Render the group's lane feedback operators side by side, one sample of every lane at a time.
 
     Each lane is a serial recurrence (a sample needs the previous two); interleaving independent
     lanes keeps the core busy instead of waiting on one lane's latency.
     """
-    voices = scratch[SCRATCH_GROUP_VOICE]
-    member_lane = scratch[SCRATCH_GROUP_LANE]
+    voices = group_ints[GROUP_VOICE]
+    member_lane = group_ints[GROUP_LANE]
     phase = scratch[SCRATCH_LANE_PHASE]
     increment = scratch[SCRATCH_LANE_INCREMENT]
     gain = scratch[SCRATCH_LANE_GAIN]
@@ -359,11 +212,11 @@ def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, sc
     previous_2 = scratch[SCRATCH_LANE_PREVIOUS_2]
     lanes = 0
     for member in range(members):
-        voice = int(voices[member])
+        voice = voices[member]
         patch = voice_ints[VOICE_PATCH, voice]
         operator = routing_table[patch, LANE_FEEDBACK_OPERATOR]
         if operator == NO_OPERATOR:
-            member_lane[member] = -1.0
+            member_lane[member] = -1
             continue
         member_lane[member] = lanes
         phase[lanes] = operators[OPERATOR_PHASE, operator, voice]
@@ -386,10 +239,10 @@ def _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, sc
             previous_1[lane] = unit
             out[lane] = level[lane] * unit
     for member in range(members):
-        lane = int(member_lane[member])
+        lane = member_lane[member]
         if lane < 0:
             continue
-        voice = int(voices[member])
+        voice = voices[member]
         operator = routing_table[voice_ints[VOICE_PATCH, voice], LANE_FEEDBACK_OPERATOR]
         next_phase = phase[lane] + increment[lane] * count
         operators[OPERATOR_PHASE, operator, voice] = next_phase - math.floor(next_phase)
@@ -438,17 +291,20 @@ def render_voice(patch_table, routing_table, voice_ints, operators, scratch, voi
 
 
 @njit(**KERNEL)
-def render_span(patch_table, routing_table, voice_ints, voice_floats, operators, channels, engine, scratch,
-                offset, count, span_frame):
+def render_span(state, offset, count, span_frame):
     """Render frames [span_frame, span_frame + count) into the block fifo at ``offset``."""
+    patch_table, routing_table, voice_ints, voice_floats, operators = (
+        state.patch_table, state.routing_table, state.voice_ints, state.voice_floats, state.operators)
+    channel_ints, channel_floats, engine, scratch, group_ints = (
+        state.channel_ints, state.channel_floats, state.engine, state.scratch, state.group_ints)
     sample_rate = float(engine[ENGINE_SAMPLE_RATE])
     for channel in range(MIDI_CHANNELS):
         mix = scratch[SCRATCH_CHANNEL_MIX + channel]
         for i in range(count):
             mix[i] = 0.0
     active = 0
-    group_voices = scratch[SCRATCH_GROUP_VOICE]
-    group_audible = scratch[SCRATCH_GROUP_AUDIBLE]
+    group_voices = group_ints[GROUP_VOICE]
+    group_audible = group_ints[GROUP_AUDIBLE]
     next_voice = 0
     polyphony = voice_ints.shape[1]
     while next_voice < polyphony:
@@ -456,16 +312,16 @@ def render_span(patch_table, routing_table, voice_ints, voice_floats, operators,
         while next_voice < polyphony and members < VOICE_GROUP:
             if voice_ints[VOICE_STAGE, next_voice] != FREE:
                 group_voices[members] = next_voice
-                group_audible[members] = update_voice_span(patch_table, routing_table, voice_ints, voice_floats,
-                                                           operators, channels, next_voice, span_frame, count,
-                                                           sample_rate)
+                group_audible[members] = update_voice_span(
+                    patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
+                    next_voice, span_frame, count, sample_rate)
                 members += 1
             next_voice += 1
-        _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, members, count)
+        _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, group_ints, members, count)
         for member in range(members):
-            voice = int(group_voices[member])
-            render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice,
-                         int(scratch[SCRATCH_GROUP_LANE, member]), count)
+            voice = group_voices[member]
+            render_voice(patch_table, routing_table, voice_ints, operators, scratch, voice, group_ints[GROUP_LANE, member],
+                         count)
             if not group_audible[member]:
                 voice_ints[VOICE_STAGE, voice] = FREE
         active += members
@@ -474,14 +330,15 @@ def render_span(patch_table, routing_table, voice_ints, voice_floats, operators,
     left = scratch[SCRATCH_FIFO_LEFT]
     right = scratch[SCRATCH_FIFO_RIGHT]
     for channel in range(MIDI_CHANNELS):
-        target_left, target_right = channel_gains(channels[CHANNEL_VOLUME, channel],
-                                                  channels[CHANNEL_EXPRESSION, channel], channels[CHANNEL_PAN, channel])
-        gain_left = channels[CHANNEL_GAIN_LEFT, channel]
-        gain_right = channels[CHANNEL_GAIN_RIGHT, channel]
+        target_left, target_right = channel_gains(channel_ints[CHANNEL_VOLUME, channel],
+                                                  channel_ints[CHANNEL_EXPRESSION, channel],
+                                                  channel_ints[CHANNEL_PAN, channel])
+        gain_left = channel_floats[CHANNEL_GAIN_LEFT, channel]
+        gain_right = channel_floats[CHANNEL_GAIN_RIGHT, channel]
         step_left = (target_left - gain_left) / count
         step_right = (target_right - gain_right) / count
-        channels[CHANNEL_GAIN_LEFT, channel] = target_left
-        channels[CHANNEL_GAIN_RIGHT, channel] = target_right
+        channel_floats[CHANNEL_GAIN_LEFT, channel] = target_left
+        channel_floats[CHANNEL_GAIN_RIGHT, channel] = target_right
         mix = scratch[SCRATCH_CHANNEL_MIX + channel]
         for i in range(count):
             left[offset + i] += (gain_left + step_left * i) * mix[i]
