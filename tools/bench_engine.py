@@ -19,7 +19,7 @@ import numpy as np
 from benchmark_info import machine_info
 
 from wifm_synth.engine import Synth, process_block
-from wifm_synth.engine.state import DRUM_CHANNEL
+from wifm_synth.midi import DRUM_CHANNEL
 from wifm_synth.voice.patch import Envelope, Operator, Patch
 
 SAMPLE_RATE = 48000

@@ -54,8 +54,7 @@ from bench_engine import bench_patch, hold_voices
 from benchmark_info import machine_info
 from jack_server import running_jack_server
 
-from wifm_synth.engine.layout import MIDI_CHANNELS
-from wifm_synth.engine.state import DRUM_CHANNEL
+from wifm_synth.midi import DRUM_CHANNEL, MIDI_CHANNELS
 
 SETTLE_S = 5.0
 PROBE_CLIENT = "wifm-bench-probe"

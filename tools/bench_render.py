@@ -20,8 +20,8 @@ import numpy as np
 from benchmark_info import machine_info
 
 from wifm_synth.drivers.render_midi import render_midi_file
-from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.formats.bank_json import Bank, load_bank, load_instrument, save_bank
+from wifm_synth.midi import DRUM_CHANNEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_BANK = REPO_ROOT / "tests" / "data" / "banks" / "test_bank.json"

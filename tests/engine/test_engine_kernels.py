@@ -10,11 +10,11 @@ from wifm_synth.engine.layout import (
     CHANNEL_INT_FIELDS,
     CHANNEL_MOD_WHEEL,
     CHANNEL_PRESSURE,
-    MIDI_CHANNELS,
 )
 from wifm_synth.engine.midi import resolve_program
 from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.formats.bank_json import Bank, Program, Zone
+from wifm_synth.midi import MIDI_CHANNELS
 from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
 
 RNG = np.random.default_rng(7)

@@ -33,13 +33,13 @@ from typing import Protocol
 
 import rtmidi
 
-from wifm_synth.engine.layout import MIDI_CHANNELS
-from wifm_synth.engine.midi import (
+from wifm_synth.errors import DeviceError, InputError
+from wifm_synth.midi import (
     CC_ALL_NOTES_OFF,
     CC_RESET_CONTROLLERS,
     CONTROL_CHANGE,
+    MIDI_CHANNELS,
 )
-from wifm_synth.errors import DeviceError, InputError
 from wifm_synth.voice.patch import Patch
 
 CLIENT_NAME = "wifm"

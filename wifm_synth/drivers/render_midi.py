@@ -19,18 +19,20 @@ from tqdm import tqdm
 
 from wifm_synth.drivers.wav import WAV_SUBTYPE
 from wifm_synth.engine import Synth
-from wifm_synth.engine.layout import BLOCK, MIDI_CHANNELS
-from wifm_synth.engine.midi import (
-    CC_BANK_LSB,
-    CC_BANK_MSB,
-    CONTROL_CHANGE,
-    PROGRAM_CHANGE,
-)
-from wifm_synth.engine.state import DEFAULT_POLYPHONY, DRUM_CHANNEL
+from wifm_synth.engine.layout import BLOCK
+from wifm_synth.engine.state import DEFAULT_POLYPHONY
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.formats.atomic import atomic_output
 from wifm_synth.formats.bank_json import Bank, load_instrument
 from wifm_synth.formats.smf import MidiSong, read_midi_file
+from wifm_synth.midi import (
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CONTROL_CHANGE,
+    DRUM_CHANNEL,
+    MIDI_CHANNELS,
+    PROGRAM_CHANGE,
+)
 from wifm_synth.voice.patch import Patch
 
 CHUNK_FRAMES = 4096  # the events of one chunk go into the engine's ring, then the chunk is rendered

@@ -26,10 +26,12 @@ from wifm_synth.engine.tables import (
     ROUTING_WIDTH,
     ZONE_WIDTH,
 )
+from wifm_synth.midi import (
+    MIDI_CHANNELS,
+)
 from wifm_synth.voice.patch import MAX_OPERATORS
 
 BLOCK = 64  # internal block on the absolute sample grid
-MIDI_CHANNELS = 16
 # A stolen voice is not cut dead (a click): it moves to one of these extra voice columns, after the
 # playable ones, and fades out while its column plays the new note.
 STEAL_FADE_VOICES = 4

@@ -40,11 +40,9 @@ from wifm_synth.engine.layout import (
     VOICE_STAGE,
 )
 from wifm_synth.engine.state import (
-    DRUM_CHANNEL,
     FREE,
     HELD,
     RELEASED,
-    RPN_NULL,
     SUSTAINED,
     restore_channel_defaults,
 )
@@ -60,32 +58,34 @@ from wifm_synth.engine.tables import (
     ZONE_VEL_LO,
 )
 from wifm_synth.engine.voice_pool import play_note, release_voice
-
-NOTE_OFF = 0x80
-NOTE_ON = 0x90
-CONTROL_CHANGE = 0xB0
-PROGRAM_CHANGE = 0xC0
-CHANNEL_PRESSURE_STATUS = 0xD0
-PITCH_BEND = 0xE0
-
-CC_BANK_MSB = 0
-CC_MOD_WHEEL = 1
-CC_DATA_ENTRY_MSB = 6
-CC_VOLUME = 7
-CC_PAN = 10
-CC_EXPRESSION = 11
-CC_BANK_LSB = 32
-CC_DATA_ENTRY_LSB = 38
-CC_SUSTAIN = 64
-CC_SOSTENUTO = 66
-CC_NRPN_LSB = 98
-CC_NRPN_MSB = 99
-CC_RPN_LSB = 100
-CC_RPN_MSB = 101
-CC_ALL_SOUND_OFF = 120
-CC_RESET_CONTROLLERS = 121
-CC_ALL_NOTES_OFF = 123
-PEDAL_DOWN = 64
+from wifm_synth.midi import (
+    CC_ALL_NOTES_OFF,
+    CC_ALL_SOUND_OFF,
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CC_DATA_ENTRY_LSB,
+    CC_DATA_ENTRY_MSB,
+    CC_EXPRESSION,
+    CC_MOD_WHEEL,
+    CC_NRPN_LSB,
+    CC_NRPN_MSB,
+    CC_PAN,
+    CC_RESET_CONTROLLERS,
+    CC_RPN_LSB,
+    CC_RPN_MSB,
+    CC_SOSTENUTO,
+    CC_SUSTAIN,
+    CC_VOLUME,
+    CHANNEL_PRESSURE_STATUS,
+    CONTROL_CHANGE,
+    DRUM_CHANNEL,
+    NOTE_OFF,
+    NOTE_ON,
+    PEDAL_DOWN,
+    PITCH_BEND,
+    PROGRAM_CHANGE,
+    RPN_NULL,
+)
 
 
 @njit(**KERNEL)

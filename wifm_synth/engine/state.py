@@ -33,7 +33,6 @@ from wifm_synth.engine.layout import (
     ENGINE_EVERY_PROGRAM,
     ENGINE_FIFO_POSITION,
     ENGINE_SAMPLE_RATE,
-    MIDI_CHANNELS,
     STEAL_FADE_VOICES,
     EngineState,
     Sizes,
@@ -41,13 +40,15 @@ from wifm_synth.engine.layout import (
 )
 from wifm_synth.engine.tables import CompiledInstrument
 from wifm_synth.errors import InputError
+from wifm_synth.midi import (
+    MIDI_CHANNELS,
+    RPN_NULL,
+)
 
-DRUM_CHANNEL = 9
 DEFAULT_POLYPHONY = 256
 DEFAULT_EVENT_CAPACITY = 1 << 14
 STAGED_PATCH_ROWS = 8  # patch loads that can be in flight through the ring at once
 STEAL_FADE_S = 0.002  # a stolen voice fades out over this long in a fade column
-RPN_NULL = 127
 
 # --- voice stages ---
 FREE = 0

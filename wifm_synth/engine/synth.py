@@ -25,14 +25,6 @@ from wifm_synth.engine.layout import (
     VOICE_STAGE,
     EngineState,
 )
-from wifm_synth.engine.midi import (
-    CC_BANK_LSB,
-    CC_BANK_MSB,
-    CONTROL_CHANGE,
-    NOTE_OFF,
-    NOTE_ON,
-    PROGRAM_CHANGE,
-)
 from wifm_synth.engine.ring import ring_publish, ring_queued, ring_read_position
 from wifm_synth.engine.state import (
     DEFAULT_EVENT_CAPACITY,
@@ -48,6 +40,14 @@ from wifm_synth.engine.tables import (
 )
 from wifm_synth.errors import InputError
 from wifm_synth.formats.bank_json import Bank
+from wifm_synth.midi import (
+    CC_BANK_LSB,
+    CC_BANK_MSB,
+    CONTROL_CHANGE,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM_CHANGE,
+)
 from wifm_synth.voice.patch import Patch
 
 

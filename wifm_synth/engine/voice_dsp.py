@@ -50,7 +50,6 @@ from wifm_synth.engine.layout import (
     GROUP_AUDIBLE,
     GROUP_LANE,
     GROUP_VOICE,
-    MIDI_CHANNELS,
     OPERATOR_ENVELOPE,
     OPERATOR_FEEDBACK_1,
     OPERATOR_FEEDBACK_2,
@@ -102,6 +101,7 @@ from wifm_synth.engine.tables import (
     OPERATOR_WIDTH,
     OPERATORS,
 )
+from wifm_synth.midi import MIDI_CHANNELS
 from wifm_synth.voice.patch import MAX_OPERATORS
 
 SILENCE_AMPLITUDE = 10.0 ** (-90.0 / 20.0)  # a voice whose carriers all stay below −90 dB is freed

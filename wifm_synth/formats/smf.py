@@ -19,10 +19,9 @@ import mido
 import numpy as np
 
 from wifm_synth.checks import integer_in
-from wifm_synth.engine.midi import NOTE_ON
-from wifm_synth.engine.state import DRUM_CHANNEL
 from wifm_synth.errors import MidiFileError
 from wifm_synth.formats.inputs import open_input
+from wifm_synth.midi import DRUM_CHANNEL, NOTE_ON
 
 DEFAULT_TEMPO_US_PER_BEAT = 500_000  # 120 beats per minute until the first set_tempo
 # SMPTE division: the high byte is −frames per second; −29 means 29.97 drop-frame.
