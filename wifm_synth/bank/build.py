@@ -3,9 +3,10 @@
 SOURCE is an ``.sfz`` file or a folder (:mod:`wifm_synth.library.discover` says which samples make which
 programs). Each sample is one fit, run on ``--jobs`` processes or on a Dask cluster
 (:mod:`wifm_synth.bank.executors`); a finished fit is cached (:mod:`wifm_synth.bank.cache`) and its patch
-written at once, atomically, with an SFZ region's ``tune`` added to its ``tune_cents``; ``bank.json`` is
-written last, its zones tiled by :mod:`wifm_synth.library.zones`. A re-run, also after a crash or kill,
-fits only what is missing.
+written at once, atomically, with an SFZ region's ``tune`` and ``transpose`` applied; ``bank.json`` is
+written last, its zones tiled by :mod:`wifm_synth.library.zones` (an SFZ program's keys outside every
+region stay silent unless ``--fill-gaps``). A re-run, also after a crash, kill or Ctrl-C, fits only what
+is missing.
 """
 
 from __future__ import annotations
@@ -140,8 +141,7 @@ def build_bank(
     """Fit every sample of ``source`` into ``out_dir`` (patches, ``bank.json``, ``.cache/``).
 
     An SFZ's keys and velocities outside every region stay silent, as in SFZ players, unless ``fill_gaps``
-    gives them to the nearest region.
-    Input and output problems raise WifmError before anything is written; a sample that fails is
+    gives them to the nearest region. Input and output problems raise WifmError before anything is written; a sample that fails is
     recorded on its entry (status "failed") and the others go on.
     """
     started = time.perf_counter()
