@@ -154,16 +154,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_bank(args: argparse.Namespace) -> int:
     from wifm_synth.bank.build import bank_command
 
-    return bank_command(
-        args.source,
-        args.output,
-        name=args.name,
-        program=args.program,
-        jobs=args.jobs,
-        dask_scheduler=args.dask_scheduler,
-        ops=args.ops,
-        as_json=args.json,
-    )
+    try:
+        return bank_command(args.source, args.output, name=args.name, program=args.program, jobs=args.jobs,
+                            dask_scheduler=args.dask_scheduler, ops=args.ops, as_json=args.json,
+                            fill_gaps=args.fill_gaps)
+    except KeyboardInterrupt:
+        # Every finished fit is cached and its patch written, so a re-run picks up where this one stopped.
+        print("wifm: interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -222,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     bank.add_argument("--jobs", type=_jobs, help="parallel fits (default: all cores)")
     bank.add_argument("--dask-scheduler", help="run fits on this Dask distributed scheduler (host:port)")
     bank.add_argument("--ops", type=int, default=2)
+    bank.add_argument("--fill-gaps", action="store_true",
+                      help="SFZ: keys and velocities outside every region play the nearest region (default: silent)")
     bank.add_argument("--json", action="store_true", help="print a JSON summary")
     bank.set_defaults(handler=cmd_bank)
 

@@ -22,6 +22,7 @@ from wifm_synth.bank.build import (
 )
 from wifm_synth.bank.cache import CACHE_FOLDER, run_lock
 from wifm_synth.bank.executors import FitOutcome
+from wifm_synth.engine import render_note
 from wifm_synth.errors import InputError, OutputError, WifmError
 from wifm_synth.formats.bank_json import Program, bank_from_dict, load_bank
 from wifm_synth.formats.patch_json import load_patch
@@ -114,11 +115,12 @@ def region(line, key_lo, key_hi, vel_lo=1, vel_hi=127, seq_position=1):
                      seq_position=seq_position)
 
 
-def tiled(entries):
+def tiled(entries, fill_gaps=True):
     """Zones of ``entries`` as a validated program (bank_from_dict checks the tiling) and a lookup function."""
-    zones = sfz_zones(entries)
+    zones = sfz_zones(entries, fill_gaps)
     bank_from_dict({"format": "wifm-bank", "version": 1,
-                    "programs": [{"program": 0, "zones": [zone.__dict__ for zone in zones]}]})
+                    "programs": [{"program": 0, "fill": "nearest" if fill_gaps else "silent",
+                                  "zones": [zone.__dict__ for zone in zones]}]})
     program = Program(program=0, zones=zones)
     return zones, lambda key, velocity: program.zone_for(key, velocity).patch
 
@@ -268,7 +270,9 @@ def test_build_reports_a_broken_sample_and_writes_the_rest(small_library, tmp_pa
     assert flute.zone_for(60, 96).patch == "flute/Flute_C4_mf.json"  # layers split at (80 + 112) / 2
     assert flute.zone_for(63, 90).patch == "flute/Flute_C4_mf.json"  # keys split at (60 + 67) // 2
     assert flute.zone_for(64, 90).patch == "flute/Flute_G4_mf.json"
-    assert flute.zone_for(64, 127).patch == "flute/Flute_C4_ff.json"  # only key in the ff layer
+    # Key 64 is nearest G4, so G4's only recording plays it at every velocity, never C4's ff layer.
+    assert flute.zone_for(64, 127).patch == "flute/Flute_G4_mf.json"
+    assert flute.zone_for(63, 127).patch == "flute/Flute_C4_ff.json"
     assert flute.zone_for(127, 1).patch == "flute/Flute_G4_mf.json"
     assert unnamed.zones[0].root_key == 57
 
@@ -321,10 +325,10 @@ def test_dask_missing_is_a_clear_error(small_library, tmp_path, monkeypatch):
     assert not (tmp_path / "bank").exists()
 
 
-def build_sfz_bank(folder: Path, sfz_text: str):
+def build_sfz_bank(folder: Path, sfz_text: str, **options):
     """Write ``keys.sfz`` into ``folder`` and build it into ``folder/bank`` in this process."""
     (folder / "keys.sfz").write_text(sfz_text)
-    return build_bank(folder / "keys.sfz", folder / "bank", jobs=1, progress=False)
+    return build_bank(folder / "keys.sfz", folder / "bank", jobs=1, progress=False, **options)
 
 
 def test_sfz_bank_uses_the_regions(tmp_path):
@@ -336,7 +340,21 @@ def test_sfz_bank_uses_the_regions(tmp_path):
                                      "<region> sample=high.wav lokey=c4 hikey=84 pitch_keycenter=72 trigger=release\n")
     assert [entry.status for entry in build.entries] == ["fitted", "fitted"]
     assert len(build.skipped_regions) == 1 and "trigger=release" in build.skipped_regions[0]
+    bank = load_bank(tmp_path / "bank" / BANK_FILE)
+    (program,) = bank.programs
+    # As in SFZ players, keys outside every region are silent.
+    assert program.fill == "silent"
+    assert [(zone.patch, zone.root_key, zone.key_lo, zone.key_hi) for zone in program.zones] == [
+        ("keys/low.json", 48, 36, 59), ("keys/high.json", 72, 60, 84)]
+    assert not np.any(render_note(bank, 30, hold_s=0.2, tail_s=0.1))
+    assert not np.any(render_note(bank, 85, hold_s=0.2, tail_s=0.1))
+    assert np.max(np.abs(render_note(bank, 40, hold_s=0.2, tail_s=0.1))) > 0.01
+
+    # --fill-gaps: the nearest region plays them (from the cache: the fits are the same).
+    build = build_sfz_bank(tmp_path, (tmp_path / "keys.sfz").read_text(), fill_gaps=True)
+    assert [entry.status for entry in build.entries] == ["cached", "cached"]
     (program,) = load_bank(tmp_path / "bank" / BANK_FILE).programs
+    assert program.fill == "nearest"
     assert [(zone.patch, zone.root_key, zone.key_lo, zone.key_hi) for zone in program.zones] == [
         ("keys/low.json", 48, 0, 59), ("keys/high.json", 72, 60, 127)]
 

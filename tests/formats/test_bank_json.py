@@ -128,6 +128,25 @@ def test_zones_with_a_gap_are_refused(bank_document):
         bank_from_dict(bank_document)
 
 
+def test_a_silent_program_may_leave_keys_uncovered_and_old_banks_read_as_before(bank_document):
+    assert "fill" not in bank_document["programs"][0]
+    old = bank_from_dict(copy.deepcopy(bank_document))
+    assert old.programs[0].fill == "nearest"
+    assert old.to_dict() == bank_from_dict(old.to_dict()).to_dict() and "fill" not in old.to_dict()["programs"][0]
+
+    bank_document["programs"][0]["zones"][1]["key_lo"] = 61
+    bank_document["programs"][0]["fill"] = "silent"
+    silent = bank_from_dict(bank_document)
+    assert silent.programs[0].fill == "silent"
+    assert silent.to_dict()["programs"][0]["fill"] == "silent"
+    bank_document["programs"][0]["zones"][2]["vel_lo"] = 80  # overlaps are refused all the same
+    with pytest.raises(PatchError, match=r"programs\[0\]\.zones\[2\]: overlaps zones\[0\]"):
+        bank_from_dict(bank_document)
+    bank_document["programs"][0]["fill"] = "quiet"
+    with pytest.raises(PatchError, match=r"programs\[0\]\.fill: must be one of 'nearest', 'silent', got 'quiet'"):
+        bank_from_dict(bank_document)
+
+
 def test_overlapping_zones_are_refused(bank_document):
     bank_document["programs"][0]["zones"][2]["vel_lo"] = 80
     with pytest.raises(PatchError, match=r"programs\[0\]\.zones\[2\]: overlaps zones\[0\] at key 0 velocity 80"):

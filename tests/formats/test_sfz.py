@@ -3,7 +3,7 @@
 import pytest
 
 from wifm_synth.errors import InputError
-from wifm_synth.formats.sfz import SfzRegion, read_sfz
+from wifm_synth.formats.sfz import RegionSound, SfzRegion, read_sfz
 
 
 @pytest.fixture
@@ -36,14 +36,15 @@ spanning lines */ ampeg_release=0.3
 """)
     instrument = read_sfz(path)
     assert instrument.skipped == []
+    released = RegionSound(release_s=0.3)
     assert instrument.regions == [
         SfzRegion(sample=library / "samples/soft/piano C4.wav", line=7, key_lo=48, key_hi=64, vel_lo=1, vel_hi=63,
-                  pitch_keycenter=60),
+                  pitch_keycenter=60, sound=released),
         SfzRegion(sample=library / "samples/piano_G4.wav", line=8, key_lo=65, key_hi=127, vel_lo=20, vel_hi=63,
-                  pitch_keycenter=67),
+                  pitch_keycenter=67, sound=released),
         # A new <group> drops the previous group's opcodes but keeps the <global> ones.
         SfzRegion(sample=library / "samples/piano C4.wav", line=10, key_lo=60, key_hi=60, vel_lo=64, vel_hi=127,
-                  pitch_keycenter=60),
+                  pitch_keycenter=60, sound=released),
     ]
 
 
@@ -71,8 +72,10 @@ def test_defaults_offsets_and_skipped_regions(library):
         ("<group>\nlokey=60 hikey 70\n<region> sample=piano_G4.wav", "line 2: lokey=60 hikey 70: expected a midi key"),
         ("sample=piano_G4.wav\n<region>", "line 1: opcode 'sample' before any <header>"),
         ("<region> sample=piano_G4.wav\nhello world", "line 2: unexpected text 'hello world'"),
-        ("#define $KEY 60\n<region> sample=piano_G4.wav", "line 1: #define is not supported"),
-        ('#include "other.sfz"', "line 1: #include is not supported"),
+        ("#pragma once\n<region> sample=piano_G4.wav", "line 1: #pragma is not understood"),
+        ('#include "other.sfz"', 'line 1: #include "other.sfz": not found'),
+        ('#include "../../x.sfz"', 'line 1: #include "../../x.sfz": leaves the library folder'),
+        ('#include "instrument.sfz"', 'line 1: #include "instrument.sfz": includes itself'),
         ("<region> sample=piano_G4.wav\n<region sample=x.wav", "line 2: unterminated <header>"),
         ("<region> sample=piano_G4.wav lokey=70 hikey=60", "line 1: hikey 60 is below lokey 70"),
         ("<region> sample=piano_G4.wav hivel=200", "line 1: hivel=200: expected an integer 1..127"),
@@ -82,10 +85,9 @@ def test_defaults_offsets_and_skipped_regions(library):
         ("<region> sample=", "line 1: opcode 'sample' has no value"),
         ("<region> <group> sample=x.wav", "line 1: <region> has no sample opcode"),
         ("// only a comment\n", "has no <region> with a sample"),
-        ("<region> sample=piano_G4.wav\n offset=144000 end=287999",
-         "line 2: offset=144000: offset/end sample ranges are not supported"),
-        ("<group> end=143999\n<region> sample=piano_G4.wav offset=0", "line 1: end=143999: offset/end sample ranges"),
-        ("<region> sample=piano_G4.wav key=60\ntranspose=12", "line 2: transpose=12: transpose pitch shifts"),
+        ("<region> sample=piano_G4.wav\n offset=144000 end=99", "line 2: end=99 is before offset=144000"),
+        ("<region> sample=piano_G4.wav amp_veltrack=x", "line 1: amp_veltrack=x: expected a number -100..100"),
+        ("<region> sample=piano_G4.wav key=60\ntranspose=200", "line 2: transpose=200: expected an integer"),
         ("<global> tune=-20.5\n<region> sample=piano_G4.wav", "line 1: tune=-20.5: expected an integer -9600..9600"),
         ("<region> sample=piano_G4.wav tune=9700", "line 1: tune=9700: expected an integer -9600..9600"),
     ],
@@ -142,3 +144,65 @@ def test_zero_offset_and_shifts_are_plain_regions(library):
     path = write_sfz(library / "samples", "<region> sample=piano_G4.wav key=60 offset=0 tune=0 transpose=0")
     (region,) = read_sfz(path).regions
     assert (region.key_lo, region.key_hi, region.pitch_keycenter, region.tune_cents) == (60, 60, 60, 0)
+
+
+def test_define_and_include_as_sfizz_reads_them(library):
+    write_sfz(library, """#define $VEL 64
+<group> lovel=$VEL
+<region> sample=$SAMPLE key=$KEY
+""", name="parts/layer.sfz")
+    path = write_sfz(library, """<control> default_path=samples/
+#define $SAMPLE piano_G4.wav
+#define $KEY 67
+#define $KEYCENTER 60
+#include "parts/layer.sfz"
+#define $KEY 69
+#include "parts/layer.sfz"
+<group> hivel=$VEL
+<region> sample=piano C4.wav key=$KEYCENTER
+""")
+    regions = read_sfz(path).regions
+    assert [(region.key_lo, region.vel_lo, region.vel_hi) for region in regions] == [(67, 64, 127), (69, 64, 127),
+                                                                                      (60, 1, 64)]
+    assert regions[0].file == library / "parts/layer.sfz" and regions[0].line == 3
+    assert regions[2].file is None and regions[2].line == 9
+
+
+def test_an_error_in_an_included_file_names_that_file(library):
+    write_sfz(library, "<region> sample=piano_G4.wav\nlokey=x", name="parts/broken.sfz")
+    path = write_sfz(library, '<control> default_path=samples/\n#include "parts/broken.sfz"\n')
+    with pytest.raises(InputError, match=r"parts/broken.sfz: line 2: lokey=x"):
+        read_sfz(path)
+
+
+def test_an_include_loop_is_one_line(library):
+    write_sfz(library, '#include "b.sfz"\n', name="a.sfz")
+    write_sfz(library, '<region> sample=other/low.wav\n#include "a.sfz"\n', name="b.sfz")
+    with pytest.raises(InputError) as error:
+        read_sfz(library / "a.sfz")
+    assert str(error.value) == f'{(library / "b.sfz").resolve()}: line 2: #include "a.sfz": includes itself (an include loop)'
+
+
+def test_ignored_opcodes_are_counted_for_one_notice(library):
+    path = write_sfz(library / "samples", """<global> loop_mode=one_shot volume=-3
+<region> sample=piano_G4.wav loop_mode=no_loop ampeg_release=1.5
+<region> sample=piano_G4.wav loop_mode=no_loop
+<effect> type=reverb
+""")
+    instrument = read_sfz(path)
+    assert instrument.ignored_notice() == f"{path}: ignored opcodes: loop_mode ×3, type ×1, volume ×1"
+    assert instrument.regions[0].sound.release_s == 1.5
+
+
+def test_sample_range_velocity_tracking_envelope_and_transpose_are_read(library):
+    path = write_sfz(library / "samples", """<group> amp_veltrack=50 ampeg_attack=0.02 transpose=-12
+<region> sample=piano_G4.wav key=60 offset=1000 end=47999
+<region> sample=piano_G4.wav key=61 offset=0 end=4000000000
+<region> sample=piano_G4.wav key=62 offset=0
+""")
+    ranged, to_the_end, whole = read_sfz(path).regions
+    assert ranged.sound == RegionSound(frame_range=(1000, 48000), amp_veltrack=50.0, attack_s=0.02)
+    assert ranged.transpose == -12
+    # A range up to the end of the sample is the whole sample; the fit job reads only what is there.
+    assert to_the_end.sound.frame_range == (0, 4000000001)
+    assert whole.sound.frame_range is None

@@ -7,6 +7,7 @@ from wifm_synth.library.naming import (
     GM_PROGRAM_NAMES,
     NameInfo,
     gm_program_for,
+    instrument_stem,
     layer_velocity,
     note_name,
     note_number,
@@ -135,3 +136,12 @@ def test_gm_program_for(folder, program):
 def test_gm_table_has_all_programs():
     assert len(GM_PROGRAM_NAMES) == 128
     assert len(set(GM_PROGRAM_NAMES)) == 128
+
+
+@pytest.mark.parametrize(("file_name", "stem"), [
+    ("violin_67_100.wav", "violin"), ("hammond_organ_55_100.wav", "hammond_organ"), ("Piano.ff.C4.aiff", "Piano"),
+    ("PianoC4.wav", "Piano"), ("Grand Piano mezzo forte C4.wav", "Grand Piano"), ("Flute v2 C4.wav", "Flute"),
+    ("Cello rr2 A#2.wav", "Cello"), ("pad.wav", "pad"), ("C4.wav", ""), ("042-F#2.wav", ""),
+])
+def test_instrument_stem(file_name, stem):
+    assert instrument_stem(file_name) == stem

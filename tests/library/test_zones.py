@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from wifm_synth.errors import InputError
 from wifm_synth.library.zones import (
+    ZoneSpan,
     first_gap,
     first_overlap,
     tile,
@@ -82,3 +83,21 @@ def test_overlaps_and_gaps_are_found_at_their_first_cell():
     assert first_gap([rectangle(0, 60), rectangle(61, 127)]) is None
     assert first_overlap([rectangle(0, 60), rectangle(50, 127, 20, 127), rectangle(61, 127)]) == (1, 0, 50, 20)
     assert first_gap([rectangle(0, 60), rectangle(62, 127, 5, 127)]) == (61, 1)
+
+
+def test_a_key_with_its_own_recording_never_plays_another_keys_layer():
+    # Key 60 was recorded soft only, key 64 loud only: each plays its own recording at every velocity.
+    spans = zones_from_root_keys({30: [60], 110: [64, 72]})
+    assert [(s.layer_velocity, s.root_key, s.key_lo, s.key_hi, s.vel_lo, s.vel_hi) for s in spans] == [
+        (30, 60, 0, 62, 1, 127), (110, 64, 63, 68, 1, 127), (110, 72, 69, 127, 1, 127)]
+    # Within a key's region its own layers split at the midpoint of their velocities.
+    spans = zones_from_root_keys({30: [60, 72], 110: [60]})
+    assert [(s.layer_velocity, s.root_key, s.key_lo, s.key_hi, s.vel_lo, s.vel_hi) for s in spans] == [
+        (30, 60, 0, 66, 1, 70), (30, 72, 67, 127, 1, 127), (110, 60, 0, 66, 71, 127)]
+
+
+def test_tile_without_fill_leaves_uncovered_cells_silent():
+    regions = [ZoneSpan(0, 0, 40, 50, 1, 127), ZoneSpan(0, 0, 60, 70, 64, 127), ZoneSpan(0, 0, 45, 65, 100, 127)]
+    pieces = tile(regions, fill_gaps=False)
+    assert [tuple(piece) for piece in pieces] == [(0, 40, 50, 1, 127), (1, 60, 70, 64, 127), (2, 51, 59, 100, 127)]
+    assert first_gap(pieces) == (0, 1)

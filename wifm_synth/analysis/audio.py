@@ -15,8 +15,12 @@ from wifm_synth.formats.inputs import open_input
 MIN_DURATION_S = 0.05
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = 48000) -> tuple[np.ndarray, int]:
+def load_audio(path: str | os.PathLike, sample_rate: int = 48000,
+               frames: tuple[int, int | None] | None = None) -> tuple[np.ndarray, int]:
     """Read ``path`` (WAV/FLAC/AIFF/OGG...), mix to mono and resample to ``sample_rate``.
+
+    ``frames`` = (first, stop) reads only the file's frames first..stop-1 (stop None: to the end; a stop
+    past the end reads to the end), as an SFZ region's ``offset``/``end`` play only part of a sample.
 
     Returns ``(audio, sample_rate)`` with ``audio`` a 1-D float64 array. Raises InputError when the file
     is missing, a folder, unreadable or not audio, and AnalysisError when it is empty, silent, too short or
@@ -25,10 +29,11 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000) -> tuple[np.nd
     _check_sample_rate(sample_rate, path)
     with open_input(path, "an audio file") as stream:
         try:
-            frames, file_rate = soundfile.read(stream, dtype="float64", always_2d=True)
+            start, stop = frames if frames is not None else (0, None)
+            samples, file_rate = soundfile.read(stream, dtype="float64", always_2d=True, start=start, stop=stop)
         except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
             raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
-    return prepare_audio(frames, file_rate, sample_rate, source=path), sample_rate
+    return prepare_audio(samples, file_rate, sample_rate, source=path), sample_rate
 
 
 def prepare_audio(

@@ -3,9 +3,10 @@
 SOURCE is an ``.sfz`` file or a folder (:mod:`wifm_synth.library.discover` says which samples make which
 programs). Each sample is one fit, run on ``--jobs`` processes or on a Dask cluster
 (:mod:`wifm_synth.bank.executors`); a finished fit is cached (:mod:`wifm_synth.bank.cache`) and its patch
-written at once, atomically, with an SFZ region's ``tune`` added to its ``tune_cents``; ``bank.json`` is
-written last, its zones tiled by :mod:`wifm_synth.library.zones`. A re-run, also after a crash or kill,
-fits only what is missing.
+written at once, atomically, with an SFZ region's ``tune`` and ``transpose`` applied; ``bank.json`` is
+written last, its zones tiled by :mod:`wifm_synth.library.zones` (an SFZ program's keys outside every
+region stay silent unless ``--fill-gaps``). A re-run, also after a crash, kill or Ctrl-C, fits only what
+is missing.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ from wifm_synth.bank.executors import (
 from wifm_synth.errors import InputError, WifmError
 from wifm_synth.fit.fitter import FitSettings
 from wifm_synth.formats.atomic import source_reference
-from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
+from wifm_synth.formats.bank_json import (
+    FILL_NEAREST,
+    FILL_SILENT,
+    Bank,
+    Program,
+    Zone,
+    save_bank,
+)
 from wifm_synth.formats.patch_json import patch_from_dict, save_patch
 from wifm_synth.library.discover import (
     ProgramPlan,
@@ -46,7 +54,8 @@ from wifm_synth.library.discover import (
     skip_duplicate_keys,
 )
 from wifm_synth.library.naming import note_name
-from wifm_synth.library.zones import tile, zones_from_root_keys
+from wifm_synth.library.region_sound import transpose_patch
+from wifm_synth.library.zones import first_gap, tile, zones_from_root_keys
 from wifm_synth.voice.schema import SCHEMA
 
 BANK_FILE = "bank.json"
@@ -92,6 +101,7 @@ def _save_entry_patch(entry: SampleEntry, out_dir: Path) -> list[str]:
         if patch.pitch.tune_cents != tuned:
             warnings.append(f"tune={entry.tune_cents} gives tune_cents {tuned:.1f}, clamped to "
                             f"{patch.pitch.tune_cents:.0f} (the patch format allows {allowed.low:g}..{allowed.high:g})")
+    warnings += transpose_patch(patch, entry.transpose)
     save_patch(patch, patch_path)
     return warnings
 
@@ -126,10 +136,12 @@ def build_bank(
     dask_scheduler: str | None = None,
     settings: FitSettings | None = None,
     progress: bool = True,
+    fill_gaps: bool = False,
 ) -> BankBuild:
     """Fit every sample of ``source`` into ``out_dir`` (patches, ``bank.json``, ``.cache/``).
 
-    Input and output problems raise WifmError before anything is written; a sample that fails is
+    An SFZ's keys and velocities outside every region stay silent, as in SFZ players, unless ``fill_gaps``
+    gives them to the nearest region. Input and output problems raise WifmError before anything is written; a sample that fails is
     recorded on its entry (status "failed") and the others go on.
     """
     started = time.perf_counter()
@@ -143,7 +155,7 @@ def build_bank(
     entries = [entry for plan in plans for entry in plan.entries if entry.status == "pending"]
     for entry in entries:
         try:
-            entry.cache_key = cache_key(entry.path, entry.note, entry_settings(entry, settings))
+            entry.cache_key = cache_key(entry.path, entry.note, entry_settings(entry, settings), entry.sound)
         except InputError as error:
             entry.status, entry.detail = "failed", str(error)
 
@@ -152,7 +164,7 @@ def build_bank(
     with client if client is not None else contextlib.nullcontext(), \
             output_folder(out_dir, [plan.folder for plan in plans]) as cache:
         _fit_entries(entries, settings, out_dir, cache, jobs or default_jobs(), client, progress)
-        bank_path = _write_bank(plans, out_dir, name or source.stem)
+        bank_path = _write_bank(plans, out_dir, name or source.stem, fill_gaps)
     return BankBuild(programs=plans, bank_path=bank_path, seconds=time.perf_counter() - started,
                      skipped_regions=skipped_regions)
 
@@ -185,7 +197,7 @@ def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Pat
         # Longest files first, so that no worker is left with a long fit at the end.
         todo = sorted(pending.values(), key=lambda group: -group[0].path.stat().st_size)
         fit_jobs = [FitJob(str(group[0].path), group[0].note, entry_settings(group[0], settings),
-                           group[0].cache_key) for group in todo]
+                           group[0].cache_key, group[0].sound) for group in todo]
         if fit_jobs:
             for outcome in outcomes(fit_jobs, workers, client):
                 if outcome.error is None:
@@ -193,13 +205,14 @@ def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Pat
                 settle_all(outcome, "fitted")
 
 
-def _write_bank(plans: list[ProgramPlan], out_dir: Path, name: str) -> Path | None:
+def _write_bank(plans: list[ProgramPlan], out_dir: Path, name: str, fill_gaps: bool) -> Path | None:
     programs = []
     for plan in plans:
         fitted = [entry for entry in plan.entries if entry.status in ("fitted", "cached")]
         if fitted:
-            zones = sfz_zones(fitted) if plan.is_sfz else folder_zones(fitted)
-            programs.append(Program(program=plan.program, zones=zones, name=plan.name))
+            zones = sfz_zones(fitted, fill_gaps) if plan.is_sfz else folder_zones(fitted)
+            fill = FILL_NEAREST if first_gap(zones) is None else FILL_SILENT
+            programs.append(Program(program=plan.program, zones=zones, name=plan.name, fill=fill))
     if not programs:
         return None
     bank_path = out_dir / BANK_FILE
@@ -207,14 +220,14 @@ def _write_bank(plans: list[ProgramPlan], out_dir: Path, name: str) -> Path | No
     return bank_path
 
 
-def sfz_zones(entries: list[SampleEntry]) -> list[Zone]:
+def sfz_zones(entries: list[SampleEntry], fill_gaps: bool = False) -> list[Zone]:
     """Zones for the fitted SFZ regions as given; where regions overlap the first one (by ``seq_position``,
-    then line) plays, and cells no region covers play the nearest region."""
+    then order in the SFZ) plays. Cells no region covers stay silent, or with ``fill_gaps`` play the nearest region."""
     regions = [(entry, region) for entry in entries for region in entry.regions]
-    regions.sort(key=lambda pair: (pair[1].seq_position, pair[1].line))
+    regions.sort(key=lambda pair: (pair[1].seq_position, pair[1].order, pair[1].line))
     return [Zone(patch=regions[piece.owner][0].patch_file, root_key=regions[piece.owner][0].root_key,
                  key_lo=piece.key_lo, key_hi=piece.key_hi, vel_lo=piece.vel_lo, vel_hi=piece.vel_hi)
-            for piece in tile([region for _, region in regions])]
+            for piece in tile([region for _, region in regions], fill_gaps=fill_gaps)]
 
 
 def folder_zones(entries: list[SampleEntry]) -> list[Zone]:
@@ -259,7 +272,8 @@ def summary_rows(build: BankBuild) -> list[dict]:
 def _summary_document(build: BankBuild, rows: list[dict]) -> dict:
     counts = {status: sum(row["status"] == status for row in rows) for status in ("fitted", "cached", "failed", "skipped")}
     return {"bank": str(build.bank_path) if build.bank_path else None, "seconds": round(build.seconds, 3),
-            "counts": counts, "samples": rows, "skipped_regions": build.skipped_regions}
+            "counts": counts, "samples": rows, "skipped_regions": build.skipped_regions,
+            "notices": [notice for plan in build.programs for notice in plan.notices]}
 
 
 def _format_table(rows: list[dict]) -> str:
@@ -291,10 +305,14 @@ def bank_command(
     dask_scheduler: str | None = None,
     ops: int = 2,
     as_json: bool = False,
+    fill_gaps: bool = False,
 ) -> int:
     """``wifm bank``: build the bank, print a summary table (or JSON); 1 if any sample failed, else 0."""
     build = build_bank(source, out_dir, name=name, program=program, jobs=jobs, dask_scheduler=dask_scheduler,
-                       settings=FitSettings(ops=ops))
+                       settings=FitSettings(ops=ops), fill_gaps=fill_gaps)
+    for plan in build.programs:
+        for notice in plan.notices:
+            print(f"wifm: notice: {notice}", file=sys.stderr)
     rows = summary_rows(build)
     document = _summary_document(build, rows)
     if as_json:

@@ -9,6 +9,7 @@ folder's lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -23,6 +24,7 @@ from wifm_synth.fit.fitter import FitSettings
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.inputs import open_input
 from wifm_synth.formats.patch_json import patch_from_dict
+from wifm_synth.formats.sfz import RegionSound
 
 CACHE_FOLDER = ".cache"
 CACHE_FORMAT = "wifm-bank-cache"
@@ -31,11 +33,13 @@ LOCK_FILE = "lock"
 _TEMPORARY_JSON = re.compile(r"^\..+\.json\.[a-z0-9_]{8}\.json$")
 
 
-def cache_key(sample: Path, note: int | None, settings: FitSettings) -> str:
-    """Hash of what decides a fit: the tool version, the settings, the given key and the sample's bytes;
-    InputError when the sample cannot be read."""
+def cache_key(sample: Path, note: int | None, settings: FitSettings, sound: RegionSound | None = None) -> str:
+    """Hash of what decides a fit: the tool version, the settings, the given key, an SFZ region's sound and
+    the sample's bytes; InputError when the sample cannot be read."""
     digest = hashlib.sha256()
     header = {"tool_version": __version__, "settings": settings.to_dict(), "note": note}
+    if sound is not None:  # absent otherwise, so that the fits cached before SFZ sounds keep their keys
+        header["sfz_sound"] = dataclasses.asdict(sound)
     digest.update(json.dumps(header, sort_keys=True).encode())
     with open_input(sample, "an audio file") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from wifm_synth.errors import WifmError
 from wifm_synth.fit.fitter import FitSettings, fit_file
 from wifm_synth.fit.verify import verify_fit
 from wifm_synth.formats.patch_json import patch_from_dict
+from wifm_synth.formats.sfz import RegionSound
+from wifm_synth.library.region_sound import AnalysisSource, fit_region_sample
 from wifm_synth.voice.patch import Patch
 
 # Worker processes run one fit each at a time; more threads per process would only oversubscribe.
@@ -43,6 +46,7 @@ class FitJob:
     note: int | None
     settings: FitSettings
     cache_key: str
+    sound: RegionSound | None = None  # an SFZ region's part of the sample and playing instructions
 
 
 @dataclass
@@ -58,7 +62,7 @@ class FitOutcome:
     error: str | None = None
 
 
-def quality_metrics(patch: Patch, sample: str | os.PathLike) -> dict[str, float]:
+def quality_metrics(patch: Patch, sample: str | os.PathLike | AnalysisSource) -> dict[str, float]:
     """The fit's scores against its sample (as in ``wifm report``): ``quality`` is where it sits between the
     sine floor (0) and the harmonic resynthesis limit (1); the others are the fit's raw metrics. Empty when the
     render has no measurable pitch; InputError when the sample cannot be read or analysed."""
@@ -73,8 +77,11 @@ def fit_job(job: FitJob) -> FitOutcome:
     """Fit and score one sample; every failure becomes an outcome with a one-line reason so the others go on."""
     started = time.perf_counter()
     try:
-        result = fit_file(job.sample, note=job.note, settings=job.settings)
-        result.patch.metadata["metrics"] = quality_metrics(result.patch, job.sample)
+        if job.sound is None:
+            result, fitted_audio = fit_file(job.sample, note=job.note, settings=job.settings), job.sample
+        else:
+            result, fitted_audio = fit_region_sample(job.sample, job.note, job.settings, job.sound)
+        result.patch.metadata["metrics"] = quality_metrics(result.patch, fitted_audio)
         document = result.patch.to_dict()
         patch_from_dict(document, job.sample)  # a patch the format rejects is this sample's failure, not the bank's
     except WifmError as error:
@@ -110,7 +117,8 @@ def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
     back from a fit of its own.
     """
     # "spawn": workers start clean (no copies of this process's threads or locks) and warm their own JIT cache.
-    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_leave_interrupts_to_the_parent)
     queue = deque(jobs)
     in_flight: dict[Future, FitJob] = {}
 
@@ -133,8 +141,20 @@ def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
                 yield fit_job(queue.popleft())
             else:
                 wait(in_flight, return_when=FIRST_COMPLETED)
+    except KeyboardInterrupt:
+        # Stop the fits under way at once: their results would be lost with this process anyway.
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Worker start-up: Ctrl-C reaches the whole process group; the parent stops the workers, which would
+    otherwise each print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _future_outcome(future: Future, job: FitJob) -> FitOutcome:

@@ -35,6 +35,11 @@ from wifm_synth.library.zones import (
 
 BANK_FORMAT = "wifm-bank"
 BANK_VERSION = 1
+# A program's "fill": with "nearest" (the default) its zones cover every key and velocity, the builder having
+# given uncovered cells to the nearest sample; with "silent" they may leave cells uncovered, which play nothing.
+FILL_NEAREST = "nearest"
+FILL_SILENT = "silent"
+FILLS = (FILL_NEAREST, FILL_SILENT)
 
 
 @dataclass
@@ -61,9 +66,10 @@ class Program:
     zones: list[Zone]
     bank: int = 0
     name: str = ""
+    fill: str = FILL_NEAREST
 
     def zone_for(self, key: int, velocity: int) -> Zone:
-        """The zone that plays ``key`` at ``velocity`` (zones tile the plane, so there is exactly one)."""
+        """The zone that plays ``key`` at ``velocity``; PatchError where a "silent" program has none."""
         for zone in self.zones:
             if zone.contains(key, velocity):
                 return zone
@@ -126,6 +132,8 @@ class Bank:
                     "bank": program.bank,
                     "program": program.program,
                     "name": program.name,
+                    # Written only when silent, so that banks without gaps stay as they were.
+                    **({"fill": program.fill} if program.fill != FILL_NEAREST else {}),
                     "zones": [
                         {"patch": zone.patch, "root_key": zone.root_key, "key_lo": zone.key_lo,
                          "key_hi": zone.key_hi, "vel_lo": zone.vel_lo, "vel_hi": zone.vel_hi}
@@ -138,15 +146,17 @@ class Bank:
         }
 
 
-def _check_tiling(fields: FieldReader, where: str, zones: list[Zone]) -> None:
-    """Every (key, velocity) cell of a program must be covered by exactly one zone."""
+def _check_tiling(fields: FieldReader, where: str, zones: list[Zone], fill: str) -> None:
+    """Every (key, velocity) cell of a program must be covered by at most one zone, and by one unless the
+    program's fill is silent."""
     overlap = first_overlap(zones)
     if overlap is not None:
         index, other, key, velocity = overlap
         fields.fail(f"{where}.zones[{index}]", f"overlaps zones[{other}] at key {key} velocity {velocity}")
-    gap = first_gap(zones)
+    gap = first_gap(zones) if fill == FILL_NEAREST else None
     if gap is not None:
-        fields.fail(f"{where}.zones", f"leave key {gap[0]} velocity {gap[1]} uncovered (zones must tile {PLANE})")
+        fields.fail(f"{where}.zones", f"leave key {gap[0]} velocity {gap[1]} uncovered "
+                                      f"(zones must tile {PLANE} unless the program's fill is \"silent\")")
 
 
 def _zone_from(fields: FieldReader) -> Zone:
@@ -174,8 +184,12 @@ def _zone_from(fields: FieldReader) -> Zone:
 
 def _program_from(fields: FieldReader) -> Program:
     zones = [_zone_from(zone) for zone in fields.objects("zones", 1, math.inf, "must have at least one zone")]
-    _check_tiling(fields, fields.path, zones)
+    fill = fields.text("fill", FILL_NEAREST)
+    if fill not in FILLS:
+        fields.fail(fields.child("fill"), f"must be one of {', '.join(map(repr, FILLS))}, got {fill!r}")
+    _check_tiling(fields, fields.path, zones, fill)
     return Program(
+        fill=fill,
         program=fields.number("program", low=0, high=127, integer=True),
         zones=zones,
         bank=fields.number("bank", default=0, low=0, high=16383, integer=True),

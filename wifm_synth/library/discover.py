@@ -1,14 +1,16 @@
 """Sample library → programs and their samples: audio discovery, folder layout, SFZ regions, one entry per sample.
 
-A folder of audio files is one instrument; a folder of subfolders is one program per subfolder
-(subfolders named only by a dynamic or velocity, such as ``ff/`` or ``vel64/``, are velocity layers of
-one instrument instead). Keys and velocities come from the file names (:mod:`wifm_synth.library.naming`),
+A folder of audio files is one instrument, or one per name stem when the names start with several
+(``violin_67_100.wav`` and ``flute_72_100.wav``: violin and flute); a folder of subfolders is one program
+per subfolder (subfolders named only by a dynamic or velocity, such as ``ff/`` or ``vel64/``, are velocity
+layers of one instrument instead). Keys and velocities come from the file names (:mod:`wifm_synth.library.naming`),
 or for SFZ from the regions; samples whose name gives no key are pitch-detected by the fitter. Program
 numbers come from General MIDI names when the match is obvious, else they are assigned in order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -17,10 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import soundfile
 
 from wifm_synth.errors import InputError
-from wifm_synth.formats.sfz import SfzRegion, read_sfz
-from wifm_synth.library.naming import gm_program_for, layer_velocity, parse_sample_name
+from wifm_synth.formats.sfz import RegionSound, SfzRegion, read_sfz
+from wifm_synth.library.naming import (
+    gm_program_for,
+    instrument_stem,
+    layer_velocity,
+    parse_sample_name,
+)
 from wifm_synth.library.zones import owner_grid
 
 if TYPE_CHECKING:
@@ -45,6 +53,8 @@ class SampleEntry:
     round_robin: int = 0
     regions: list[SfzRegion] = field(default_factory=list)
     tune_cents: int = 0  # the SFZ regions' tune, added to the fitted tuning when the patch is saved
+    transpose: int = 0  # the SFZ regions' transpose (semitones), applied when the patch is saved
+    sound: RegionSound | None = None  # how the SFZ regions play the sample; None for a folder's sample
     cache_key: str = ""
     status: str = "pending"  # fitted, cached, failed or skipped
     detail: str = ""
@@ -65,6 +75,7 @@ class ProgramPlan:
     folder: str  # sub-folder of the bank folder that holds this program's patches
     entries: list[SampleEntry]
     is_sfz: bool = False
+    notices: list[str] = field(default_factory=list)  # one-line notes for the user, such as ignored SFZ opcodes
 
 
 def _is_audio(path: Path) -> bool:
@@ -95,11 +106,22 @@ def _folder_instruments(source: Path) -> list[tuple[str, Path, list[Path]]]:
     subfolders = [(folder, files) for folder, files in subfolders if files]
     if subfolders and all(_is_layer_folder(folder.name) for folder, _ in subfolders):
         return [(source.name, source, sorted(top_audio + [f for _, files in subfolders for f in files]))]
-    instruments = [(source.name, source, top_audio)] if top_audio else []
+    instruments = _instruments_by_name_stem(source, top_audio)
     instruments += [(folder.name, folder, files) for folder, files in subfolders]
     if not instruments:
         raise InputError(f"no audio files here (looked for {', '.join(AUDIO_SUFFIXES)})", source)
     return instruments
+
+
+def _instruments_by_name_stem(folder: Path, files: list[Path]) -> list[tuple[str, Path, list[Path]]]:
+    """A flat folder's files grouped into instruments by the name before their key (``violin_67_100.wav`` →
+    violin); one instrument named after the folder when the names give one stem, or some give none."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(instrument_stem(path.name).lower(), []).append(path)
+    if len(groups) < 2 or "" in groups:
+        return [(folder.name, folder, files)] if files else []
+    return [(instrument_stem(group[0].name), folder, group) for group in groups.values()]
 
 
 def _safe_name(text: str) -> str:
@@ -192,26 +214,41 @@ def _plan_sfz(source: Path, requested_program: int | None) -> tuple[ProgramPlan,
     # comes first.
     regions = sorted(instrument.regions, key=lambda region: region.seq_position)
     owning = set(np.unique(owner_grid(regions)).tolist())
-    skipped = [f"{source}: line {region.line}: {region.sample.name} skipped (its keys and velocities are "
-               f"covered by earlier regions)" for index, region in enumerate(regions) if index not in owning]
+    skipped = [f"{region.file or source}: line {region.line}: {region.sample.name} skipped (its keys and "
+               f"velocities are covered by earlier regions)" for index, region in enumerate(regions) if index not in owning]
     program_folder = _safe_name(source.stem)
-    by_sample: dict[tuple[Path, int | None, int], SampleEntry] = {}
+    by_sample: dict[tuple, SampleEntry] = {}
     taken: set[str] = set()
     for index, region in enumerate(regions):
         if index not in owning:
             continue
-        slot = (region.sample, region.pitch_keycenter, region.tune_cents)
+        sound = _whole_sample_as_none(region.sound, region.sample)
+        slot = (region.sample, region.pitch_keycenter, region.tune_cents, region.transpose, sound)
         if slot not in by_sample:
             stem = _safe_name(region.sample.stem)
             label = os.path.relpath(region.sample, source.parent)
             by_sample[slot] = SampleEntry(label=label, path=region.sample, note=region.pitch_keycenter, velocity=None,
                                           patch_file=f"{program_folder}/{_unique(stem, taken)}.json",
-                                          tune_cents=region.tune_cents)
+                                          tune_cents=region.tune_cents, transpose=region.transpose, sound=sound)
         by_sample[slot].regions.append(region)
     program = requested_program if requested_program is not None else gm_program_for(source.stem)
+    notice = instrument.ignored_notice()
     plan = ProgramPlan(name=source.stem, program=0 if program is None else program, folder=program_folder,
-                       entries=list(by_sample.values()), is_sfz=True)
+                       entries=list(by_sample.values()), is_sfz=True, notices=[notice] if notice else [])
     return plan, instrument.skipped + skipped
+
+
+def _whole_sample_as_none(sound: RegionSound, sample: Path) -> RegionSound:
+    """``sound`` with a range that covers the whole sample (``offset=0 end=LAST``) written as no range, so that
+    it shares the fit of the whole sample."""
+    if sound.frame_range is None or sound.frame_range[0] != 0:
+        return sound
+    try:
+        frames = soundfile.info(str(sample)).frames
+    except (soundfile.LibsndfileError, RuntimeError, OSError):
+        return sound  # the fit job reports what is wrong with the file
+    stop = sound.frame_range[1]
+    return dataclasses.replace(sound, frame_range=None) if stop is None or stop >= frames else sound
 
 
 def plan_bank(source: str | os.PathLike, program: int | None = None) -> tuple[list[ProgramPlan], list[str]]:

@@ -38,6 +38,7 @@ _NOTE_NAME = r"([A-Ga-g])(#|♯|s|b|♭)?(-1|[0-9])"
 # Not glued to a preceding letter or digit, except at a camelCase boundary ("PianoC4").
 _NOTE_IN_NAME = re.compile(rf"(?:(?<![A-Za-z0-9])|(?<=[a-z])(?=[A-G])){_NOTE_NAME}(?![0-9])")
 _NOTE_ONLY = re.compile(rf"{_NOTE_NAME}$")
+_SEPARATORS = " \t_-.,+()[]{}"
 _TOKEN = re.compile(r"[^\s_\-.,+()\[\]{}]+")
 _PREFIXED = re.compile(r"(vel|velocity|v|layer|dyn|rr|seq)(\d{1,3})$")
 _PREFIXES = {"vel", "velocity", "v", "layer", "dyn", "rr", "seq"}
@@ -126,6 +127,24 @@ def parse_sample_name(file_name: str) -> NameInfo:
         if velocity is None and layer is None and len(numbers) > 1:
             velocity = numbers[1][1]
     return NameInfo(note=note, velocity=velocity, velocity_layer=layer, round_robin=round_robin, ambiguity=ambiguity)
+
+
+def instrument_stem(file_name: str) -> str:
+    """The instrument part of a sample's file name: the text before its first note name, number, dynamic,
+    velocity, layer or round robin (``violin_67_100.wav`` → ``violin``, ``Piano.ff.C4.wav`` → ``Piano``);
+    "" when the name starts with one."""
+    stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+    note = _NOTE_IN_NAME.search(stem)
+    cut = note.start() if note else len(stem)
+    tokens = list(_TOKEN.finditer(stem[:cut]))
+    for index, match in enumerate(tokens):
+        token = match.group().lower()
+        following = tokens[index + 1].group() if index + 1 < len(tokens) else ""
+        if (token.isdigit() or _DYNAMIC_WORDS.get(token, token) in DYNAMIC_VELOCITIES or _PREFIXED.match(token)
+                or token == "mezzo" or (token in _PREFIXES and following.isdigit())):
+            cut = match.start()
+            break
+    return stem[:cut].strip(_SEPARATORS)
 
 
 def _is_meaningful_number(digits: str) -> bool:

@@ -2,13 +2,14 @@
 
 A rectangle is anything with ``key_lo``, ``key_hi``, ``vel_lo`` and ``vel_hi`` (an SFZ region, a bank
 zone, a :class:`ZoneSpan`). :func:`tile` gives every cell to the first rectangle covering it and fills
-the cells none covers from the nearest rectangle; :func:`zones_from_root_keys` is the same tiling for
-samples that are points (a root key in a velocity layer); :func:`first_overlap` and :func:`first_gap`
-check that a bank's zones cover every cell exactly once.
+the cells none covers from the nearest rectangle, or leaves them silent; :func:`zones_from_root_keys`
+tiles samples that are points (a root key in a velocity layer); :func:`first_overlap` and :func:`first_gap`
+check that a bank's zones cover every cell at most once and at least once.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
@@ -72,22 +73,16 @@ def owner_grid(rectangles: Sequence[Rectangle]) -> np.ndarray:
     return owner
 
 
-def tile(rectangles: Sequence[Rectangle]) -> list[Tile]:
-    """Tiles of the whole plane, sorted by (vel_lo, key_lo): where rectangles overlap the first one plays;
-    cells none covers play the nearest rectangle along the keys of their velocity, else the nearest covered
-    velocity (the lower one on a tie). A rectangle may need several tiles."""
+def tile(rectangles: Sequence[Rectangle], *, fill_gaps: bool = True) -> list[Tile]:
+    """Tiles sorted by (vel_lo, key_lo): where rectangles overlap the first one plays. With ``fill_gaps``
+    the tiles cover the whole plane: cells none covers play the nearest rectangle along the keys of their
+    velocity, else the nearest covered velocity (the lower one on a tie); without, those cells stay
+    uncovered (silent). A rectangle may need several tiles."""
     if not rectangles:
         raise InputError("no samples to build zones from")
     owner = owner_grid(rectangles)
-    keys = np.arange(owner.shape[0])
-    for column in owner.T:
-        covered = np.flatnonzero(column != UNCOVERED)
-        if covered.size:
-            column[:] = column[covered[np.abs(keys[:, None] - covered[None, :]).argmin(axis=1)]]
-    covered_columns = np.flatnonzero((owner != UNCOVERED).all(axis=0))
-    for velocity_index in range(owner.shape[1]):
-        if owner[0, velocity_index] == UNCOVERED:
-            owner[:, velocity_index] = owner[:, covered_columns[np.abs(covered_columns - velocity_index).argmin()]]
+    if fill_gaps:
+        _fill_from_nearest(owner)
     # Each velocity's column is a set of key runs of one owner; a run that repeats over consecutive
     # velocities grows into one rectangle.
     tiles, open_runs = [], {}  # (owner, key_lo, key_hi) → velocity index where the run began
@@ -99,7 +94,21 @@ def tile(rectangles: Sequence[Rectangle]) -> list[Tile]:
                               velocity_index - 1 + VELOCITY_RANGE[0]))
         for run in runs - open_runs.keys():
             open_runs[run] = velocity_index
-    return sorted(tiles, key=lambda piece: (piece.vel_lo, piece.key_lo))
+    return sorted((piece for piece in tiles if piece.owner != UNCOVERED), key=lambda piece: (piece.vel_lo, piece.key_lo))
+
+
+def _fill_from_nearest(owner: np.ndarray) -> None:
+    """Give each uncovered cell of ``owner`` the nearest owner along its velocity's keys, else the nearest
+    covered velocity's (the lower one on a tie)."""
+    keys = np.arange(owner.shape[0])
+    for column in owner.T:
+        covered = np.flatnonzero(column != UNCOVERED)
+        if covered.size:
+            column[:] = column[covered[np.abs(keys[:, None] - covered[None, :]).argmin(axis=1)]]
+    covered_columns = np.flatnonzero((owner != UNCOVERED).all(axis=0))
+    for velocity_index in range(owner.shape[1]):
+        if owner[0, velocity_index] == UNCOVERED:
+            owner[:, velocity_index] = owner[:, covered_columns[np.abs(covered_columns - velocity_index).argmin()]]
 
 
 def _key_runs(column: np.ndarray) -> set[tuple[int, int, int]]:
@@ -112,13 +121,15 @@ def _key_runs(column: np.ndarray) -> set[tuple[int, int, int]]:
 def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]]) -> list[ZoneSpan]:
     """Tiling zones for fitted samples: ``{layer_velocity: [root_key, ...]}`` → one ZoneSpan per sample.
 
-    Each key plays the nearest root key of its velocity layer (boundary at the midpoint between
-    neighbouring root keys, outermost zones extend to keys 0 and 127); layers split at the midpoints
-    between their velocities, outermost layers extend to velocities 1 and 127 (ties go to the lower one).
+    Keys first: each key plays the nearest recorded root key, over all layers (boundary at the midpoint
+    between neighbouring root keys, outermost zones extend to keys 0 and 127), so a key with its own
+    recording never plays another key's. Then velocities, within each root key's keys: its own layers split
+    at the midpoints between their velocities, the outermost extend to velocities 1 and 127 (ties go to the
+    lower one).
     """
     if not root_keys_by_velocity_layer:
         raise InputError("no samples to build zones from")
-    points: list[ZoneSpan] = []
+    velocities_by_root_key: dict[int, list[int]] = {}
     for velocity, root_keys in root_keys_by_velocity_layer.items():
         integer_in(velocity, "velocity layer", *VELOCITY_RANGE)
         keys = list(root_keys)
@@ -128,9 +139,23 @@ def zones_from_root_keys(root_keys_by_velocity_layer: Mapping[int, Iterable[int]
             raise InputError(f"velocity layer {velocity}: has no root keys")
         if len(set(keys)) != len(keys):
             raise InputError(f"velocity layer {velocity}: root keys {sorted(keys)} repeat a key")
-        points += [ZoneSpan(int(velocity), int(key), int(key), int(key), int(velocity), int(velocity)) for key in keys]
-    return [ZoneSpan(points[piece.owner].layer_velocity, points[piece.owner].root_key, *piece[1:])
-            for piece in tile(points)]
+        for key in keys:
+            velocities_by_root_key.setdefault(int(key), []).append(int(velocity))
+    spans = []
+    for root_key, key_lo, key_hi in _nearest_bands(velocities_by_root_key, *KEY_RANGE):
+        for velocity, vel_lo, vel_hi in _nearest_bands(velocities_by_root_key[root_key], *VELOCITY_RANGE):
+            spans.append(ZoneSpan(velocity, root_key, key_lo, key_hi, vel_lo, vel_hi))
+    return sorted(spans, key=lambda span: (span.vel_lo, span.key_lo))
+
+
+def _nearest_bands(points: Iterable[int], low: int, high: int) -> list[tuple[int, int, int]]:
+    """``(point, first, last)``: the values low..high nearest each point (the lower point on a tie), as
+    :func:`tile` fills along one axis."""
+    points = sorted(points)
+    # A value exactly between two points goes to the lower one.
+    lasts = [(left + right) // 2 for left, right in itertools.pairwise(points)] + [high]
+    firsts = [low] + [last + 1 for last in lasts[:-1]]
+    return list(zip(points, firsts, lasts))
 
 
 def first_overlap(rectangles: Sequence[Rectangle]) -> tuple[int, int, int, int] | None:
