@@ -147,7 +147,7 @@ def test_a_flat_folder_of_several_instruments_is_one_program_each(tmp_path):
 
 
 def test_ctrl_c_during_a_bank_says_how_to_resume(tmp_path):
-    for key in (48, 52, 55, 60, 64, 67, 72, 76):
+    for key in range(40, 88, 2):  # enough notes that the run is still fitting when the interrupt lands
         write(tmp_path / "src" / f"tone_{key}.wav", tone(key, seconds=3.0))
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "wifm_synth", "bank", str(tmp_path / "src"), "-o",
