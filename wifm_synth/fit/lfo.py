@@ -24,6 +24,8 @@ The engine has one sine LFO per voice, started at note-on, whose depths fade in 
 - One LFO: when both tracks are modulated the one with the higher peak ratio sets rate and delay
   (they are usually one physical oscillation: a violinist's finger moves pitch and, through the body
   resonances, level); the other is measured at that rate and delay and kept if it passes the tests.
+- Tuning: with vibrato, the patch is tuned to the vibrato's centre (the mean of the pitch track
+  without its sine) instead of the averaged spectrum's f0 (``LfoFit.pitch_offset_cents``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 from wifm_synth.analysis import SampleAnalysis
 from wifm_synth.analysis.envelope import level_db
 from wifm_synth.analysis.spectrum import parabolic_vertex
-from wifm_synth.voice.patch import Lfo
+from wifm_synth.voice.patch import Lfo, Pitch
 from wifm_synth.voice.schema import SCHEMA
 
 RATE_BAND_HZ = (3.0, 9.0)
@@ -88,10 +90,22 @@ class LfoFit:
     level_correction_db: np.ndarray
     vibrato: Modulation | None  # None when the note is too short to measure
     tremolo: Modulation | None
+    # The vibrato's centre re the analysis f0, 0 without vibrato; the engine's vibrato swings about
+    # the tuned pitch. The f0 of the averaged spectrum is not the centre when the level swings with the
+    # pitch (a violin's body resonances): louder frames weigh more, so it leans towards the loud half of
+    # the cycle (6–12 cents for ±20–40 cents with 6 dB of tremolo in step, as tests/fit/test_lfo.py shows).
+    pitch_offset_cents: float = 0.0
 
     @property
     def found(self) -> bool:
         return self.lfo.pitch_depth_cents > 0.0 or self.lfo.amp_depth_db > 0.0
+
+    def centred(self, pitch: Pitch) -> Pitch:
+        """``pitch`` retuned to the vibrato's centre (unchanged without vibrato)."""
+        if self.pitch_offset_cents == 0.0:
+            return pitch
+        tune = SCHEMA["pitch.tune_cents"].clip(pitch.tune_cents + self.pitch_offset_cents)
+        return dataclasses.replace(pitch, tune_cents=round(float(tune), 3))
 
 
 def fit_lfo(analysis: SampleAnalysis) -> LfoFit:
@@ -127,7 +141,8 @@ def fit_lfo(analysis: SampleAnalysis) -> LfoFit:
     )
     correction = _level_correction_db(analysis.frame_times, tremolo) if tremolo.significant \
         else no_lfo.level_correction_db
-    return LfoFit(lfo, correction, vibrato, tremolo)
+    offset = float(np.mean(tracks["vibrato"] - _sine_values(times, vibrato))) if vibrato.significant else 0.0
+    return LfoFit(lfo, correction, vibrato, tremolo, offset)
 
 
 def _measured_at_peak(name: str, times: np.ndarray, track: np.ndarray, drift: np.ndarray) -> Modulation:
@@ -146,10 +161,14 @@ def lfo_fade(times: np.ndarray, delay_s: float) -> np.ndarray:
 def _level_correction_db(frame_times: np.ndarray, tremolo: Modulation) -> np.ndarray:
     """The measured tremolo minus the engine's average loss over a cycle (half its depth): the engine
     swings from the envelope down by the depth, the recording swings about its mean level."""
-    fade = lfo_fade(frame_times, tremolo.delay_s)
-    angle = 2.0 * np.pi * tremolo.rate_hz * frame_times
-    swing = tremolo.cos_coefficient * np.cos(angle) + tremolo.sin_coefficient * np.sin(angle)
-    return fade * (swing - tremolo.amplitude)
+    return _sine_values(frame_times, tremolo) - lfo_fade(frame_times, tremolo.delay_s) * tremolo.amplitude
+
+
+def _sine_values(times: np.ndarray, modulation: Modulation) -> np.ndarray:
+    """The track's fitted sine at ``times``, faded in as the engine does."""
+    angle = 2.0 * np.pi * modulation.rate_hz * times
+    swing = modulation.cos_coefficient * np.cos(angle) + modulation.sin_coefficient * np.sin(angle)
+    return lfo_fade(times, modulation.delay_s) * swing
 
 
 def _analysed_frames(analysis: SampleAnalysis) -> np.ndarray:
