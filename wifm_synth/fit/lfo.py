@@ -24,6 +24,9 @@ The engine has one sine LFO per voice, started at note-on, whose depths fade in 
 - One LFO: when both tracks are modulated the one with the higher peak ratio sets rate and delay
   (they are usually one physical oscillation: a violinist's finger moves pitch and, through the body
   resonances, level); the other is measured at that rate and delay and kept if it passes the tests.
+  The engine also fixes their relative phase (loudest at the highest pitch) and the start phase (a sine
+  from note-on); neither is fitted, so a note that is loudest at its lowest pitch keeps both depths
+  but plays with the opposite coupling.
 - Tuning: with vibrato, the patch is tuned to the vibrato's centre (the mean of the pitch track
   without its sine) instead of the averaged spectrum's f0 (``LfoFit.pitch_offset_cents``).
 """
