@@ -57,6 +57,19 @@ def test_vibrato_is_followed_by_the_measured_frequencies():
     assert np.abs(error).max() < 2.0
 
 
+def test_frame_f0_follows_vibrato_and_stretched_partials():
+    t = np.arange(2 * RATE) / RATE
+    deviation = 0.01 * np.sin(2 * np.pi * 5.0 * t)
+    phase = 2 * np.pi * 400.0 * np.cumsum(1 + deviation) / RATE
+    tone = sum(a * np.sin(k * phase) for k, a in enumerate([1.0, 0.5, 0.3], start=1))
+    analysis = analyze((tone, RATE))
+    instantaneous = 400.0 * (1 + 0.01 * np.sin(2 * np.pi * 5.0 * analysis.frame_centers / RATE))
+    steady = slice(10, 190)
+    assert np.abs(analysis.frame_f0_hz[steady] - instantaneous[steady]).max() < 0.5
+    stiff = analyze((harmonic_tone(110.0, AMPLITUDES, stretch=4e-4), RATE))
+    stiff_cents = 1200.0 * np.log2(stiff.frame_f0_hz[steady] / stiff.f0_hz)
+    assert np.abs(stiff_cents).max() < 1.0
+
 def test_rms_envelope_of_a_sine_is_its_amplitude_over_sqrt2():
     analysis = analyze((harmonic_tone(300.0, [0.8], seconds=1.0), RATE))
     np.testing.assert_allclose(analysis.rms_env[1:-1], 0.8 / np.sqrt(2), rtol=1e-3)

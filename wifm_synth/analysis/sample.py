@@ -74,6 +74,18 @@ class SampleAnalysis:
         """Sample index of each frame's centre in ``audio``."""
         return self.onset_index + np.round(self.frame_times * self.sample_rate).astype(np.int64)
 
+    @property
+    def frame_f0_hz(self) -> np.ndarray:
+        """(T,) fundamental per frame: each measured partial's frequency divided by its number (and by its
+        stretch when inharmonic), averaged with amplitude weights. Weighting by amplitude lets the strong
+        partials, whose peaks are measured precisely, carry the track; a frame without any measured
+        amplitude (digital silence) reports ``f0_hz``."""
+        numbers = np.arange(1, self.harmonic_freqs.shape[1] + 1, dtype=np.float64)
+        per_partial = self.harmonic_freqs / (numbers * np.sqrt(1.0 + self.inharmonicity * numbers**2))
+        total = self.harmonic_amps.sum(axis=1)
+        weighted = (self.harmonic_amps * per_partial).sum(axis=1)
+        return np.where(total > 0.0, weighted / np.where(total > 0.0, total, 1.0), self.f0_hz)
+
 
 def midi_to_hz(note: float) -> float:
     return 440.0 * 2.0 ** ((note - 69.0) / 12.0)

@@ -32,6 +32,7 @@ from wifm_synth.analysis import SampleAnalysis, analyze
 from wifm_synth.checks import integer_in
 from wifm_synth.errors import InputError
 from wifm_synth.fit.envelope import EnvelopeFit, fit_envelope, fit_release_seconds
+from wifm_synth.fit.lfo import fit_lfo
 from wifm_synth.fit.loss import LOSS_KINDS
 from wifm_synth.fit.ratio_search import (
     IndexTrajectory,
@@ -178,7 +179,11 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
     times = analysis.frame_times[frames]
     segments = SEED_ENVELOPE_SEGMENTS if settings.method == "seed" else None
     fitted = _envelope_frames(times, weights, analysis.source)
+    # LFO hook (fit/lfo.py): tremolo is the LFO's, so the envelope fits the level without it.
+    lfo_fit = fit_lfo(analysis)
     gains = trajectory.carrier_gains
+    if lfo_fit.found:
+        gains = gains * 10.0 ** (-lfo_fit.level_correction_db[frames] / 20.0)
     carrier_level = float(gains[weights > 0].max())
     carrier_envelope = fit_envelope(times[fitted], _levels_db(gains[fitted], carrier_level, ENVELOPE_FLOOR_DB),
                                     fixed_segments=segments)
@@ -199,7 +204,7 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
     ratios = [float(trajectory.carrier_ratio), float(trajectory.modulator_ratio)]
     patch = Patch(
         name=Path(analysis.source).stem,
-        pitch=_pitch(analysis, settings.reference_velocity),
+        pitch=lfo_fit.centred(_pitch(analysis, settings.reference_velocity)),
         operators=[
             Operator(ratio=ratios[0], level=carrier_level, carrier=True, modulators=[1],
                      envelope=Envelope(segments=carrier_envelope.segments, release_s=release_s)),
@@ -207,6 +212,7 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
                      envelope=Envelope(segments=modulator_segments, release_s=release_s),
                      velocity_sensitivity=MODULATOR_VELOCITY_SENSITIVITY),
         ],
+        lfo=lfo_fit.lfo,
         metadata={
             "source": os.path.basename(analysis.source),
             "f0_hz": round(float(analysis.f0_hz), 4),
