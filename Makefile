@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # libportaudio2: sounddevice; jackd2: headless real-time tests (JACK dummy backend);
-# chromium: report rendering test; python3-venv: venv on Debian's python3.
-APT_PACKAGES := libportaudio2 libsndfile1 jackd2 chromium python3-venv
+# chromium: report rendering test; python3-venv: venv on Debian's python3; libfluidsynth3: SoundFont input
+# (pyfluidsynth); timgm6mb-soundfont: the General MIDI SoundFont of tools/bench_bank.py --sf2.
+APT_PACKAGES := libportaudio2 libsndfile1 jackd2 chromium python3-venv libfluidsynth3 timgm6mb-soundfont
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT := out/demo
 

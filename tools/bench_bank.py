@@ -1,12 +1,18 @@
 """`wifm bank` throughput: a 60-note sample folder converted with 1 and with 2 worker processes.
 
 Usage: python tools/bench_bank.py [NOTES_DIR] [--json]
+       python tools/bench_bank.py --sf2 FONT.sf2 [--presets LIST] [--jobs N]
 NOTES_DIR is any folder of single-note recordings (default: the bundled samples/freepats). The benchmark
 folder holds each of them at several levels named as velocity layers (``piano/piano_55_100.wav``,
 ``piano_55_80.wav``...), so every file is a distinct fit. Each conversion runs the real command (`python -m wifm_synth bank`) in
 a fresh output folder, so both pay start-up; the shared Numba cache is warmed by a one-note run first.
 Runs alternate between 1 and 2 workers; the best of each is reported, with CPU seconds and the load
 average before each run, since other work on the machine slows the wall-clock figures.
+
+With ``--sf2`` it converts a General MIDI SoundFont instead, as ``wifm bank`` does: by default its melodic
+set and standard kit (``0-127,128:0``), every 6th key, one velocity, 2 operators, on ``--jobs`` processes,
+once. It reports the wall time, the time per preset, and every preset's fitted, skipped (silent) and failed
+notes with the reasons; for a subset (``--presets``) it extrapolates the wall time to the whole set.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 import soundfile
 from benchmark_info import machine_info
 
+from wifm_synth.formats.sf2 import DRUM_BANK
 from wifm_synth.library.discover import AUDIO_SUFFIXES
 from wifm_synth.library.naming import parse_sample_name
 
@@ -84,12 +91,72 @@ def best_of(runs: list[dict]) -> dict:
     return min(runs, key=lambda run: run["seconds"])
 
 
+GM_SET = "0-127,128:0"
+GM_SET_PRESETS = 129
+SF2_TARGET_SECONDS = 15 * 60
+
+
+def bench_soundfont(font: Path, presets: str, jobs: int) -> dict:
+    """One `wifm bank FONT.sf2` run: wall and CPU seconds, and per preset what was fitted and what failed."""
+    with tempfile.TemporaryDirectory(prefix="wifm-bench-sf2-") as temp:
+        load = os.getloadavg()[0]
+        cpu_before, started = children_cpu_seconds(), time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "wifm_synth", "bank", str(font), "-o", str(Path(temp) / "bank"),
+                                 "--presets", presets, "--keys", "6", "--velocities", "100", "--ops", "2",
+                                 "--jobs", str(jobs), "--json"], capture_output=True, text=True, check=False)
+        seconds, cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu_before
+    if result.returncode not in (0, 1):  # 1: some notes failed, which the report lists
+        raise RuntimeError(f"wifm bank {font} failed ({result.returncode}): {result.stderr.strip()}")
+    summary = json.loads(result.stdout)
+    per_preset: dict[str, dict] = {}
+    for row in summary["samples"]:
+        name = row["sample"].rsplit(" ", 2)[0]  # "BANK:PROGRAM NAME KEY vVELOCITY" → "BANK:PROGRAM NAME"
+        preset = per_preset.setdefault(name, {"preset": name, "fitted": 0, "skipped": 0, "failed": 0,
+                                              "fit_seconds": 0.0, "failures": []})
+        status = "fitted" if row["status"] == "cached" else row["status"]
+        preset[status] = preset.get(status, 0) + 1
+        preset["fit_seconds"] = round(preset["fit_seconds"] + (row["seconds"] or 0.0), 3)
+        if row["status"] == "failed":
+            preset["failures"].append(f"{row['sample']}: {row['detail']}")
+    count = len(per_preset)
+    return {
+        "benchmark": "bank-sf2", "soundfont": font.name, "presets": presets, "preset_count": count, "jobs": jobs,
+        "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "load_average_before": round(load, 2),
+        "seconds_per_preset": round(seconds / count, 2) if count else None,
+        "gm_set_seconds": round(seconds, 1) if presets == GM_SET else gm_set_estimate(per_preset, seconds),
+        "gm_set_extrapolated": presets != GM_SET,
+        # CPU time is what other load on the machine changes least: on 2 otherwise idle cores, about half of it.
+        "gm_set_cpu_seconds": round(cpu_seconds, 1) if presets == GM_SET else gm_set_estimate(per_preset, cpu_seconds),
+        "presets_failing_whole": [preset["preset"] for preset in per_preset.values() if not preset["fitted"]],
+        "counts": summary["counts"], "per_preset": list(per_preset.values()),
+        "targets": {"gm_set_seconds_max": SF2_TARGET_SECONDS}, "machine": machine_info(),
+    }
+
+
+def gm_set_estimate(per_preset: dict[str, dict], seconds: float) -> float | None:
+    """The wall time of the whole GM set from a subset's, by notes: a kit has ~3 times a melodic preset's notes,
+    so the subset's melodic notes per preset stand for 128 presets and its kit (if any) for the kit."""
+    notes = {name: preset["fitted"] + preset["failed"] for name, preset in per_preset.items()}
+    melodic = [count for name, count in notes.items() if not name.startswith(f"{DRUM_BANK}:")]
+    kit = [count for name, count in notes.items() if name.startswith(f"{DRUM_BANK}:")]
+    if not melodic or not sum(notes.values()):
+        return None
+    whole_set_notes = sum(melodic) / len(melodic) * (GM_SET_PRESETS - 1) + (kit[0] if kit else 0)
+    return round(seconds * whole_set_notes / sum(notes.values()), 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sf2", type=Path, help="convert this General MIDI SoundFont instead of a notes folder")
+    parser.add_argument("--presets", default=GM_SET, help=f"with --sf2: the presets to convert (default {GM_SET})")
+    parser.add_argument("--jobs", type=int, default=2, help="with --sf2: worker processes (default 2)")
     parser.add_argument("notes_dir", nargs="?", type=Path, default=BUNDLED_NOTES,
                         help="any folder of single-note recordings (default: the bundled samples/freepats)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     args = parser.parse_args()
+    if args.sf2 is not None:
+        print(json.dumps(bench_soundfont(args.sf2, args.presets, args.jobs)))
+        return 0
     notes = source_notes(args.notes_dir)
     if not notes:
         print(f"bench_bank: no audio files under {args.notes_dir}", file=sys.stderr)

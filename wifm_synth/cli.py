@@ -155,9 +155,21 @@ def cmd_bank(args: argparse.Namespace) -> int:
     from wifm_synth.bank.build import bank_command
 
     try:
-        return bank_command(args.source, args.output, name=args.name, program=args.program, jobs=args.jobs,
-                            dask_scheduler=args.dask_scheduler, ops=args.ops, as_json=args.json,
-                            fill_gaps=args.fill_gaps)
+        return bank_command(
+            args.source,
+            args.output,
+            name=args.name,
+            program=args.program,
+            jobs=args.jobs,
+            dask_scheduler=args.dask_scheduler,
+            ops=args.ops,
+            as_json=args.json,
+            fill_gaps=args.fill_gaps,
+            presets=args.presets,
+            keys_every=args.keys,
+            velocities=args.velocities,
+            drums=args.drums,
+        )
     except KeyboardInterrupt:
         # Every finished fit is cached and its patch written, so a re-run picks up where this one stopped.
         print("wifm: interrupted: rerun the same command to resume", file=sys.stderr)
@@ -213,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(handler=cmd_devices)
 
     bank = commands.add_parser("bank", help="convert a sample folder or SFZ file into a patch bank")
-    bank.add_argument("source", type=Path, help="folder of samples (subfolders = programs) or .sfz file")
+    bank.add_argument("source", type=Path,
+                      help="folder of samples (subfolders = programs), .sfz file or .sf2 SoundFont")
     bank.add_argument("-o", "--output", type=Path, required=True, help="bank folder to write")
     bank.add_argument("--name", help="bank name (default: the source's name)")
     bank.add_argument("--program", type=_program, help="GM program number for a single-instrument bank")
@@ -222,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     bank.add_argument("--ops", type=int, default=2)
     bank.add_argument("--fill-gaps", action="store_true",
                       help="SFZ: keys and velocities outside every region play the nearest region (default: silent)")
+    bank.add_argument("--presets", metavar="LIST",
+                      help="SoundFont presets: programs and ranges of bank 0 and BANK:PROGRAM, e.g. 0-127,128:0 "
+                           "(default: every preset)")
+    bank.add_argument("--keys", type=_number_in(int, 1, 127, "--keys"), metavar="EVERY_N",
+                      help="SoundFont: play every N-th key from C1 to C8 (default 6; drum kits: every key)")
+    bank.add_argument("--velocities", metavar="LIST", help="SoundFont: velocities to play, e.g. 40,100 (default 100)")
+    bank.add_argument("--drums", action="store_true",
+                      help="the folder or SFZ is a drum kit (channel 10): one unpitched patch per key")
     bank.add_argument("--json", action="store_true", help="print a JSON summary")
     bank.set_defaults(handler=cmd_bank)
 

@@ -28,6 +28,10 @@ class AnalysisError(InputError):
     """The audio loaded but cannot be analysed (silence, too short, unpitched, NaN samples)."""
 
 
+class NoPitchError(AnalysisError):
+    """The audio has no clear pitch (noise, a drum hit): a pitched fit is impossible, an unpitched one is not."""
+
+
 class PatchError(WifmError):
     """A patch or bank file is malformed or has a field out of range (message names the field path)."""
 

@@ -32,7 +32,7 @@ from wifm_synth.analysis.spectrum import (
     zero_phase_stft,
 )
 from wifm_synth.checks import integer_in
-from wifm_synth.errors import AnalysisError, InputError
+from wifm_synth.errors import InputError, NoPitchError
 
 # Pitch and the average spectrum come from frames within this many dB of the loudest one, skipping
 # the first ATTACK_SKIP_S where hammer/breath noise and pitch glides dominate.
@@ -195,7 +195,7 @@ def _detect_partials(
         power_db, bin_hz = _average_power_db(audio, rate, loud_centers, MAX_WINDOW)
         rough_f0 = spectral_f0(power_db, bin_hz, None if note_hint is None else midi_to_hz(note_hint))
         if rough_f0 is None:
-            raise AnalysisError("no clear pitch (unpitched or noise)", name)
+            raise NoPitchError("no clear pitch (unpitched or noise)", name)
     series = _partial_series(audio, rate, loud_centers, rough_f0)
     for _ in range(MAX_MULTIPLE_CORRECTIONS):
         multiple = missing_multiple(series)
@@ -203,7 +203,7 @@ def _detect_partials(
             break
         series = _partial_series(audio, rate, loud_centers, series.first_partial_hz * multiple)
     if not series.present.any():
-        raise AnalysisError("no clear pitch (unpitched or noise)", name)
+        raise NoPitchError("no clear pitch (unpitched or noise)", name)
     return _octave_of_hint(audio, rate, loud_centers, series, note_hint, warnings)
 
 

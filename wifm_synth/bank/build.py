@@ -1,7 +1,9 @@
 """Sample library → patch bank (``wifm bank SOURCE -o BANK_DIR``): fit every sample, write patches and ``bank.json``.
 
 SOURCE is an ``.sfz`` file or a folder (:mod:`wifm_synth.library.discover` says which samples make which
-programs). Each sample is one fit, run on ``--jobs`` processes or on a Dask cluster
+programs, :mod:`wifm_synth.library.drums` which of them are drum kits), or an ``.sf2`` SoundFont whose
+presets FluidSynth plays into samples first (:mod:`wifm_synth.library.soundfont`). Each sample is one fit
+(unpitched at its key for a drum kit), run on ``--jobs`` processes or on a Dask cluster
 (:mod:`wifm_synth.bank.executors`); a finished fit is cached (:mod:`wifm_synth.bank.cache`) and its patch
 written at once, atomically, with an SFZ region's ``tune`` and ``transpose`` applied; ``bank.json`` is
 written last, its zones tiled by :mod:`wifm_synth.library.zones` (an SFZ program's keys outside every
@@ -53,8 +55,10 @@ from wifm_synth.library.discover import (
     plan_bank,
     skip_duplicate_keys,
 )
+from wifm_synth.library.drums import mark_drum_kits
 from wifm_synth.library.naming import note_name
 from wifm_synth.library.region_sound import transpose_patch
+from wifm_synth.library.soundfont import SoundFontEntry, plan_soundfont, render_entries
 from wifm_synth.library.zones import first_gap, tile, zones_from_root_keys
 from wifm_synth.voice.schema import SCHEMA
 
@@ -137,11 +141,18 @@ def build_bank(
     settings: FitSettings | None = None,
     progress: bool = True,
     fill_gaps: bool = False,
+    presets: str | None = None,
+    keys_every: int | None = None,
+    velocities: str | None = None,
+    drums: bool = False,
 ) -> BankBuild:
     """Fit every sample of ``source`` into ``out_dir`` (patches, ``bank.json``, ``.cache/``).
 
     An SFZ's keys and velocities outside every region stay silent, as in SFZ players, unless ``fill_gaps``
-    gives them to the nearest region. Input and output problems raise WifmError before anything is written; a sample that fails is
+    gives them to the nearest region. ``presets``, ``keys_every`` and ``velocities`` choose what of a
+    SoundFont is played (see :func:`wifm_synth.library.soundfont.plan_soundfont`); ``drums`` makes a
+    single-instrument folder or SFZ a drum kit. Input and output problems raise WifmError before anything
+    is written; a sample that fails is
     recorded on its entry (status "failed") and the others go on.
     """
     started = time.perf_counter()
@@ -151,26 +162,49 @@ def build_bank(
         raise WifmError(f"--program must be 0..127, got {program}")
     if jobs is not None and jobs < 1:
         raise WifmError(f"--jobs must be at least 1, got {jobs}")
-    plans, skipped_regions = plan_bank(source, program)
+    plans, skipped_regions = _plan(source, out_dir, program, presets, keys_every, velocities, drums)
     entries = [entry for plan in plans for entry in plan.entries if entry.status == "pending"]
-    for entry in entries:
-        try:
-            entry.cache_key = cache_key(entry.path, entry.note, entry_settings(entry, settings), entry.sound)
-        except InputError as error:
-            entry.status, entry.detail = "failed", str(error)
+    unpitched = set()
+    for plan in plans:
+        for entry in (entry for entry in plan.entries if entry.status == "pending"):
+            identity = entry.identity() if isinstance(entry, SoundFontEntry) else None
+            try:
+                entry.cache_key = cache_key(entry.path, entry.note, entry_settings(entry, settings), entry.sound,
+                                            unpitched=plan.is_drums, sample_identity=identity)
+            except InputError as error:
+                entry.status, entry.detail = "failed", str(error)
+                continue
+            if plan.is_drums:
+                unpitched.add(entry.cache_key)
 
     # Connect before writing anything, so that a wrong address leaves no output behind.
     client = dask_client(dask_scheduler) if dask_scheduler else None
     with client if client is not None else contextlib.nullcontext(), \
             output_folder(out_dir, [plan.folder for plan in plans]) as cache:
-        _fit_entries(entries, settings, out_dir, cache, jobs or default_jobs(), client, progress)
+        _fit_entries(entries, settings, out_dir, cache, jobs or default_jobs(), client, progress, unpitched)
         bank_path = _write_bank(plans, out_dir, name or source.stem, fill_gaps)
     return BankBuild(programs=plans, bank_path=bank_path, seconds=time.perf_counter() - started,
                      skipped_regions=skipped_regions)
 
 
+def _plan(source: Path, out_dir: Path, program: int | None, presets: str | None, keys_every: int | None,
+          velocities: str | None, drums: bool) -> tuple[list[ProgramPlan], list[str]]:
+    """The programs of a SoundFont, or of a folder or SFZ with its drum kits marked; notes on SFZ regions."""
+    if source.suffix.lower() == ".sf2":
+        if program is not None or drums:
+            raise InputError("--program and --drums do not apply to a SoundFont (its presets give the programs "
+                             "and bank 128 the drum kits)", source)
+        return plan_soundfont(source, out_dir, presets=presets, keys_every=keys_every or 6,
+                              velocities=velocities), []
+    if presets is not None or keys_every is not None or velocities is not None:
+        raise InputError("--presets, --keys and --velocities apply to SoundFont (.sf2) input", source)
+    plans, skipped_regions = plan_bank(source, program)
+    mark_drum_kits(plans, source, drums)
+    return plans, skipped_regions
+
+
 def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Path, cache: Path, workers: int,
-                 client, progress: bool) -> None:
+                 client, progress: bool, unpitched: set[str]) -> None:
     """Settle every entry from the cache or a new fit, writing each patch as it comes, with a progress bar."""
     pending: dict[str, list[SampleEntry]] = {}  # cache key → entries of that sample (an SFZ may reuse one)
     for entry in entries:
@@ -194,10 +228,18 @@ def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Pat
             cached = cached_outcome(cache, key)
             if cached is not None:
                 settle_all(cached, "cached")
+        # SoundFont notes are played only now, and only those not cached; silent ones are left out.
+        to_render = [entry for group in pending.values() for entry in group if isinstance(entry, SoundFontEntry)]
+        for entry in render_entries(to_render):
+            pending[entry.cache_key].remove(entry)
+            if not pending[entry.cache_key]:
+                del pending[entry.cache_key]
+            bar.update(1)
         # Longest files first, so that no worker is left with a long fit at the end.
         todo = sorted(pending.values(), key=lambda group: -group[0].path.stat().st_size)
         fit_jobs = [FitJob(str(group[0].path), group[0].note, entry_settings(group[0], settings),
-                           group[0].cache_key, group[0].sound) for group in todo]
+                           group[0].cache_key, group[0].sound, unpitched=group[0].cache_key in unpitched)
+                    for group in todo]
         if fit_jobs:
             for outcome in outcomes(fit_jobs, workers, client):
                 if outcome.error is None:
@@ -206,17 +248,21 @@ def _fit_entries(entries: list[SampleEntry], settings: FitSettings, out_dir: Pat
 
 
 def _write_bank(plans: list[ProgramPlan], out_dir: Path, name: str, fill_gaps: bool) -> Path | None:
-    programs = []
+    programs, kits = [], []
     for plan in plans:
         fitted = [entry for entry in plan.entries if entry.status in ("fitted", "cached")]
         if fitted:
             zones = sfz_zones(fitted, fill_gaps) if plan.is_sfz else folder_zones(fitted)
             fill = FILL_NEAREST if first_gap(zones) is None else FILL_SILENT
-            programs.append(Program(program=plan.program, zones=zones, name=plan.name, fill=fill))
+            programs.append(Program(program=plan.program, zones=zones, name=plan.name, fill=fill, bank=plan.bank))
+            if plan.is_drums:
+                kits.append((plan.bank, plan.program))
     if not programs:
         return None
+    # Channel 10 plays the standard kit (bank 128 program 0) when there is one, else the first kit.
+    kits.sort()
     bank_path = out_dir / BANK_FILE
-    save_bank(Bank(programs=programs, name=name), bank_path)
+    save_bank(Bank(programs=programs, name=name, drums=kits[0] if kits else None), bank_path)
     return bank_path
 
 
@@ -306,10 +352,15 @@ def bank_command(
     ops: int = 2,
     as_json: bool = False,
     fill_gaps: bool = False,
+    presets: str | None = None,
+    keys_every: int | None = None,
+    velocities: str | None = None,
+    drums: bool = False,
 ) -> int:
     """``wifm bank``: build the bank, print a summary table (or JSON); 1 if any sample failed, else 0."""
     build = build_bank(source, out_dir, name=name, program=program, jobs=jobs, dask_scheduler=dask_scheduler,
-                       settings=FitSettings(ops=ops), fill_gaps=fill_gaps)
+                       settings=FitSettings(ops=ops), fill_gaps=fill_gaps, presets=presets, keys_every=keys_every,
+                       velocities=velocities, drums=drums)
     for plan in build.programs:
         for notice in plan.notices:
             print(f"wifm: notice: {notice}", file=sys.stderr)

@@ -33,13 +33,24 @@ LOCK_FILE = "lock"
 _TEMPORARY_JSON = re.compile(r"^\..+\.json\.[a-z0-9_]{8}\.json$")
 
 
-def cache_key(sample: Path, note: int | None, settings: FitSettings, sound: RegionSound | None = None) -> str:
-    """Hash of what decides a fit: the tool version, the settings, the given key, an SFZ region's sound and
-    the sample's bytes; InputError when the sample cannot be read."""
+def cache_key(sample: Path, note: int | None, settings: FitSettings, sound: RegionSound | None = None, *,
+              unpitched: bool = False, sample_identity: dict | None = None) -> str:
+    """Hash of what decides a fit: the tool version, the settings, the given key, an SFZ region's sound, the
+    fit mode (a drum's is unpitched) and the sample's bytes; InputError when the sample cannot be read.
+
+    ``sample_identity`` stands in for the bytes of a sample not yet made (a SoundFont note: the font's hash,
+    preset, key, velocity and render settings), so that a cached fit needs no render."""
     digest = hashlib.sha256()
     header = {"tool_version": __version__, "settings": settings.to_dict(), "note": note}
-    if sound is not None:  # absent otherwise, so that the fits cached before SFZ sounds keep their keys
+    # Each is absent when not used, so that fits cached before it existed keep their keys.
+    if sound is not None:
         header["sfz_sound"] = dataclasses.asdict(sound)
+    if unpitched:
+        header["unpitched"] = True
+    if sample_identity is not None:
+        header["sample"] = sample_identity
+        digest.update(json.dumps(header, sort_keys=True).encode())
+        return digest.hexdigest()
     digest.update(json.dumps(header, sort_keys=True).encode())
     with open_input(sample, "an audio file") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

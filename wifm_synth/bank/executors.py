@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from wifm_synth.errors import WifmError
+from wifm_synth.errors import NoPitchError, WifmError
+from wifm_synth.fit.drums import fit_drum_file
 from wifm_synth.fit.fitter import FitSettings, fit_file
 from wifm_synth.fit.verify import verify_fit
 from wifm_synth.formats.patch_json import patch_from_dict
@@ -47,6 +48,7 @@ class FitJob:
     settings: FitSettings
     cache_key: str
     sound: RegionSound | None = None  # an SFZ region's part of the sample and playing instructions
+    unpitched: bool = False  # a drum: fitted at its key without pitch detection (fit.drums)
 
 
 @dataclass
@@ -76,11 +78,22 @@ def quality_metrics(patch: Patch, sample: str | os.PathLike | AnalysisSource) ->
 def fit_job(job: FitJob) -> FitOutcome:
     """Fit and score one sample; every failure becomes an outcome with a one-line reason so the others go on."""
     started = time.perf_counter()
+    if job.unpitched:
+        return _drum_fit_job(job, started)
     try:
-        if job.sound is None:
-            result, fitted_audio = fit_file(job.sample, note=job.note, settings=job.settings), job.sample
-        else:
-            result, fitted_audio = fit_region_sample(job.sample, job.note, job.settings, job.sound)
+        try:
+            if job.sound is None:
+                result, fitted_audio = fit_file(job.sample, note=job.note, settings=job.settings), job.sample
+            else:
+                result, fitted_audio = fit_region_sample(job.sample, job.note, job.settings, job.sound)
+        except NoPitchError:
+            if job.note is None:
+                raise
+            # A noise-like note with a known key (a SoundFont's sound effects, a named sample) is fitted as a
+            # drum is.
+            outcome = _drum_fit_job(job, started)
+            outcome.warnings.insert(0, f"no clear pitch: fitted unpitched at key {job.note}")
+            return outcome
         result.patch.metadata["metrics"] = quality_metrics(result.patch, fitted_audio)
         document = result.patch.to_dict()
         patch_from_dict(document, job.sample)  # a patch the format rejects is this sample's failure, not the bank's
@@ -92,6 +105,22 @@ def fit_job(job: FitJob) -> FitOutcome:
     return FitOutcome(job.cache_key, patch=document, loss=float(result.loss),
                       seconds=time.perf_counter() - started, detected_note=float(result.analysis.midi_note),
                       warnings=list(result.analysis.warnings))
+
+
+def _drum_fit_job(job: FitJob, started: float) -> FitOutcome:
+    """fit_job for a drum: the fit's own band-spectrum distance is its score (a drum has no pitch to verify)."""
+    try:
+        fit = fit_drum_file(job.sample, job.note, velocity=job.settings.reference_velocity)
+        fit.patch.metadata["metrics"] = {"band_db": round(fit.loss, 4)}
+        document = fit.patch.to_dict()
+        patch_from_dict(document, job.sample)
+    except WifmError as error:
+        return FitOutcome(job.cache_key, error=str(error), seconds=time.perf_counter() - started)
+    except Exception as error:  # noqa: BLE001 - a bug on one sample must not stop the bank
+        return FitOutcome(job.cache_key, seconds=time.perf_counter() - started,
+                          error=f"{job.sample}: drum fit failed ({type(error).__name__}: {error})")
+    return FitOutcome(job.cache_key, patch=document, loss=float(fit.loss), seconds=time.perf_counter() - started,
+                      detected_note=float(job.note))
 
 
 @contextlib.contextmanager
@@ -123,9 +152,10 @@ def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
     in_flight: dict[Future, FitJob] = {}
 
     def top_up() -> None:
-        while queue and len(in_flight) < PREFETCH * (workers - 1):
-            job = queue.popleft()
-            in_flight[executor.submit(fit_job, job)] = job
+        with _interrupts_held():  # submit() may start a worker
+            while queue and len(in_flight) < PREFETCH * (workers - 1):
+                job = queue.popleft()
+                in_flight[executor.submit(fit_job, job)] = job
 
     try:
         with _single_thread_environment():  # submit() starts the workers
@@ -151,10 +181,26 @@ def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold back SIGINT while workers are started: they inherit the blocked signal, so a Ctrl-C that lands
+    while one is still importing waits until it ignores SIGINT; this process receives it when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # not on this platform: only the start-up window is exposed
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _leave_interrupts_to_the_parent() -> None:
     """Worker start-up: Ctrl-C reaches the whole process group; the parent stops the workers, which would
-    otherwise each print a traceback."""
+    otherwise each print a traceback. A SIGINT held back since the worker started is dropped here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _future_outcome(future: Future, job: FitJob) -> FitOutcome:

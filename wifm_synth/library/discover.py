@@ -76,6 +76,8 @@ class ProgramPlan:
     entries: list[SampleEntry]
     is_sfz: bool = False
     notices: list[str] = field(default_factory=list)  # one-line notes for the user, such as ignored SFZ opcodes
+    bank: int = 0
+    is_drums: bool = False  # a drum kit: one unpitched patch per key, played on MIDI channel 10
 
 
 def _is_audio(path: Path) -> bool:
