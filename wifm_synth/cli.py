@@ -182,6 +182,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_command(args.instrument, args.output)
 
 
+def cmd_syx(args: argparse.Namespace) -> int:
+    from wifm_synth.formats import dx7_bank
+
+    if args.syx_command == "import":
+        summary = dx7_bank.import_command(args.source, args.output, strict=args.strict)
+        print(json.dumps(summary) if args.json else f"{summary['bank']}: {summary['programs']} programs")
+    else:
+        summary = dx7_bank.export_command(args.instrument, args.output, single=args.single, measure=args.json)
+        print(json.dumps(summary) if args.json else f"{summary['output']}: {len(summary['voices'])} voices")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wifm", description="Learn FM patches from recorded notes and play them.")
     parser.add_argument("--version", action="version", version=f"wifm_synth {__version__}")
@@ -250,6 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
     report.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
     report.set_defaults(handler=cmd_report)
+
+    syx = commands.add_parser("syx", help="import or export DX7 SysEx voice dumps (.syx)")
+    syx_commands = syx.add_subparsers(dest="syx_command", required=True, metavar="ACTION")
+    syx_import = syx_commands.add_parser("import", help="a .syx cartridge or voice → a bank folder")
+    syx_import.add_argument("source", type=Path, help="DX7 .syx file (32-voice or single-voice dump)")
+    syx_import.add_argument("-o", "--output", type=Path, required=True, help="bank folder to write")
+    syx_import.add_argument("--strict", action="store_true", help="refuse checksum errors and out-of-range values")
+    syx_import.add_argument("--json", action="store_true", help="print a JSON summary")
+    syx_export = syx_commands.add_parser("export", help="a patch or bank → a DX7 .syx dump")
+    syx_export.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or .syx")
+    syx_export.add_argument("-o", "--output", type=Path, required=True, help=".syx file to write")
+    syx_export.add_argument("--single", action="store_true", help="a single-voice dump (163 bytes)")
+    syx_export.add_argument("--json", action="store_true", help="print a JSON summary with each voice's export loss")
+    syx.set_defaults(handler=cmd_syx)
     return parser
 
 

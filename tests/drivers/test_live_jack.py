@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from jack_server import jack_server, running_jack_server  # noqa: F401  (fixture)
 
+from wifm_synth.formats.dx7_sysex import Dx7Voice, write_single
 from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.voice.patch import Envelope, Operator, Patch
 
@@ -230,6 +231,41 @@ def test_devices_json_lists_jack_audio_and_midi(player, jack_server):  # noqa: F
     listing = json.loads(result.stdout)
     assert {"name": "system", "host_api": "JACK Audio Connection Kit"}.items() <= listing["audio_outputs"][0].items()
     assert {"api": "Jack", "name": KEYBOARD_PORT} in listing["midi_inputs"]
+
+
+def _played_note(keyboard, capture):
+    """Key 69 held 0.5 s, released 0.3 s; the left channel captured meanwhile."""
+    start = capture.captured()
+    keyboard.send_message([0x90, 69, 100])
+    time.sleep(0.5)
+    keyboard.send_message([0x80, 69, 0])
+    time.sleep(0.3)
+    return capture.buffer[0, start:capture.captured()].copy()
+
+
+def _even_harmonic_share(audio, rate):
+    """Energy at 880 and 1760 Hz over the energy at 440..2200 Hz."""
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    hz = np.fft.rfftfreq(len(audio), 1 / rate)
+
+    def around(frequency):
+        return spectrum[np.abs(hz - frequency) < 20].sum()
+
+    return (around(880) + around(1760)) / sum(around(440 * harmonic) for harmonic in range(1, 6))
+
+
+def test_a_dx7_voice_dump_changes_the_next_note(player, capture, jack_server):  # noqa: F811
+    """The held tone (ratio 2 on ratio 1) has odd harmonics only; a DX7 voice with a ratio-3 modulator has even ones."""
+    rate = jack_server.sample_rate
+    with connected_keyboard(player) as keyboard:
+        time.sleep(0.2)
+        before = _played_note(keyboard, capture)
+        voice = Dx7Voice.init_voice().with_operator(2, output_level=80, frequency_coarse=3)
+        keyboard.send_message(list(write_single(voice)))
+        time.sleep(0.3)
+        after = _played_note(keyboard, capture)
+    assert _even_harmonic_share(before, rate) < 0.01
+    assert _even_harmonic_share(after, rate) > 0.1
 
 
 def test_sigterm_stops_the_player_cleanly(player):

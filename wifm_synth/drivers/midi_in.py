@@ -33,6 +33,7 @@ from typing import Protocol
 
 import rtmidi
 
+from wifm_synth.drivers.dx7_sysex_in import SYSEX_START, apply_sysex
 from wifm_synth.errors import DeviceError, InputError
 from wifm_synth.midi import (
     CC_ALL_NOTES_OFF,
@@ -125,12 +126,14 @@ def send_panic(sink: EventSink, frame: int) -> None:
             sink.send(frame, CONTROL_CHANGE | channel, controller, 0)
 
 
-def forward_message(sink: EventSink, message: list[int], frame: int) -> None:
-    """Queue a channel message for ``frame``. SysEx is accepted (rtmidi is told not to drop it) but
-    the engine has no use for it yet; other system messages carry no note information."""
+def forward_message(sink: EventSink, message: list[int], frame: int) -> str | None:
+    """Queue a channel message for ``frame``; a DX7 SysEx message becomes patch loads at ``frame``
+    (``dx7_sysex_in``). Other system messages carry no note information. Returns a notice, if any."""
     status = message[0]
+    if status == SYSEX_START:
+        return apply_sysex(sink, message, frame)
     if not CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
-        return
+        return None
     data1 = message[1] if len(message) > 1 else 0
     data2 = message[2] if len(message) > 2 else 0
     sink.send(frame, status, data1, data2)
@@ -144,12 +147,17 @@ class PolledPort:
     midi_in: rtmidi.MidiIn
     previous_arrival: float | None = None
 
-    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float) -> None:
-        """Send every message rtmidi queued since ``last_poll`` to ``sink``, each at its own frame."""
+    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float) -> list[str]:
+        """Send every message rtmidi queued since ``last_poll`` to ``sink``, each at its own frame;
+        returns the notices of messages that could not be used."""
+        notices = []
         while (item := self.midi_in.get_message()) is not None:
             message, delta_s = item
             self.previous_arrival = estimate_arrival(self.previous_arrival, delta_s, last_poll, now)
-            forward_message(sink, message, clock.event_frame(self.previous_arrival))
+            notice = forward_message(sink, message, clock.event_frame(self.previous_arrival))
+            if notice is not None:
+                notices.append(notice)
+        return notices
 
 
 class MidiInput:
@@ -250,7 +258,8 @@ class MidiInput:
         now = self._clock.time()
         for port in self._ports.values():
             try:
-                port.forward_pending(self._sink, self._clock, self._last_poll_time, now)
+                for notice in port.forward_pending(self._sink, self._clock, self._last_poll_time, now):
+                    self._notices.put(f"MIDI in: {notice}")
             except InputError as exc:  # e.g. the ring is full because the audio callback stopped
                 if not self._drop_announced:
                     self._notices.put(f"MIDI in: events dropped: {exc}")

@@ -268,7 +268,12 @@ def save_bank(bank: Bank, path: str | os.PathLike) -> None:
 
 
 def load_instrument(path: str | os.PathLike) -> Patch | Bank:
-    """Load a patch or a bank, chosen by the file's ``"format"`` field."""
+    """Load a patch or a bank, chosen by the file's ``"format"`` field; a .syx file is a bank of DX7 voices."""
+    if Path(path).suffix.lower() == ".syx":
+        # Imported here: dx7_bank imports this module.
+        from wifm_synth.formats.dx7_bank import bank_from_syx
+
+        return bank_from_syx(path)
     document = read_json(path)
     file_format = document.get("format") if isinstance(document, dict) else None
     if file_format == PATCH_FORMAT:

@@ -1,0 +1,77 @@
+"""DX7 voice → native patch (formats/dx7_patch.py) and back (formats/dx7_export.py)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.formats.dx7_builders import hand_made_voice
+from wifm_synth.engine import render_note
+from wifm_synth.formats import dx7_patch as dx7
+from wifm_synth.formats.dx7_export import export_voice, place_on_algorithm
+from wifm_synth.formats.dx7_sysex import Dx7Voice
+from wifm_synth.formats.patch_json import patch_from_dict
+from wifm_synth.voice.patch import Envelope, Operator, Patch
+
+
+def test_init_voice_is_one_sine_carrier_at_a_quarter_of_full_scale():
+    patch = dx7.compile_voice(Dx7Voice.init_voice())
+    assert patch.algorithm == 1 and patch.name == "INIT VOICE"
+    first = patch.operators[0]
+    assert first.carrier and first.ratio == 1.0 and first.level == pytest.approx(2 * dx7.CARRIER_GAIN)
+    assert all(operator.level < 1e-3 for operator in patch.operators[1:])
+    audio = render_note(patch, 69, velocity=100, hold_s=0.5, tail_s=0.0, sample_rate=48000)
+    assert np.abs(audio[2000:20000]).max() == pytest.approx(0.25, rel=0.01)
+
+
+def test_every_compiled_patch_is_a_valid_patch_file():
+    for voice in (Dx7Voice.init_voice(), hand_made_voice()):
+        patch = dx7.compile_voice(voice)
+        assert patch_from_dict(patch.to_dict()).to_dict() == patch.to_dict()
+
+
+def test_decays_fall_at_the_dx7_rate():
+    """A decay is linear in dB on both sides: its duration is the level drop over the DX7's step per block."""
+    operator = Dx7Voice.init_voice().with_operator(1, eg_rate_2=50, eg_level_2=50).operator(1)
+    output = dx7.output_units(operator, 60, 100)
+    reference = dx7.eg_level_units(99, output)
+    segments = dx7.held_segments(operator, output, 0, reference)
+    drop_units = reference - dx7.eg_level_units(50, output)
+    blocks = math.ceil(drop_units * dx7.EG_UNITS_PER_LEVEL_UNIT / dx7.eg_increment(50, 0))
+    assert segments[4][0] == pytest.approx(blocks * dx7.BLOCK / dx7.SAMPLE_RATE)
+    assert segments[4][1] == pytest.approx(-drop_units * dx7.DB_PER_UNIT)
+
+
+def test_feedback_halves_per_step_down():
+    assert dx7.feedback_radians(0, 2.0) == 0.0
+    assert dx7.feedback_radians(7, 2.0) == pytest.approx(2 * math.pi)
+    assert dx7.feedback_radians(6, 2.0) == pytest.approx(math.pi)
+
+
+def test_ratio_fixed_and_detune():
+    voice = Dx7Voice.init_voice().with_operator(2, frequency_coarse=3, frequency_fine=50, detune=10)
+    voice = voice.with_operator(3, oscillator_mode=1, frequency_coarse=2, frequency_fine=0)
+    patch = dx7.compile_voice(voice)
+    assert patch.operators[1].ratio == pytest.approx(4.5)
+    assert patch.operators[1].detune_cents == pytest.approx(3 * dx7.DETUNE_CENTS_PER_STEP)
+    assert patch.operators[2].fixed_hz == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("voice", [Dx7Voice.init_voice(), hand_made_voice()], ids=["init", "hand-made"])
+def test_an_unchanged_compiled_patch_exports_its_voice_exactly(voice):
+    assert export_voice(dx7.compile_voice(voice)) == (voice, [])
+
+
+def test_a_native_patch_exports_to_an_algorithm_holding_its_routing():
+    envelope = Envelope(segments=[(0.01, 0.0), (0.5, -12.0)], release_s=0.3)
+    patch = Patch(operators=[Operator(ratio=1.0, level=0.25, modulators=[1], envelope=envelope),
+                             Operator(ratio=2.0, level=1.5, carrier=False, feedback=0.5, envelope=envelope)])
+    _algorithm, slots, losses = place_on_algorithm(patch)
+    assert not losses
+    voice, losses = export_voice(patch)
+    back = dx7.compile_voice(voice)
+    carrier, modulator = back.operators[slots[0]], back.operators[slots[1]]
+    assert carrier.carrier and not modulator.carrier and slots[1] in back.topology.modulators[slots[0]]
+    assert modulator.ratio == pytest.approx(2.0)
+    assert 20 * math.log10(modulator.level / 1.5) == pytest.approx(0.0, abs=0.8)
+    assert 20 * math.log10(carrier.level / 0.25) == pytest.approx(0.0, abs=0.8)

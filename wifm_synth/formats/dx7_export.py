@@ -1,0 +1,157 @@
+"""A native patch as a DX7 voice (docs/DX7.md): the inverse of ``dx7_patch.compile_voice``.
+
+A patch compiled from a DX7 voice and left unchanged exports that voice byte for byte (it is kept in
+the patch's metadata). Any other patch is fitted: its routing is placed on the DX7 algorithm that
+holds it (an operator the patch lacks stays silent at output level 0), and each parameter is set to
+the DX7 value whose compiled figure is closest to the patch's, by searching the DX7's value range
+through the same arithmetic ``dx7_patch`` compiles with. What cannot be placed is listed as a loss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from wifm_synth.formats import dx7_patch as dx7
+from wifm_synth.formats.dx7_voice import Dx7Voice
+from wifm_synth.voice.dx7_algorithms import DX7_ALGORITHMS
+from wifm_synth.voice.patch import Patch
+from wifm_synth.voice.topology import Topology
+
+_CENTRE_BREAK_POINT = dx7.REFERENCE_NOTE - 17  # level scaling turns about the reference key
+_LINEAR_DOWN, _LINEAR_UP = 0, 3  # -LIN, +LIN curves
+
+
+def _closest(values, goal, measure) -> int:
+    return min(values, key=lambda value: abs(measure(value) - goal))
+
+
+def place_on_algorithm(patch: Patch) -> tuple[int, list[int | None], list[str]]:
+    """(algorithm, DX7 operator index 0..5 of each patch operator, losses) for the patch's routing."""
+    topology = patch.topology
+    if patch.algorithm is not None:
+        return patch.algorithm, list(range(6)), []
+    count = topology.operator_count
+    feedback = [index for index, operator in enumerate(patch.operators) if operator.feedback > 0.0]
+    edges = set(topology.edges())
+    for number in sorted(DX7_ALGORITHMS):
+        target = Topology.from_algorithm(number)
+        for slots in itertools.permutations(range(6), count):
+            if any(target.carriers[slots[index]] != topology.carriers[index] for index in range(count)):
+                continue
+            placed = {(slots[source], slots[modulated]) for source, modulated in edges}
+            inside = {edge for edge in target.edges() if edge[0] in slots and edge[1] in slots}
+            if placed == inside and all(slots[index] in target.feedback_operators for index in feedback):
+                return number, list(slots), []
+    # No algorithm holds the routing: keep the carriers, drop the modulation.
+    return 32, list(range(count)), ["routing (no DX7 algorithm holds it; exported as algorithm 32, carriers only)"]
+
+
+def _operator_values(operator, carrier: bool) -> dict[str, int]:
+    values = {name: 0 for name in ("level_scaling_left_depth", "level_scaling_right_depth", "amp_mod_sensitivity")}
+    values |= {"level_scaling_break_point": _CENTRE_BREAK_POINT, "eg_level_4": 0, "oscillator_mode": 0, "detune": 7}
+    values["rate_scaling"] = min(7, max(0, round(8 * operator.rate_scaling)))
+    values["key_velocity_sensitivity"] = _closest(range(8), operator.velocity_sensitivity,
+                                                  lambda kvs: dx7.VELOCITY_SENSITIVITY_BY_KVS[kvs])
+    slope = operator.key_level_db_per_octave
+    values["level_scaling_left_curve"] = _LINEAR_DOWN if slope >= 0 else _LINEAR_UP
+    values["level_scaling_right_curve"] = _LINEAR_UP if slope >= 0 else _LINEAR_DOWN
+    # Output level first at depth 0; the depths then turn about the reference key, where they add nothing.
+    amplitude = operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
+    goal = dx7.UNITS_PER_OCTAVE * (math.log2(max(amplitude, 1e-9)) + dx7.FULL_SCALE_EXPONENT)
+    values["output_level"] = _closest(range(100), goal, lambda level: dx7.eg_level_units(99, dx7.output_units(
+        values | {"output_level": level}, dx7.REFERENCE_NOTE, dx7.REFERENCE_VELOCITY)))
+    if slope:
+        depth = _closest(range(100), slope, lambda depth: dx7.key_level_db_per_octave(
+            values | {"level_scaling_left_depth": depth, "level_scaling_right_depth": depth}))
+        values["level_scaling_left_depth"] = values["level_scaling_right_depth"] = depth
+    values |= _frequency_values(operator)
+    values |= _envelope_values(operator, values)
+    return values
+
+
+def _frequency_values(operator) -> dict[str, int]:
+    if operator.fixed_hz is not None:
+        decades = math.log10(operator.fixed_hz)
+        coarse = min(3, max(0, math.floor(decades)))
+        return {"oscillator_mode": 1, "frequency_coarse": coarse, "detune": 7,
+                "frequency_fine": min(99, max(0, round((decades - coarse) * 100)))}
+
+    def ratio_of(coarse, fine):
+        return (coarse or 0.5) * (1.0 + fine / 100.0)
+
+    candidates = [(coarse, min(99, max(0, round((operator.ratio / (coarse or 0.5) - 1.0) * 100))))
+                  for coarse in range(32)]
+    coarse, fine = min(candidates, key=lambda pair: abs(math.log(ratio_of(*pair) / operator.ratio)))
+    cents = operator.detune_cents + 1200.0 * math.log2(operator.ratio / ratio_of(coarse, fine))
+    detune = min(14, max(0, round(cents / dx7.DETUNE_CENTS_PER_STEP) + 7))
+    return {"oscillator_mode": 0, "frequency_coarse": coarse, "frequency_fine": fine, "detune": detune}
+
+
+def _envelope_values(operator, values: dict[str, int]) -> dict[str, int]:
+    """EG levels and rates for the patch's segments: the loudest segment end is level 1, the last level 3."""
+    segments = list(operator.envelope.segments)
+    peak = max(range(len(segments)), key=lambda index: segments[index][1])
+    stages = [(sum(duration for duration, _ in segments[:peak + 1]), segments[peak][1])]
+    after = segments[peak + 1:]
+    if len(after) >= 2:
+        stages.append((sum(duration for duration, _ in after[:-1]), after[-2][1]))
+        stages.append(after[-1])
+    elif after:
+        stages += [(0.0, segments[peak][1]), after[0]]
+    else:
+        stages += [(0.0, segments[peak][1])] * 2
+    output = dx7.output_units(values, dx7.REFERENCE_NOTE, dx7.REFERENCE_VELOCITY)
+    reference = dx7.eg_level_units(99, output)
+    rate_steps = dx7.rate_scaling_steps(dx7.REFERENCE_NOTE, values["rate_scaling"])
+    result, level = {}, 0
+    for number, (seconds, db) in enumerate(stages, start=1):
+        eg_level = _closest(range(100), reference + db / dx7.DB_PER_UNIT, lambda eg: dx7.eg_level_units(eg, output))
+        target = dx7.eg_level_units(eg_level, output) * dx7.EG_UNITS_PER_LEVEL_UNIT
+        result[f"eg_level_{number}"] = eg_level
+        result[f"eg_rate_{number}"] = _closest(range(100), math.log(max(seconds, 1e-4)), lambda rate, start=level, end=target: math.log(
+            dx7.EgStage(start, end, dx7.eg_increment(rate, rate_steps)).seconds))
+        level = target
+    result["eg_rate_4"] = _closest(range(100), math.log(operator.envelope.release_s), lambda rate: math.log(
+        dx7.release_seconds({"eg_rate_4": rate}, rate_steps)))
+    return result
+
+
+def _voice_values(patch: Patch) -> dict[str, int]:
+    lfo = patch.lfo
+    values = {"lfo_speed": _closest(range(100), lfo.rate_hz, dx7.lfo_rate_hz),
+              "lfo_delay": _closest(range(100), lfo.delay_s, dx7.lfo_delay_s),
+              "lfo_amp_mod_depth": _closest(range(100), lfo.amp_depth_db, lambda depth: dx7.tremolo_db(depth, 3)),
+              "lfo_wave": 4, "transpose": 24}
+    pairs = itertools.product(range(100), range(8))
+    values["lfo_pitch_mod_depth"], values["pitch_mod_sensitivity"] = min(
+        pairs, key=lambda pair: (abs(dx7.vibrato_cents(*pair) - lfo.pitch_depth_cents), -pair[1]))
+    return values
+
+
+def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
+    """The DX7 voice for ``patch`` and what of the patch it does not keep (empty when exact)."""
+    stored = dx7.stored_voice(patch)
+    if stored is not None:
+        name = _dx7_name(patch.name)
+        return (stored if name == stored.name.strip() else stored.with_name(name)), []
+    algorithm, slots, losses = place_on_algorithm(patch)
+    topology = Topology.from_algorithm(algorithm)
+    voice = Dx7Voice.init_voice().with_operator(1, output_level=0).with_values(algorithm=algorithm - 1)
+    for index, operator in enumerate(patch.operators):
+        carrier = topology.carriers[slots[index]]
+        voice = voice.with_operator(slots[index] + 1, **_operator_values(operator, carrier))
+        if operator.feedback > 0.0:
+            amplitude = operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
+            voice = voice.with_values(feedback=_closest(range(1, 8), operator.feedback,
+                                                        lambda step, peak=amplitude: dx7.feedback_radians(step, peak)))
+    if patch.lfo.amp_depth_db > 0:
+        for slot in topology.carrier_indices:
+            voice = voice.with_operator(slot + 1, amp_mod_sensitivity=3)
+    voice = voice.with_values(**_voice_values(patch)).with_name(_dx7_name(patch.name))
+    return voice, losses
+
+
+def _dx7_name(name: str) -> str:
+    """At most 10 printable ASCII characters of ``name``."""
+    return "".join(character if 32 <= ord(character) < 127 else "?" for character in name)[:10]
