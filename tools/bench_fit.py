@@ -118,7 +118,7 @@ def main() -> int:
         for row in rows:
             print(f"{row['note']:32s} {row['analysis_s']:9.3f} {row['fit_s']:9.3f} {row['total_s']:9.3f} "
                   f"{row['seed_total_s']:9.3f}  {row['ratios']}")
-        print(f"median total {median_total:.3f} s (target {report["target_total_s"]} s), seed {median_seed:.3f} s; "
+        print(f"median total {median_total:.3f} s (target {report['target_total_s']} s), seed {median_seed:.3f} s; "
               f"first call: analysis {first_analysis_s:.2f} s, fit {first_fit_s['wifm']:.2f} s; "
               f"{report['machine']['cpu']}, {report['machine']['cores']} cores")
     return 0

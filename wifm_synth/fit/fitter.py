@@ -240,7 +240,8 @@ def _fit_pair(analysis: SampleAnalysis, settings: FitSettings) -> FitResult:
 
 def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult) -> FitResult:
     """Up to ``settings.ops`` operators on DX7 algorithms; the pair stays a candidate (``fit.multi_op``)."""
-    from wifm_synth.fit import multi_op  # it imports verify → engine, which the 2-operator path never needs
+    # imported here: multi_op imports verify → engine, which the 2-operator path never needs
+    from wifm_synth.fit import multi_op
 
     started = time.perf_counter()
     frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)

@@ -67,7 +67,7 @@ def search(analysis_inputs, pair_ratios, pair_betas, max_operators: int | str):
     axis, amplitudes, weights, times = analysis_inputs
     cache = SpectrumCache(axis.size)
     screen = _evenly(np.flatnonzero(weights > 0), SCREEN_FRAMES)
-    pair = Structure((graph_fit.CARRIER_ROOT, 0), tuple(int(round(r)) for r in pair_ratios))
+    pair = Structure((graph_fit.CARRIER_ROOT, 0), tuple(round(r) for r in pair_ratios))
     start_levels = np.stack([np.ones(screen.size), pair_betas[screen]], axis=1)
     loss, _, _ = evaluate(cache, pair, start_levels, 0.0, axis, amplitudes[screen])
     start = LevelFit(pair, start_levels, 0.0, weighted_mean(loss, weights[screen]))

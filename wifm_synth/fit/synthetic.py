@@ -14,7 +14,12 @@ import math
 
 import numpy as np
 
-from wifm_synth.fit.structures import CARRIER_ROOT, Structure, active_forest, canonical_form
+from wifm_synth.fit.structures import (
+    CARRIER_ROOT,
+    Structure,
+    active_forest,
+    canonical_form,
+)
 from wifm_synth.voice.dx7_algorithms import DX7_ALGORITHMS, DX7_OPERATOR_COUNT
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 from wifm_synth.voice.topology import Topology
