@@ -248,7 +248,11 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
     amplitudes = np.ascontiguousarray(analysis.harmonic_amps[frames], dtype=np.float64)
     axis = loss_axis(amplitudes.shape[1], settings.axis)
     times, weights = pair.frame_times, pair.frame_weights
-    refined, refine, cache = multi_op.search((axis, amplitudes, weights, times), pair.ratios, pair.betas, settings.ops)
+    hop_s = float(np.median(np.diff(times)))
+    # every tracked pair (not only the best) starts the structure search: W1's best pair is often not the
+    # best trunk for more operators
+    pairs = search_index_trajectories(TargetSpectra(axis, amplitudes, weights, hop_s), "w1")
+    refined, refine, cache = multi_op.search((axis, amplitudes, weights, times), pairs, settings.ops)
     release_s = pair.patch.operators[0].envelope.release_s
     fitted = refine[_envelope_frames(times[refine], weights[refine], analysis.source)]
     fits = [None] + [refined[size] for size in sorted(refined)]

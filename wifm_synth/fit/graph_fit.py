@@ -42,7 +42,7 @@ LEARNING_RATE = 0.05
 NEW_MODULATOR_LEVEL = 0.3
 NEW_CARRIER_LEVEL = 0.15
 SCREEN_ITERATIONS = 25
-REFINE_ITERATIONS = 80
+REFINE_ITERATIONS = 60
 MOVES_OPTIMISED = 6  # per parent structure, after ranking by the slope at level 0
 BEAM_WIDTH = 2
 FEEDBACK_START = 0.3
@@ -149,12 +149,14 @@ def _entry_slope(cache, grown: Structure, levels: np.ndarray, feedback: float, a
     return weighted_mean(grad_levels[:, -1], weights)
 
 
-def grow_structures(cache: SpectrumCache, start: LevelFit, max_operators: int, axis: np.ndarray,
+def grow_structures(cache: SpectrumCache, starts: list[LevelFit], max_operators: int, axis: np.ndarray,
                     amplitudes: np.ndarray, weights: np.ndarray) -> dict[int, LevelFit]:
-    """Best fit found per operator count (from the start's up to ``max_operators``), on these frames."""
-    best = {start.structure.operator_count: start}
-    frontier = [start]
-    for size in range(start.structure.operator_count + 1, max_operators + 1):
+    """Best fit found per operator count (from the starts' up to ``max_operators``), on these frames.
+    The starts (fits of one operator count) are the first beam."""
+    first = min(starts, key=lambda fit: fit.loss)
+    best = {first.structure.operator_count: first}
+    frontier = list(starts)
+    for size in range(first.structure.operator_count + 1, max_operators + 1):
         fits: dict[str, LevelFit] = {}
         for parent in frontier:
             ranked = []

@@ -32,7 +32,8 @@ from wifm_synth.voice.patch import Envelope, Operator
 from wifm_synth.voice.topology import MAX_OPERATORS, Topology
 
 SCREEN_FRAMES = 12
-REFINE_FRAMES = 64
+REFINE_FRAMES = 40
+REFINED_COUNTS = 3  # the largest operator counts reached (e.g. 4, 5, 6) are refined; the pair always competes
 ATTACK_S = 0.25  # every frame this close to the onset is refined: the attack is where envelopes bend
 # --ops auto: another operator must lower the mean screening W1 by this much per second it costs.
 AUTO_GAIN_PER_SECOND = 0.002
@@ -58,25 +59,30 @@ def _interpolated(levels: np.ndarray, from_times: np.ndarray, to_times: np.ndarr
     return np.stack([np.interp(to_times, from_times, levels[:, k]) for k in range(levels.shape[1])], axis=1)
 
 
-def search(analysis_inputs, pair_ratios, pair_betas, max_operators: int | str):
+def search(analysis_inputs, pairs, max_operators: int | str):
     """Structure search and refinement → (refined best fit per operator count 3…, the refinement frames,
     the spectrum cache). Levels are on the refinement frames.
 
-    ``analysis_inputs`` = (axis, amplitudes (T, H), weights (T,), times (T,)) of the held frames.
+    ``analysis_inputs`` = (axis, amplitudes (T, H), weights (T,), times (T,)) of the held frames;
+    ``pairs`` are 2-operator trajectories (``ratio_search.IndexTrajectory``) on those frames, the starts.
     """
     axis, amplitudes, weights, times = analysis_inputs
     cache = SpectrumCache(axis.size)
     screen = _evenly(np.flatnonzero(weights > 0), SCREEN_FRAMES)
-    pair = Structure((graph_fit.CARRIER_ROOT, 0), tuple(round(r) for r in pair_ratios))
-    start_levels = np.stack([np.ones(screen.size), pair_betas[screen]], axis=1)
-    loss, _, _ = evaluate(cache, pair, start_levels, 0.0, axis, amplitudes[screen])
-    start = LevelFit(pair, start_levels, 0.0, weighted_mean(loss, weights[screen]))
+    starts = []
+    for pair in pairs:
+        structure = Structure((graph_fit.CARRIER_ROOT, 0), (round(pair.carrier_ratio), round(pair.modulator_ratio)))
+        levels = np.stack([np.ones(screen.size), pair.betas[screen]], axis=1)
+        loss, _, _ = evaluate(cache, structure, levels, 0.0, axis, amplitudes[screen])
+        starts.append(LevelFit(structure, levels, 0.0, weighted_mean(loss, weights[screen])))
     limit = MAX_OPERATORS if max_operators == "auto" else int(max_operators)
-    screened = _grow(cache, start, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen])
+    screened = _grow(cache, starts, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen])
     refine = refinement_frames(times, weights)
     refined = {}
+    largest = max(screened)
     for size, fit in screened.items():
-        if size <= 2:
+        # refinement is most of the cost: only the largest counts are refined and offered to the render check
+        if size <= 2 or size < largest - REFINED_COUNTS + 1:
             continue
         levels = _interpolated(fit.levels, times[screen], times[refine])
         refined[size] = optimise_levels(cache, fit.structure, levels, fit.feedback, axis, amplitudes[refine],
@@ -84,22 +90,22 @@ def search(analysis_inputs, pair_ratios, pair_betas, max_operators: int | str):
     return refined, refine, cache
 
 
-def _grow(cache, start, limit, auto, axis, amplitudes, weights) -> dict[int, LevelFit]:
+def _grow(cache, starts, limit, auto, axis, amplitudes, weights) -> dict[int, LevelFit]:
     """grow_structures one operator count at a time, so ``auto`` can stop when growth stops paying."""
     if not auto:
-        return graph_fit.grow_structures(cache, start, limit, axis, amplitudes, weights)
-    best = {start.structure.operator_count: start}
-    current = start
+        return graph_fit.grow_structures(cache, starts, limit, axis, amplitudes, weights)
+    current = min(starts, key=lambda fit: fit.loss)
+    best = {2: current}
+    frontier = starts
     while current.structure.operator_count < limit:
         started = time.perf_counter()
-        grown = graph_fit.grow_structures(cache, current, current.structure.operator_count + 1, axis,
-                                          amplitudes, weights)
         size = current.structure.operator_count + 1
+        grown = graph_fit.grow_structures(cache, frontier, size, axis, amplitudes, weights)
         if size not in grown:
             break
         gain = current.loss - grown[size].loss
-        best[size] = grown[size]
-        current = grown[size]
+        best[size] = current = grown[size]
+        frontier = [current]
         if gain / max(time.perf_counter() - started, 1e-3) < AUTO_GAIN_PER_SECOND:
             break
     return best
