@@ -11,7 +11,14 @@ from wifm_synth.analysis import analyze
 from wifm_synth.engine import render_note
 from wifm_synth.fit import graph_fit
 from wifm_synth.fit.fitter import FitSettings, fit_analysis, loss_axis
-from wifm_synth.fit.structures import CARRIER_ROOT, Structure, active_forest, canonical_form, realisations, realise
+from wifm_synth.fit.structures import (
+    CARRIER_ROOT,
+    Structure,
+    active_forest,
+    canonical_form,
+    realisations,
+    realise,
+)
 from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
 from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.voice.graph_spectrum import graph_spectrum
@@ -115,4 +122,4 @@ def test_six_operator_fit_of_a_two_operator_note_is_at_least_as_good():
     pair = fit_analysis(analysis, FitSettings())
     six = fit_analysis(analysis, FitSettings(ops=6))
     assert render_distance_db(six.patch, analysis) <= render_distance_db(pair.patch, analysis) + 1e-9
-    assert [c["operators"] for c in six.patch.metadata["candidates"]][0] == 2
+    assert six.patch.metadata["candidates"][0]["operators"] == 2

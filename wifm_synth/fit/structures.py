@@ -110,22 +110,28 @@ def active_forest(topology: Topology, active: tuple[int, ...]) -> list[int] | No
     return parents
 
 
+def forest_placements():
+    """(algorithm, active operators, their forest parents) for every algorithm and every set of its
+    operators that, with the others silent, is a forest in which every operator is heard."""
+    for number in sorted(DX7_ALGORITHMS):
+        topology = Topology.from_algorithm(number)
+        for size in range(1, DX7_OPERATOR_COUNT + 1):
+            for active in itertools.combinations(range(DX7_OPERATOR_COUNT), size):
+                parents = active_forest(topology, active)
+                if parents is not None:
+                    yield number, active, parents
+
+
 @functools.cache
 def realisations() -> dict[str, Realisation]:
     """Every forest class reachable by silencing operators of a DX7 algorithm → its lowest algorithm."""
     table: dict[str, Realisation] = {}
-    for number in sorted(DX7_ALGORITHMS):
-        topology = Topology.from_algorithm(number)
-        feedback = topology.feedback_operators[0]
-        for size in range(1, DX7_OPERATOR_COUNT + 1):
-            for active in itertools.combinations(range(DX7_OPERATOR_COUNT), size):
-                parents = active_forest(topology, active)
-                if parents is None:
-                    continue
-                marks = [None] + ([active.index(feedback)] if feedback in active else [])
-                for mark in marks:
-                    form, order = canonical_form(parents, mark)
-                    table.setdefault(form, Realisation(number, tuple(active[k] for k in order)))
+    for number, active, parents in forest_placements():
+        feedback = Topology.from_algorithm(number).feedback_operators[0]
+        marks = [None] + ([active.index(feedback)] if feedback in active else [])
+        for mark in marks:
+            form, order = canonical_form(parents, mark)
+            table.setdefault(form, Realisation(number, tuple(active[k] for k in order)))
     return table
 
 

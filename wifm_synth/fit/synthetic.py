@@ -9,7 +9,6 @@ numbering (the canonical form with ratios), with or without the feedback mark.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -17,10 +16,10 @@ import numpy as np
 from wifm_synth.fit.structures import (
     CARRIER_ROOT,
     Structure,
-    active_forest,
     canonical_form,
+    forest_placements,
 )
-from wifm_synth.voice.dx7_algorithms import DX7_ALGORITHMS, DX7_OPERATOR_COUNT
+from wifm_synth.voice.dx7_algorithms import DX7_OPERATOR_COUNT
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 from wifm_synth.voice.topology import Topology
 
@@ -29,15 +28,9 @@ MODULATOR_RATIOS = tuple(range(1, 13))
 
 
 def _choices(operator_count: int):
-    """(algorithm, active operators, their forest parents) for every way to have this many heard operators."""
-    found = []
-    for number in sorted(DX7_ALGORITHMS):
-        topology = Topology.from_algorithm(number)
-        for active in itertools.combinations(range(DX7_OPERATOR_COUNT), operator_count):
-            parents = active_forest(topology, active)
-            if parents is not None and sum(p == CARRIER_ROOT for p in parents) <= 2:
-                found.append((number, active, parents))
-    return found
+    """(algorithm, active operators, forest parents) with this many heard operators, at most two carriers."""
+    return [(number, active, parents) for number, active, parents in forest_placements()
+            if len(active) == operator_count and sum(p == CARRIER_ROOT for p in parents) <= 2]
 
 
 def random_patch(rng: np.random.Generator, operator_count: int, note: int = 57) -> tuple[Patch, Structure]:
