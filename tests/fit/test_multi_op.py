@@ -19,6 +19,7 @@ from wifm_synth.fit.structures import (
     realisations,
     realise,
 )
+from wifm_synth.fit.synthetic import random_patch, recovered
 from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
 from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.voice.graph_spectrum import graph_spectrum
@@ -123,3 +124,22 @@ def test_six_operator_fit_of_a_two_operator_note_is_at_least_as_good():
     six = fit_analysis(analysis, FitSettings(ops=6))
     assert render_distance_db(six.patch, analysis) <= render_distance_db(pair.patch, analysis) + 1e-9
     assert six.patch.metadata["candidates"][0]["operators"] == 2
+
+
+def test_synthetic_recovery_on_engine_renders():
+    """Random 4-operator DX7 patches, rendered by the engine, analysed and re-fitted with --ops 4
+    (tools/recovery_fit.py runs 40 of 4 and 6 operators and reports the rates). On 40 the exact
+    structure is rarely found — several forests explain the same harmonics — but the render of the fit
+    is far closer than the pair's (40 of 40, median 8.0 vs 18.4 dB); here it must beat the pair by
+    >= 1 dB on 3 of 4 patches."""
+    improved, exact = 0, 0
+    for seed in (0, 2, 4, 6):
+        patch, truth = random_patch(np.random.default_rng(seed), 4)
+        note = patch.pitch.reference_note
+        audio = render_note(patch, note, hold_s=1.0, tail_s=0.3, sample_rate=SAMPLE_RATE)
+        analysis = analyze((audio, SAMPLE_RATE), note_hint=note)
+        fit = fit_analysis(analysis, FitSettings(ops=4))
+        distances = [candidate["render_distance_db"] for candidate in fit.patch.metadata["candidates"]]
+        improved += min(distances) <= distances[0] - 1.0
+        exact += recovered(truth, fit.structure, with_feedback=False)
+    assert improved >= 3, (improved, exact)
