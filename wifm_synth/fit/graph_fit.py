@@ -43,8 +43,8 @@ NEW_MODULATOR_LEVEL = 0.3
 NEW_CARRIER_LEVEL = 0.15
 SCREEN_ITERATIONS = 25
 REFINE_ITERATIONS = 60
-MOVES_OPTIMISED = 6  # per parent structure, after ranking by the slope at level 0
-BEAM_WIDTH = 2
+MOVES_OPTIMISED = 8  # per parent structure, after ranking by the slope at level 0
+BEAM_WIDTH = 3
 FEEDBACK_START = 0.3
 
 
