@@ -1,4 +1,5 @@
-"""Recorded note → 2-operator FM patch.
+"""Recorded note → FM patch: the 2-operator pair, and for ``ops`` 4, 6 or auto a DX7-algorithm patch
+searched from it (``fit.multi_op``), whichever the engine's render puts closer to the note.
 
 Pipeline: analysis (pitch, per-frame harmonics) → per-frame target spectra on the loss axis →
 integer-ratio search with a β(t) trajectory per ratio (``ratio_search``; or the seed method) →
