@@ -37,6 +37,7 @@ METHODS = {
     "wifm-w1-4op": FitSettings(loss="w1", ops=4),
     "wifm-w1-6op": FitSettings(loss="w1", ops=6),
     "wifm-sinkhorn-6op": FitSettings(loss="sinkhorn", ops=6),
+    "wifm-w1-auto": FitSettings(loss="w1", ops="auto"),
 }
 # The multi-operator methods take seconds per note; they run when named.
 DEFAULT_METHODS = ("wifm-w1", "wifm-mse", "seed")
