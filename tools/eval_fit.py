@@ -1,6 +1,6 @@
 """Fit quality on a folder of notes: each fitting method scored against the floor and limit references.
 
-Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-w1,wifm-mse,seed] [--workers 2]
+Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-w1,wifm-w1-6op,...] [--workers 2]
 
 Every note is fitted with each method, rendered through the engine at its key and reference velocity
 (held until the target's release starts, or for its whole length), aligned to the target's onset and
@@ -34,7 +34,13 @@ METHODS = {
     "wifm-w1": FitSettings(loss="w1"),
     "wifm-mse": FitSettings(loss="mse"),
     "seed": FitSettings(method="seed"),
+    "wifm-w1-4op": FitSettings(loss="w1", ops=4),
+    "wifm-w1-6op": FitSettings(loss="w1", ops=6),
+    "wifm-sinkhorn-6op": FitSettings(loss="sinkhorn", ops=6),
+    "wifm-w1-auto": FitSettings(loss="w1", ops="auto"),
 }
+# The multi-operator methods take seconds per note; they run when named.
+DEFAULT_METHODS = ("wifm-w1", "wifm-mse", "seed")
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg"}
 METRIC_KEYS = ("stft_db", "harmonic_db", "envelope_db", "f0_cents")
 
@@ -149,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     output.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/RESULTS.md")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated: " + ", ".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated (default {','.join(DEFAULT_METHODS)}): " + ", ".join(METHODS))
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -42,6 +42,15 @@ _polyphony = _number_in(int, 1, 4096, "polyphony")
 _jobs = _number_in(int, 1, 1024, "jobs")
 
 
+def _operator_count(text: str) -> int | str:
+    """``--ops``: a number or ``auto``; which counts the fitter supports it checks itself (FitSettings), so
+    an unsupported one is a one-line ``wifm: error`` like every other bad setting."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error of the command."""
 
@@ -153,6 +162,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_bank(args: argparse.Namespace) -> int:
     from wifm_synth.bank.build import bank_command
+    from wifm_synth.fit.fitter import FitSettings
+
+    FitSettings(ops=args.ops)  # a bad --ops fails before any sample is read
 
     try:
         return bank_command(
@@ -203,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("input", type=Path, help="audio file (WAV, FLAC, AIFF, OGG)")
     fit.add_argument("-o", "--output", type=Path, required=True, help="patch file to write (.json)")
     fit.add_argument("--note", type=_midi_note, help="MIDI note of the sample (checked against the detected pitch)")
-    fit.add_argument("--ops", type=int, default=2, help="number of FM operators (default 2)")
+    fit.add_argument("--ops", type=_operator_count, default=2,
+                     help="FM operators: 2, up to 4 or 6 on a DX7 algorithm, or auto (default 2)")
     fit.add_argument("--loss", choices=["w1", "mse", "sinkhorn"], default="w1", help="spectral loss (default w1)")
     fit.add_argument("--method", choices=["wifm", "seed"], default="wifm", help="fitting method (default wifm)")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
@@ -244,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     bank.add_argument("--program", type=_program, help="GM program number for a single-instrument bank")
     bank.add_argument("--jobs", type=_jobs, help="parallel fits (default: all cores)")
     bank.add_argument("--dask-scheduler", help="run fits on this Dask distributed scheduler (host:port)")
-    bank.add_argument("--ops", type=int, default=2)
+    bank.add_argument("--ops", type=_operator_count, default=2,
+                      help="operators per fit, as for fit (default 2: a bank fits many notes)")
     bank.add_argument("--fill-gaps", action="store_true",
                       help="SFZ: keys and velocities outside every region play the nearest region (default: silent)")
     bank.add_argument("--presets", metavar="LIST",

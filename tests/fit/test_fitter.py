@@ -135,7 +135,9 @@ def test_note_hint_sets_the_reference_note(bundled_notes):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"ops": 4}, "--ops 4"),
+    ({"ops": 5}, "--ops 5"),
+    ({"ops": 0}, "--ops 0"),
+    ({"ops": True}, "--ops True"),
     ({"loss": "l2"}, "--loss l2"),
     ({"method": "adam"}, "--method adam"),
     ({"axis": "mel"}, "axis mel"),

@@ -1,4 +1,5 @@
-"""Recorded note → 2-operator FM patch.
+"""Recorded note → FM patch: the 2-operator pair, and for ``ops`` 4, 6 or auto a DX7-algorithm patch
+searched from it (``fit.multi_op``), whichever the engine's render puts closer to the note.
 
 Pipeline: analysis (pitch, per-frame harmonics) → per-frame target spectra on the loss axis →
 integer-ratio search with a β(t) trajectory per ratio (``ratio_search``; or the seed method) →
@@ -41,12 +42,13 @@ from wifm_synth.fit.ratio_search import (
 )
 from wifm_synth.fit.seed import ENVELOPE_SEGMENTS as SEED_ENVELOPE_SEGMENTS
 from wifm_synth.fit.seed import fit_seed_trajectory
+from wifm_synth.fit.structures import Structure
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 from wifm_synth.voice.schema import SCHEMA
 
 METHODS = ("wifm", "seed")
 AXES = ("log", "harmonic")
-SUPPORTED_OPERATORS = (2,)
+SUPPORTED_OPERATORS = (2, 4, 6, "auto")
 # Frames quieter than this (re the loudest frame's RMS) do not steer the fit: their spectra are noise.
 ACTIVE_FLOOR_DB = -50.0
 # Envelope levels are clamped here (re the envelope's peak) so silence never reaches log(0).
@@ -69,16 +71,16 @@ class FitSettings:
     ``axis`` ("log" or "harmonic") applies to the wifm method; the seed method uses the harmonic index.
     """
 
-    ops: int = 2
+    ops: int | str = 2
     loss: str = "w1"
     method: str = "wifm"
     axis: str = "log"
     reference_velocity: int = SCHEMA["pitch.reference_velocity"].default
 
     def __post_init__(self):
-        if self.ops not in SUPPORTED_OPERATORS:
+        if isinstance(self.ops, bool) or self.ops not in SUPPORTED_OPERATORS:
             supported = ", ".join(map(str, SUPPORTED_OPERATORS))
-            raise InputError(f"--ops {self.ops}: only {supported}-operator fits are implemented")
+            raise InputError(f"--ops {self.ops}: expected one of {supported}")
         if self.loss not in LOSS_KINDS:
             raise InputError(f"--loss {self.loss}: expected one of {', '.join(LOSS_KINDS)}")
         if self.method not in METHODS:
@@ -108,6 +110,7 @@ class FitResult:
     frame_weights: np.ndarray  # (T,) 1 where the frame steered the fit
     carrier_envelope: EnvelopeFit
     modulator_envelope: EnvelopeFit | None  # None when the fit needs no modulation
+    structure: Structure | None = None  # the operator graph of a multi-operator fit (None: the pair)
 
 
 def loss_axis(n_harmonics: int, axis: str) -> np.ndarray:
@@ -159,11 +162,19 @@ def _trajectory(target: TargetSpectra, settings: FitSettings) -> IndexTrajectory
 
 
 def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()) -> FitResult:
-    """Fit a 2-operator patch to an analysed note (see the module docstring for the pipeline)."""
+    """Fit a patch to an analysed note: the 2-operator pair (module docstring), then for ``ops`` 4, 6 or
+    auto the operator-graph search over DX7 algorithms (``fit.multi_op``), keeping whichever renders best."""
     if not isinstance(analysis, SampleAnalysis):
         raise InputError(f"fit_analysis: expected a SampleAnalysis, got {type(analysis).__name__}")
     if not isinstance(settings, FitSettings):
         raise InputError(f"fit_analysis: expected FitSettings, got {type(settings).__name__}")
+    result = _fit_pair(analysis, settings)
+    if settings.ops != 2:
+        result = _fit_graph(analysis, settings, result)
+    return result
+
+
+def _fit_pair(analysis: SampleAnalysis, settings: FitSettings) -> FitResult:
     started = time.perf_counter()
     frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)
     amplitudes = np.ascontiguousarray(analysis.harmonic_amps[frames], dtype=np.float64)
@@ -232,6 +243,57 @@ def fit_analysis(analysis: SampleAnalysis, settings: FitSettings = FitSettings()
         frame_times=times, betas=trajectory.betas, carrier_gains=gains, frame_loss=trajectory.frame_loss,
         frame_weights=weights, carrier_envelope=carrier_envelope, modulator_envelope=modulator_envelope,
     )
+
+
+def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult) -> FitResult:
+    """Up to ``settings.ops`` operators on DX7 algorithms; the pair stays a candidate (``fit.multi_op``)."""
+    # imported here: multi_op imports verify → engine, which the 2-operator path never needs
+    from wifm_synth.fit import multi_op
+
+    started = time.perf_counter()
+    frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)
+    amplitudes = np.ascontiguousarray(analysis.harmonic_amps[frames], dtype=np.float64)
+    axis = loss_axis(amplitudes.shape[1], settings.axis)
+    times, weights = pair.frame_times, pair.frame_weights
+    hop_s = float(np.median(np.diff(times)))
+    # every tracked pair (not only the best) starts the structure search: W1's best pair is often not the
+    # best trunk for more operators
+    pairs = search_index_trajectories(TargetSpectra(axis, amplitudes, weights, hop_s), "w1")
+    refined, refine, cache = multi_op.search((axis, amplitudes, weights, times), pairs, settings.ops)
+    release_s = pair.patch.operators[0].envelope.release_s
+    fitted = refine[_envelope_frames(times[refine], weights[refine], analysis.source)]
+    fits = [None] + [refined[size] for size in sorted(refined)]
+    candidates = [pair.patch]
+    trajectories = [None]
+    for fit in fits[1:]:
+        algorithm, operators, levels = multi_op.operators_for(
+            fit, cache, axis, amplitudes[refine], times[refine], np.searchsorted(refine, fitted), release_s,
+            (ENVELOPE_FLOOR_DB, MODULATOR_FLOOR_DB), MODULATOR_VELOCITY_SENSITIVITY, MIN_INDEX)
+        # The vibrato is the pair's LFO; its tremolo is not, because these level trajectories keep it.
+        lfo = dataclasses.replace(pair.patch.lfo, amp_depth_db=0.0)
+        candidates.append(Patch(name=pair.patch.name, pitch=pair.patch.pitch, algorithm=algorithm,
+                                operators=operators, lfo=lfo, metadata=dict(pair.patch.metadata)))
+        trajectories.append(levels)
+    chosen, distances = multi_op.best_by_render(candidates, analysis)
+    patch = candidates[chosen]
+    seconds = pair.seconds + time.perf_counter() - started
+    patch.metadata.update(seconds=round(seconds, 4), candidates=[
+        {"operators": 2 if fit is None else fit.structure.operator_count,
+         "structure": "" if fit is None else fit.structure.describe(),
+         "algorithm": candidate.algorithm, "render_distance_db": round(distance, 3)}
+        for fit, candidate, distance in zip(fits, candidates, distances)])
+    if chosen == 0:
+        pair.seconds = seconds
+        return pair
+    fit, levels = fits[chosen], trajectories[chosen]
+    ratios = [operator.ratio for operator in patch.operators]
+    patch.metadata.update(loss=fit.loss, ratios=ratios, structure=fit.structure.describe())
+    carriers = np.array(fit.structure.carriers)
+    # The pair's fields for the multi-operator fit: the first modulator's index and the summed carriers.
+    return dataclasses.replace(
+        pair, patch=patch, loss=fit.loss, seconds=seconds, ratios=ratios, frame_times=times[refine],
+        frame_weights=weights[refine], frame_loss=multi_op.frame_loss(cache, fit, axis, amplitudes[refine]),
+        betas=levels[:, 1], carrier_gains=levels[:, carriers].sum(axis=1), structure=fit.structure)
 
 
 def fit_file(path: str | os.PathLike, *, note: int | None = None, settings: FitSettings = FitSettings()) -> FitResult:

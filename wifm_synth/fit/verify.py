@@ -93,18 +93,32 @@ def _score(target: SampleAnalysis, candidate: np.ndarray, candidate_analysis: Sa
     ]
 
 
+def render_like(patch: Patch, target: SampleAnalysis, *, midi_note: int, velocity: int) -> np.ndarray:
+    """The engine's render of ``patch`` as long as ``target`` from its onset, held until its release."""
+    length = len(target.audio) - target.onset_index
+    duration_s = length / SAMPLE_RATE
+    hold_s = target.release_start_s if target.release_start_s is not None else duration_s
+    return _fit_to_length(
+        render_note(patch, midi_note, velocity=velocity, hold_s=hold_s,
+                    tail_s=max(duration_s - hold_s, MIN_TAIL_S), sample_rate=SAMPLE_RATE),
+        length,
+    )
+
+
+def render_distance_db(patch: Patch, target: SampleAnalysis) -> float:
+    """The quality metric alone (multi-resolution log-spectral distance of the render, dB) for a target
+    analysed at SAMPLE_RATE, rendered at the patch's reference key and velocity: to compare candidates."""
+    pitch = patch.pitch
+    rendered = render_like(patch, target, midi_note=pitch.reference_note, velocity=pitch.reference_velocity)
+    return float(analysis_metrics.multires_log_stft_distance_db(_from_onset(target), rendered, SAMPLE_RATE))
+
+
 def verify_fit(patch: Patch, source_path: str | os.PathLike, *, midi_note: int, velocity: int) -> FitVerification:
     """Render ``patch`` at ``midi_note``/``velocity`` as long as its source sample, held until the source's
     release, and score it. Raises InputError (AnalysisError) when the source cannot be read or analysed."""
     target = analyze(source_path, note_hint=midi_note, sample_rate=SAMPLE_RATE)
     target_audio = _from_onset(target)
-    duration_s = len(target_audio) / SAMPLE_RATE
-    hold_s = target.release_start_s if target.release_start_s is not None else duration_s
-    rendered_audio = _fit_to_length(
-        render_note(patch, midi_note, velocity=velocity, hold_s=hold_s,
-                    tail_s=max(duration_s - hold_s, MIN_TAIL_S), sample_rate=SAMPLE_RATE),
-        len(target_audio),
-    )
+    rendered_audio = render_like(patch, target, midi_note=midi_note, velocity=velocity)
     verification = FitVerification(target=target, target_audio=target_audio, rendered_audio=rendered_audio,
                                    rendered=analyze_render(rendered_audio, midi_note))
     if verification.rendered is None:

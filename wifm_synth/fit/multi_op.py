@@ -1,0 +1,157 @@
+"""Recorded note → DX7-algorithm patch with up to 6 operators, never worse than the 2-operator fit.
+
+Pipeline, after the 2-operator fit (``fitter``):
+1. screening frames (a few evenly spaced active frames) and refinement frames (every frame of the
+   attack, then evenly thinned);
+2. structure search on the screening frames (``graph_fit.grow_structures``), from the 2-operator pair;
+3. per operator count, the best structure's levels are interpolated onto the refinement frames and
+   refined there with exact gradients (smoothness prior; warm-started from the screening solution);
+4. carrier levels energy-matched per frame (as the 2-operator fit), every operator's level trajectory
+   → few-segment envelope by the DP of ``fit.envelope``, release from the sample;
+5. each candidate — the 2-operator patch and the best patch of every operator count — is rendered by
+   the engine and the one with the lowest multi-resolution log-spectral distance is returned.
+
+``--ops auto`` grows to 6 operators but stops adding when the screening loss gained per second spent
+falls below AUTO_GAIN_PER_SECOND.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from wifm_synth.analysis import SampleAnalysis
+from wifm_synth.fit import graph_fit
+from wifm_synth.fit.envelope import fit_envelope
+from wifm_synth.fit.graph_fit import LevelFit, SpectrumCache, evaluate, optimise_levels
+from wifm_synth.fit.ratio_search import energy_matched_gains, weighted_mean
+from wifm_synth.fit.structures import Structure, realise
+from wifm_synth.fit.verify import render_distance_db
+from wifm_synth.voice.patch import Envelope, Operator
+from wifm_synth.voice.topology import MAX_OPERATORS, Topology
+
+SCREEN_FRAMES = 12
+REFINE_FRAMES = 40
+REFINED_COUNTS = 3  # the largest operator counts reached (e.g. 4, 5, 6) are refined; the pair always competes
+ATTACK_S = 0.25  # every frame this close to the onset is refined: the attack is where envelopes bend
+# --ops auto: another operator must lower the mean screening W1 by this much per second it costs.
+AUTO_GAIN_PER_SECOND = 0.002
+
+
+def _evenly(frames: np.ndarray, count: int) -> np.ndarray:
+    if frames.size <= count:
+        return frames
+    return frames[np.unique(np.linspace(0, frames.size - 1, count).round().astype(np.int64))]
+
+
+def refinement_frames(times: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Indices (into the held frames) of every attack frame and an even thinning of the rest."""
+    active = np.flatnonzero(weights > 0)
+    last = int(active[-1]) if active.size else times.size - 1
+    frames = np.arange(last + 1)
+    attack = frames[times[frames] <= ATTACK_S]
+    rest = _evenly(frames[times[frames] > ATTACK_S], max(2, REFINE_FRAMES - attack.size))
+    return np.union1d(attack, rest)
+
+
+def _interpolated(levels: np.ndarray, from_times: np.ndarray, to_times: np.ndarray) -> np.ndarray:
+    return np.stack([np.interp(to_times, from_times, levels[:, k]) for k in range(levels.shape[1])], axis=1)
+
+
+def search(analysis_inputs, pairs, max_operators: int | str):
+    """Structure search and refinement → (refined best fit per operator count 3…, the refinement frames,
+    the spectrum cache). Levels are on the refinement frames.
+
+    ``analysis_inputs`` = (axis, amplitudes (T, H), weights (T,), times (T,)) of the held frames;
+    ``pairs`` are 2-operator trajectories (``ratio_search.IndexTrajectory``) on those frames, the starts.
+    """
+    axis, amplitudes, weights, times = analysis_inputs
+    cache = SpectrumCache(axis.size)
+    screen = _evenly(np.flatnonzero(weights > 0), SCREEN_FRAMES)
+    starts = []
+    for pair in pairs:
+        structure = Structure((graph_fit.CARRIER_ROOT, 0), (round(pair.carrier_ratio), round(pair.modulator_ratio)))
+        levels = np.stack([np.ones(screen.size), pair.betas[screen]], axis=1)
+        loss, _, _ = evaluate(cache, structure, levels, 0.0, axis, amplitudes[screen])
+        starts.append(LevelFit(structure, levels, 0.0, weighted_mean(loss, weights[screen])))
+    limit = MAX_OPERATORS if max_operators == "auto" else int(max_operators)
+    screened = _grow(cache, starts, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen])
+    refine = refinement_frames(times, weights)
+    refined = {}
+    largest = max(screened)
+    for size, fit in screened.items():
+        # refinement is most of the cost: only the largest counts are refined and offered to the render check
+        if size <= 2 or size < largest - REFINED_COUNTS + 1:
+            continue
+        levels = _interpolated(fit.levels, times[screen], times[refine])
+        refined[size] = optimise_levels(cache, fit.structure, levels, fit.feedback, axis, amplitudes[refine],
+                                        weights[refine], graph_fit.REFINE_ITERATIONS)
+    return refined, refine, cache
+
+
+def _grow(cache, starts, limit, auto, axis, amplitudes, weights) -> dict[int, LevelFit]:
+    """grow_structures one operator count at a time, so ``auto`` can stop when growth stops paying."""
+    if not auto:
+        return graph_fit.grow_structures(cache, starts, limit, axis, amplitudes, weights)
+    current = min(starts, key=lambda fit: fit.loss)
+    best = {2: current}
+    frontier = starts
+    while current.structure.operator_count < limit:
+        started = time.perf_counter()
+        size = current.structure.operator_count + 1
+        grown = graph_fit.grow_structures(cache, frontier, size, axis, amplitudes, weights)
+        if size not in grown:
+            break
+        gain = current.loss - grown[size].loss
+        best[size] = current = grown[size]
+        frontier = [current]
+        if gain / max(time.perf_counter() - started, 1e-3) < AUTO_GAIN_PER_SECOND:
+            break
+    return best
+
+
+def _levels_db(values, reference, floor_db):
+    return 20.0 * np.log10(np.maximum(values / max(reference, 1e-300), 10.0 ** (floor_db / 20.0)))
+
+
+def operators_for(fit: LevelFit, cache: SpectrumCache, axis, amplitudes, times, fitted, release_s, floors,
+                  modulator_velocity_sensitivity, min_index):
+    """The 6 DX7 operators of a refined fit (energy-matched carriers, envelopes per operator), its
+    algorithm and per-operator peak levels. ``fitted`` are the frames the envelopes follow."""
+    structure = fit.structure
+    algorithm, placement = realise(structure)
+    topology = Topology.from_algorithm(algorithm)
+    levels = fit.levels.copy()
+    magnitudes, _ = cache(structure, levels, fit.feedback)
+    carriers = np.array(structure.carriers)
+    levels[:, carriers] *= energy_matched_gains(amplitudes, magnitudes)[:, None]
+    carrier_floor_db, modulator_floor_db = floors
+    by_dx7 = {dx7: k for k, dx7 in enumerate(placement)}
+    operators = []
+    for dx7 in range(MAX_OPERATORS):
+        carrier, sources = topology.carriers[dx7], list(topology.modulators[dx7])
+        k = by_dx7.get(dx7)
+        peak = 0.0 if k is None else float(levels[fitted, k].max())
+        if k is None or peak <= min_index:
+            operators.append(Operator(ratio=1.0, level=0.0, carrier=carrier, modulators=sources,
+                                      envelope=Envelope(release_s=release_s)))
+            continue
+        floor_db = carrier_floor_db if carrier else modulator_floor_db
+        envelope = fit_envelope(times[fitted], _levels_db(levels[fitted, k], peak, floor_db))
+        operators.append(Operator(
+            ratio=float(structure.ratios[k]), level=peak, carrier=carrier, modulators=sources,
+            feedback=fit.feedback if k == structure.feedback_operator else 0.0,
+            envelope=Envelope(segments=envelope.segments, release_s=release_s),
+            **({} if carrier else {"velocity_sensitivity": modulator_velocity_sensitivity})))
+    return algorithm, operators, levels
+
+
+def frame_loss(cache: SpectrumCache, fit: LevelFit, axis, amplitudes) -> np.ndarray:
+    return evaluate(cache, fit.structure, fit.levels, fit.feedback, axis, amplitudes)[0]
+
+
+def best_by_render(candidates: list, analysis: SampleAnalysis) -> tuple[int, list[float]]:
+    """Index of the candidate patch whose engine render is closest to the target, and every distance."""
+    distances = [render_distance_db(patch, analysis) for patch in candidates]
+    return int(np.argmin(distances)), distances
