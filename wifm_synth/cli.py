@@ -203,6 +203,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_command(instrument_path(args.instrument), args.output)
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    from wifm_synth.info import info_command
+
+    return info_command(instrument_path(args.instrument), as_json=args.json)
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from wifm_synth.warmup import warmup_command
+
+    return warmup_command(as_json=args.json)
+
+
+# Commands that run the Numba kernels: on a cold compile cache they say why the first run is slow.
+COMPILING_COMMANDS = {"fit", "render", "play", "bank", "report", "warmup"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wifm", description="Learn FM patches from recorded notes and play them.")
     parser.add_argument("--version", action="version", version=f"wifm_synth {__version__}")
@@ -250,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="sample rate in Hz (default: the output device's rate; under JACK, the server's)")
     play.set_defaults(handler=cmd_play)
 
+    info = commands.add_parser("info", help="show a patch's or bank's programs, zones, operators and fit quality")
+    info.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or bank folder")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(handler=cmd_info)
+
+    warmup = commands.add_parser("warmup", help="compile the engine and fitter now (else the first run does)")
+    warmup.add_argument("--json", action="store_true", help="print one JSON object")
+    warmup.set_defaults(handler=cmd_warmup)
+
     devices = commands.add_parser("devices", help="list audio outputs and MIDI inputs")
     devices.add_argument("--json", action="store_true")
     devices.set_defaults(handler=cmd_devices)
@@ -276,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in COMPILING_COMMANDS:
+        from wifm_synth.warmup import announce_compiling_if_cold
+
+        announce_compiling_if_cold()
     try:
         return args.handler(args)
     except WifmError as error:
