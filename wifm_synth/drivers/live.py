@@ -19,6 +19,7 @@ import time
 
 import rtmidi
 
+from wifm_synth.drivers.alsa_quiet import silence_alsa_errors
 from wifm_synth.drivers.audio_out import (
     AudioHostLost,
     EngineOutputStream,
@@ -153,6 +154,7 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
 
     Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
     """
+    silence_alsa_errors()
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
     loaded = load_instrument(instrument)
@@ -179,6 +181,7 @@ def _midi_inputs(jack_running: bool) -> list[dict]:
 
 def devices_command(as_json: bool = False) -> int:
     """``wifm devices``: audio outputs (PortAudio) and MIDI inputs (every rtmidi back end)."""
+    silence_alsa_errors()
     try:
         outputs = list_output_devices()
         audio_problem = None
