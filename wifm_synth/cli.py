@@ -170,6 +170,9 @@ def cmd_play(args: argparse.Namespace) -> int:
             period=args.period,
             polyphony=args.polyphony,
             sample_rate=args.sample_rate,
+            client_name=args.client_name,
+            verbose=args.verbose,
+            quiet=args.quiet,
         )
     except AudioHostLost as error:
         # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
@@ -258,7 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = commands.add_parser("play", help="play a patch or bank live from MIDI input")
     play.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or bank folder")
-    play.add_argument("--midi-in", default="all", help="MIDI input port name (substring) or 'all' (default)")
+    play.add_argument("--midi-in", default="all", metavar="NAME|all|none",
+                      help="MIDI sources to connect to the player's own input port: every one ('all', the "
+                           "default: a keyboard plugged in plays at once), those whose name contains NAME, "
+                           "or none (route them yourself in qjackctl/Carla/aconnect)")
+    play.add_argument("--client-name", default="wifm", help="JACK/ALSA MIDI client name (default wifm)")
+    play.add_argument("-v", "--verbose", action="store_true", help="print every incoming MIDI message")
+    play.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
     play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")

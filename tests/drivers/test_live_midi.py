@@ -121,6 +121,15 @@ class FlakyPortLister:
             raise rtmidi.SystemError("MidiInAlsa::getPortCount: error")
         return []
 
+    def ignore_types(self, **kinds):
+        pass
+
+    def open_virtual_port(self, name):  # the player's own input port
+        pass
+
+    def get_message(self):
+        return None
+
     def delete(self):
         pass
 
@@ -155,6 +164,15 @@ class NoPorts:
 
     def get_ports(self):
         return []
+
+    def ignore_types(self, **kinds):
+        pass
+
+    def open_virtual_port(self, name):  # the player's own input port
+        pass
+
+    def get_message(self):
+        return None
 
     def delete(self):
         pass
