@@ -161,6 +161,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     from wifm_synth.drivers.audio_out import AudioHostLost
     from wifm_synth.drivers.live import play_command
+    from wifm_synth.drivers.shell import shell_wanted
 
     try:
         return play_command(
@@ -173,6 +174,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             client_name=args.client_name,
             verbose=args.verbose,
             quiet=args.quiet,
+            shell=shell_wanted(args.no_shell),
         )
     except AudioHostLost as error:
         # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
@@ -268,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--client-name", default="wifm", help="JACK/ALSA MIDI client name (default wifm)")
     play.add_argument("-v", "--verbose", action="store_true", help="print every incoming MIDI message")
     play.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    play.add_argument("-i", "--no-shell", action="store_true",
+                      help="no command shell, even when stdin is a terminal (type 'help' in the shell)")
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
     play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -37,6 +38,7 @@ from wifm_synth.drivers.midi_in import (
     list_input_ports,
     send_panic,
 )
+from wifm_synth.drivers.shell import PlayShell, start_line_reader
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
 from wifm_synth.formats.bank_json import load_instrument
@@ -155,7 +157,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
                  period: int = 128, polyphony: int = 256, sample_rate: int | None = None, *,
-                 client_name: str = CLIENT_NAME, verbose: bool = False, quiet: bool = False) -> int:
+                 client_name: str = CLIENT_NAME, verbose: bool = False, quiet: bool = False,
+                 shell: bool = False) -> int:
     """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop.
 
     Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
@@ -169,10 +172,20 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
         if not quiet:
             print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
             print(f"wifm play: {drum_channel_line(loaded)}", flush=True)
+        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        commands = PlayShell(player, loaded, write=lambda text: print(text, flush=True)) if shell else None
+        if commands is not None:
+            print("wifm play: type help for commands", flush=True)
+            start_line_reader(lines)
         while not stop.wait(STATUS_POLL_S):
             for notice in player.notices():
                 if not quiet:
                     print(f"wifm play: {notice}", flush=True)
+            while commands is not None and not lines.empty():
+                line = lines.get()
+                if line is None or not commands.handle(line):
+                    stop.set()
+                    break
             if player.stream.lost:
                 raise AudioHostLost(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
     if not quiet:

@@ -202,6 +202,7 @@ class MidiInput:
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._monitor = self._notices.put if verbose else None
         self._patch_loads: queue.SimpleQueue[tuple[int, Patch]] = queue.SimpleQueue()
+        self._posted_events: queue.SimpleQueue[tuple[int, int, int] | None] = queue.SimpleQueue()  # None: panic
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
@@ -222,6 +223,13 @@ class MidiInput:
                 pending.append(self._notices.get_nowait())
             except queue.Empty:
                 return pending
+
+    def post_event(self, status: int, data1: int, data2: int) -> None:
+        """Have the pump send this channel message now (the ``wifm play`` shell; from any thread)."""
+        self._posted_events.put((status, data1, data2))
+
+    def post_panic(self) -> None:
+        self._posted_events.put(None)
 
     def post_patch_load(self, row: int, patch: Patch) -> None:
         """Have the pump replace patch row ``row`` by ``patch`` at its next poll (from any thread)."""
@@ -284,7 +292,23 @@ class MidiInput:
                     self._notices.put(f"MIDI in: events dropped: {exc}")
                 self._drop_announced = True
         self._post_patch_loads(now)
+        self._post_events(now)
         self._last_poll_time = now
+
+    def _post_events(self, now: float) -> None:
+        while True:
+            try:
+                event = self._posted_events.get_nowait()
+            except queue.Empty:
+                return
+            frame = self._clock.event_frame(now)
+            try:
+                if event is None:
+                    send_panic(self._sink, frame)
+                else:
+                    self._sink.send(frame, *event)
+            except InputError as exc:
+                self._notices.put(f"MIDI in: events dropped: {exc}")
 
     def _post_patch_loads(self, now: float) -> None:
         while True:
