@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from signal import SIGPIPE
 
 from wifm_synth import __version__
 from wifm_synth.errors import WifmError
@@ -325,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our stdout (`wifm render -o - | head`, `wifm info | less`) stopped early; point stdout
+        # at /dev/null so the interpreter's final flush does not fail again, and exit as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + SIGPIPE
 
 
 if __name__ == "__main__":

@@ -147,3 +147,13 @@ def test_stdout_gets_a_wav_and_refused_options_are_one_line(tmp_path):
         lines = result.stderr.decode().strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("wifm: error: "), lines
     assert sorted(path.name for path in tmp_path.iterdir()) == ["song.mid"]
+
+
+def test_a_reader_closing_the_pipe_early_ends_the_render_quietly():
+    command = [sys.executable, "-m", "wifm_synth", "render", str(PATCH), "--note", "48", "-o", "-"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout.read(4) == b"RIFF"
+        process.stdout.close()  # as `| head -c 4` does
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=300) == 141
+    assert "Traceback" not in stderr and "Error" not in stderr
