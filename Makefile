@@ -1,6 +1,7 @@
 # Set-up on a fresh Debian machine (run as root, or with sudo available):
-#   make demo   install what is missing, fit the bundled samples, render, report
-#   make test   install what is missing, run the whole test suite
+#   make demo      install what is missing, compile the engine, fit the bundled samples, render, report
+#   make test      install what is missing, run the whole test suite
+#   make install   link .venv/bin/wifm into ~/.local/bin, so that `wifm` works from any folder
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,9 @@ APT_PACKAGES := libportaudio2 libsndfile1 jackd2 chromium python3-venv libfluids
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT := out/demo
 
-.PHONY: demo test deps venv clean
+LINK_DIR := $(HOME)/.local/bin
+
+.PHONY: demo test deps venv install clean
 
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
@@ -34,8 +37,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 venv: deps $(VENV)/.installed
 
+# warmup first: the Numba kernels compile once (about ten seconds) with a message, not silently mid-demo
 demo: venv
+	$(BIN)/wifm warmup
 	$(BIN)/python tools/demo.py --out $(DEMO_OUT)
+
+install: venv
+	mkdir -p $(LINK_DIR)
+	ln -sf $(abspath $(BIN)/wifm) $(LINK_DIR)/wifm
+	@case ":$$PATH:" in *":$(LINK_DIR):"*) echo "wifm -> $(LINK_DIR)/wifm";; \
+		*) echo "wifm -> $(LINK_DIR)/wifm; $(LINK_DIR) is not on your PATH: add it, or run .venv/bin/wifm";; esac
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from signal import SIGPIPE
 
 from wifm_synth import __version__
 from wifm_synth.errors import WifmError
@@ -32,7 +33,17 @@ def _number_in(convert, low, high, what: str):
     return parse
 
 
-_midi_note = _number_in(int, 0, 127, "MIDI note")
+def _midi_note(text: str) -> int:
+    """A MIDI note number (60) or a note name (C4, F#3, Db5; C4 = 60)."""
+    from wifm_synth.library.naming import note_number
+
+    key = note_number(text)
+    return key if key is not None else _note_number(text)
+
+
+_note_number = _number_in(int, 0, 127, "MIDI note")
+_decibels = _number_in(float, -120.0, 60.0, "gain (dB)")
+_dbfs = _number_in(float, -120.0, 0.0, "normalize level (dBFS)")
 _program = _number_in(int, 0, 127, "program")
 _velocity = _number_in(int, 1, 127, "velocity")
 _seconds = _number_in(float, 0.0, 600.0, "seconds")
@@ -101,51 +112,79 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
+
+
+def instrument_path(path: Path) -> Path:
+    """The patch or bank file meant by ``path``: a bank folder means its ``bank.json``. Samples and SFZ
+    files, given where a patch is expected, get a hint at the command that turns them into one."""
+    if path.is_dir():
+        if (path / "bank.json").is_file():
+            return path / "bank.json"
+        raise WifmError("is a folder without a bank.json; to make a bank from its samples: wifm bank", path)
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        raise WifmError("is an audio sample, not a patch; did you mean wifm fit (one patch) or wifm bank?", path)
+    if suffix == ".sfz":
+        raise WifmError("is an SFZ instrument, not a patch bank; did you mean wifm bank?", path)
+    return path
+
+
 def cmd_render(args: argparse.Namespace) -> int:
+    from wifm_synth.drivers.wav import STDOUT, output_format
+
+    instrument = instrument_path(args.instrument)
+    audio_format = output_format(args.output, args.format, args.subtype)
+    if args.gain is not None and args.normalize is not None:
+        raise WifmError("--gain and --normalize both set the level; give one", args.output)
+    gain_db = args.gain or 0.0
+    # with -o - the audio owns stdout, so the summary goes to stderr
+    report = sys.stderr if str(args.output) == STDOUT else sys.stdout
     if args.midi is not None:
+        for option, value in (("--note", args.note), ("--velocity", args.velocity), ("--hold", args.hold),
+                              ("--tail", args.tail)):
+            if value is not None:
+                raise WifmError(f"{option} does not apply to a MIDI render (the song gives its notes)", args.midi)
         from wifm_synth.drivers.render_midi import render_midi_command
 
-        summary = render_midi_command(args.instrument, args.midi, args.output, sample_rate=args.sample_rate)
-        print(json.dumps(summary) if args.json else f"{args.output}: {summary.get('seconds_audio', 0):.1f} s of audio")
-        return 0
-    if args.note is None:
-        raise WifmError("render needs --note MIDI (one note) or --midi SONG.mid", args.instrument)
-    from wifm_synth.drivers.wav import write_wav
-    from wifm_synth.engine import render_note
-    from wifm_synth.formats.bank_json import Bank, load_instrument
+        summary = render_midi_command(instrument, args.midi, args.output, sample_rate=args.sample_rate,
+                                      audio_format=audio_format, gain_db=gain_db, normalize_dbfs=args.normalize,
+                                      program=args.program, polyphony=args.polyphony)
+    else:
+        if args.note is None:
+            raise WifmError("render needs --note KEY (one note, e.g. 60 or C4) or --midi SONG.mid", args.instrument)
+        from wifm_synth.drivers.render_note import render_note_command
 
-    instrument = load_instrument(args.instrument)
-    program = None
-    if args.program is not None:
-        if not isinstance(instrument, Bank):
-            raise WifmError("--program applies to banks; this is a single patch", args.instrument)
-        matches = sorted((entry.bank, entry.program) for entry in instrument.programs if entry.program == args.program)
-        if not matches:
-            available = ", ".join(str(entry.program) for entry in instrument.programs)
-            raise WifmError(f"the bank has no program {args.program} (it has {available})", args.instrument)
-        program = matches[0]
-    audio = render_note(
-        instrument, args.note, velocity=args.velocity, hold_s=args.hold, tail_s=args.tail,
-        sample_rate=args.sample_rate, program=program,
-    )
-    write_wav(args.output, audio, args.sample_rate)
+        summary = render_note_command(instrument, args.output, args.note, velocity=args.velocity or 100,
+                                      hold_s=2.0 if args.hold is None else args.hold,
+                                      tail_s=1.0 if args.tail is None else args.tail,
+                                      sample_rate=args.sample_rate, program=args.program, audio_format=audio_format,
+                                      gain_db=gain_db, normalize_dbfs=args.normalize)
     if args.json:
-        print(json.dumps({"output": str(args.output), "seconds_audio": len(audio) / args.sample_rate}))
+        print(json.dumps(summary), file=report)
+    else:
+        print(f"{args.output}: {summary['seconds_audio']:.1f} s of {summary['format']} {summary['subtype']}, "
+              f"peak {summary['peak_dbfs'] if summary['peak_dbfs'] is not None else '-inf'} dBFS", file=report)
     return 0
 
 
 def cmd_play(args: argparse.Namespace) -> int:
     from wifm_synth.drivers.audio_out import AudioHostLost
     from wifm_synth.drivers.live import play_command
+    from wifm_synth.drivers.shell import shell_wanted
 
     try:
         return play_command(
-            args.instrument,
+            instrument_path(args.instrument),
             midi_in=args.midi_in,
             audio_out=args.audio_out,
             period=args.period,
             polyphony=args.polyphony,
             sample_rate=args.sample_rate,
+            client_name=args.client_name,
+            verbose=args.verbose,
+            quiet=args.quiet,
+            shell=shell_wanted(args.no_shell),
         )
     except AudioHostLost as error:
         # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
@@ -191,7 +230,23 @@ def cmd_bank(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from wifm_synth.report import report_command
 
-    return report_command(args.instrument, args.output)
+    return report_command(instrument_path(args.instrument), args.output)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from wifm_synth.info import info_command
+
+    return info_command(instrument_path(args.instrument), as_json=args.json)
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from wifm_synth.warmup import warmup_command
+
+    return warmup_command(as_json=args.json)
+
+
+# Commands that run the Numba kernels: on a cold compile cache they say why the first run is slow.
+COMPILING_COMMANDS = {"fit", "render", "play", "bank", "report", "warmup"}
 
 
 def cmd_syx(args: argparse.Namespace) -> int:
@@ -222,28 +277,54 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(handler=cmd_fit)
 
-    render = commands.add_parser("render", help="render a note or a MIDI file to a WAV file")
-    render.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
-    render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
-    render.add_argument("--note", type=_midi_note, help="render one note of this MIDI key")
+    render = commands.add_parser("render", help="render a note or a MIDI file to an audio file")
+    render.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or bank folder")
+    render.add_argument("-o", "--output", type=Path, required=True,
+                        help="audio file to write: .wav, .flac, .ogg or .aiff; - = WAV on stdout")
+    render.add_argument("--note", type=_midi_note, help="render one note of this key (60 or C4, F#3, ...)")
     render.add_argument("--midi", type=Path, help="render this MIDI file (SMF type 0 or 1)")
-    render.add_argument("--program", type=_program, help="with --note and a bank: the program to play (default: its first)")
-    render.add_argument("--velocity", type=_velocity, default=100)
-    render.add_argument("--hold", type=_seconds, default=2.0, help="seconds until note-off (default 2)")
-    render.add_argument("--tail", type=_seconds, default=1.0, help="seconds after note-off (default 1)")
+    render.add_argument("--program", type=_program,
+                        help="the bank's program to play (with --midi: on every channel but 10; default: the "
+                             "song's programs, or the bank's first program for --note)")
+    render.add_argument("--velocity", type=_velocity, help="--note: key velocity (default 100)")
+    render.add_argument("--hold", type=_seconds, help="--note: seconds until note-off (default 2)")
+    render.add_argument("--tail", type=_seconds, help="--note: seconds after note-off (default 1)")
+    render.add_argument("--gain", type=_decibels, metavar="DB", help="scale the output by this many dB")
+    render.add_argument("--normalize", type=_dbfs, nargs="?", const=-1.0, metavar="DBFS",
+                        help="scale the output so that its peak is at DBFS (default -1)")
+    render.add_argument("--format", help="container instead of the extension's: WAV, FLAC, OGG, AIFF")
+    render.add_argument("--subtype", help="sample encoding, e.g. PCM_16, PCM_24, FLOAT, VORBIS")
+    render.add_argument("--polyphony", type=_polyphony, default=256, help="--midi: maximum voices (default 256)")
     render.add_argument("--sample-rate", type=_sample_rate, default=48000)
     render.add_argument("--json", action="store_true", help="print one JSON object")
     render.set_defaults(handler=cmd_render)
 
     play = commands.add_parser("play", help="play a patch or bank live from MIDI input")
-    play.add_argument("instrument", type=Path, help="patch (.json) or bank (bank.json)")
-    play.add_argument("--midi-in", default="all", help="MIDI input port name (substring) or 'all' (default)")
+    play.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or bank folder")
+    play.add_argument("--midi-in", default="all", metavar="NAME|all|none",
+                      help="MIDI sources to connect to the player's own input port: every one ('all', the "
+                           "default: a keyboard plugged in plays at once), those whose name contains NAME, "
+                           "or none (route them yourself in qjackctl/Carla/aconnect)")
+    play.add_argument("--client-name", default="wifm", help="JACK/ALSA MIDI client name (default wifm)")
+    play.add_argument("-v", "--verbose", action="store_true", help="print every incoming MIDI message")
+    play.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    play.add_argument("-i", "--no-shell", action="store_true",
+                      help="no command shell, even when stdin is a terminal (type 'help' in the shell)")
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
     play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")
     play.add_argument("--sample-rate", type=_sample_rate,
                       help="sample rate in Hz (default: the output device's rate; under JACK, the server's)")
     play.set_defaults(handler=cmd_play)
+
+    info = commands.add_parser("info", help="show a patch's or bank's programs, zones, operators and fit quality")
+    info.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or bank folder")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(handler=cmd_info)
+
+    warmup = commands.add_parser("warmup", help="compile the engine and fitter now (else the first run does)")
+    warmup.add_argument("--json", action="store_true", help="print one JSON object")
+    warmup.set_defaults(handler=cmd_warmup)
 
     devices = commands.add_parser("devices", help="list audio outputs and MIDI inputs")
     devices.add_argument("--json", action="store_true")
@@ -295,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in COMPILING_COMMANDS:
+        from wifm_synth.warmup import announce_compiling_if_cold
+
+        announce_compiling_if_cold()
     try:
         return args.handler(args)
     except WifmError as error:
@@ -302,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our stdout (`wifm render -o - | head`, `wifm info | less`) stopped early; point stdout
+        # at /dev/null so the interpreter's final flush does not fail again, and exit as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + SIGPIPE
 
 
 if __name__ == "__main__":

@@ -107,22 +107,38 @@ def test_panic_resets_controllers_and_releases_every_channel():
     assert [data1 for _, status, data1, _ in sink.events if status == 0xB3] == [121, 123]
 
 
-class FlakyPortLister:
-    """Stands in for rtmidi.MidiIn: listing ports fails on calls 2 and 3 (call 1 is the player's start)."""
-
-    calls = 0
+class NoPorts:
+    """Stands in for rtmidi.MidiIn: a MIDI system without ports."""
 
     def __init__(self, *args, **kwargs):
         pass
+
+    def get_ports(self):
+        return []
+
+    def ignore_types(self, **kinds):
+        pass
+
+    def open_virtual_port(self, name):  # the player's own input port
+        pass
+
+    def get_message(self):
+        return None
+
+    def delete(self):
+        pass
+
+
+class FlakyPortLister(NoPorts):
+    """Stands in for rtmidi.MidiIn: listing ports fails on calls 2 and 3 (call 1 is the player's start)."""
+
+    calls = 0
 
     def get_ports(self):
         FlakyPortLister.calls += 1
         if FlakyPortLister.calls in (2, 3):
             raise rtmidi.SystemError("MidiInAlsa::getPortCount: error")
         return []
-
-    def delete(self):
-        pass
 
 
 class StoppedClock(FixedClock):
@@ -145,19 +161,6 @@ def test_a_failing_port_scan_is_reported_once_and_the_pump_keeps_running(monkeyp
         midi.stop()
     assert FlakyPortLister.calls >= 5, "the pump stopped scanning after the error"
     assert failures == ["MIDI in: SystemError: MidiInAlsa::getPortCount: error; retrying"]
-
-
-class NoPorts:
-    """Stands in for rtmidi.MidiIn: a MIDI system without ports."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def get_ports(self):
-        return []
-
-    def delete(self):
-        pass
 
 
 def test_patch_loads_from_another_thread_are_posted_by_the_pump(monkeypatch):

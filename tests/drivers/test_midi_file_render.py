@@ -206,4 +206,4 @@ def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):
     assert np.mean(np.abs(audio) > 0.999) > 0.01  # flat tops where the signal exceeded full scale
     assert len(notices) == 1
     assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS "
-                        r"\(lower CC7 volumes or velocities\)", notices[0])
+                        r"\(lower CC7 volumes or velocities, or use --gain/--normalize\)", notices[0])

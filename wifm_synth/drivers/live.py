@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ import time
 
 import rtmidi
 
+from wifm_synth.drivers.alsa_quiet import silence_alsa_errors
 from wifm_synth.drivers.audio_out import (
     AudioHostLost,
     EngineOutputStream,
@@ -27,12 +29,16 @@ from wifm_synth.drivers.audio_out import (
 )
 from wifm_synth.drivers.midi_in import (
     ALL_PORTS,
+    CLIENT_NAME,
+    NO_PORTS,
+    OWN_PORT_NAME,
     MidiInput,
     api_name,
     available_apis,
     list_input_ports,
     send_panic,
 )
+from wifm_synth.drivers.shell import PlayShell, start_line_reader
 from wifm_synth.engine import Synth
 from wifm_synth.errors import DeviceError, WifmError
 from wifm_synth.formats.bank_json import load_instrument
@@ -68,7 +74,8 @@ class LivePlayer:
     """
 
     def __init__(self, instrument, *, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
-                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None):
+                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None,
+                 client_name: str = CLIENT_NAME, verbose: bool = False):
         device = find_output_device(audio_out)
         if sample_rate is None:
             sample_rate = round(device["default_sample_rate"])
@@ -76,7 +83,7 @@ class LivePlayer:
         self.stream = EngineOutputStream(self.synth, device=device["index"], period=period)
         try:
             self.midi = MidiInput(self.synth, self.stream, api=midi_api_for(self.stream.device["host_api"]),
-                                  wanted=midi_in)
+                                  wanted=midi_in, client_name=client_name, verbose=verbose)
         except WifmError:
             self.stream.close()
             raise
@@ -97,11 +104,12 @@ class LivePlayer:
         rate = stream.sample_rate
         event_ms = 1000 * stream.latency_frames / rate
         output_ms = 1000 * stream.output_latency_s
-        ports = ", ".join(self.midi.connected_ports) or "none yet"
+        ports = ", ".join(self.midi.connected_ports) or ("none" if self.midi.wanted == NO_PORTS else "none yet")
         return (f"playing on '{stream.device['name']}' ({stream.device['host_api']}): {rate} Hz, "
                 f"period {stream.period} frames ({1000 * stream.period / rate:.2f} ms), "
                 f"latency {event_ms + output_ms:.2f} ms (events {event_ms:.2f} + output {output_ms:.2f}); "
-                f"MIDI in ({api_name(self.midi.api)}): {ports}")
+                f"MIDI in ({api_name(self.midi.api)}): port {self.midi.client_name}:{OWN_PORT_NAME}, "
+                f"connected {ports}")
 
     def notices(self) -> list[str]:
         return self.midi.notices() + self.synth.notices()
@@ -148,24 +156,51 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
-                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None) -> int:
+                 period: int = 128, polyphony: int = 256, sample_rate: int | None = None, *,
+                 client_name: str = CLIENT_NAME, verbose: bool = False, quiet: bool = False,
+                 shell: bool = False) -> int:
     """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop.
 
     Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
     """
+    silence_alsa_errors()
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
     loaded = load_instrument(instrument)
     with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
-                    sample_rate=sample_rate) as player:
-        print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
+                    sample_rate=sample_rate, client_name=client_name, verbose=verbose) as player:
+        if not quiet:
+            print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
+            print(f"wifm play: {drum_channel_line(loaded)}", flush=True)
+        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        commands = PlayShell(player, loaded, write=lambda text: print(text, flush=True)) if shell else None
+        if commands is not None:
+            print("wifm play: type help for commands", flush=True)
+            start_line_reader(lines)
         while not stop.wait(STATUS_POLL_S):
             for notice in player.notices():
-                print(f"wifm play: {notice}", flush=True)
+                if not quiet:
+                    print(f"wifm play: {notice}", flush=True)
+            while commands is not None and not lines.empty():
+                line = lines.get()
+                if line is None or not commands.handle(line):
+                    stop.set()
+                    break
             if player.stream.lost:
                 raise AudioHostLost(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
-    print("wifm play: stopped", flush=True)
+    if not quiet:
+        print("wifm play: stopped", flush=True)
     return 0
+
+
+def drum_channel_line(instrument) -> str:
+    """What MIDI channel 10 plays: a player expecting General MIDI drums there should know."""
+    if isinstance(instrument, Patch):
+        return f"channel 10 plays the patch '{instrument.name}' like every channel"
+    if instrument.drums is None:
+        return f"channel 10 (GM drums) is silent: bank '{instrument.name}' has no drum program"
+    bank, program = instrument.drums
+    return f"channel 10 (GM drums) plays bank {bank} program {program}"
 
 
 def _midi_inputs(jack_running: bool) -> list[dict]:
@@ -179,6 +214,7 @@ def _midi_inputs(jack_running: bool) -> list[dict]:
 
 def devices_command(as_json: bool = False) -> int:
     """``wifm devices``: audio outputs (PortAudio) and MIDI inputs (every rtmidi back end)."""
+    silence_alsa_errors()
     try:
         outputs = list_output_devices()
         audio_problem = None

@@ -28,6 +28,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,8 @@ from wifm_synth.voice.patch import Patch
 
 CLIENT_NAME = "wifm"
 ALL_PORTS = "all"
+NO_PORTS = "none"  # connect to nothing: only the own input port, for routing in qjackctl/Carla/aconnect
+OWN_PORT_NAME = "midi_in"  # the input port every player has from start-up, whatever --midi-in says
 POLL_INTERVAL_S = 0.0005
 SCAN_INTERVAL_S = 0.5
 # rtmidi's default input queue holds 100 messages; a dense chord with controllers can exceed that
@@ -115,6 +118,8 @@ def estimate_arrival(previous_arrival: float | None, delta_s: float, last_poll: 
 
 
 def port_matches(port_name: str, wanted: str) -> bool:
+    if wanted == NO_PORTS:
+        return False
     return wanted == ALL_PORTS or wanted.casefold() in port_name.casefold()
 
 
@@ -147,9 +152,11 @@ class PolledPort:
     midi_in: rtmidi.MidiIn
     previous_arrival: float | None = None
 
-    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float) -> list[str]:
+    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float,
+                        monitor: Callable[[str], None] | None = None) -> list[str]:
         """Send every message rtmidi queued since ``last_poll`` to ``sink``, each at its own frame;
-        returns the notices of messages that could not be used."""
+        ``monitor`` (``wifm play -v``) gets a description of each. Returns the notices of messages that
+        could not be used."""
         notices = []
         while (item := self.midi_in.get_message()) is not None:
             message, delta_s = item
@@ -157,7 +164,21 @@ class PolledPort:
             notice = forward_message(sink, message, clock.event_frame(self.previous_arrival))
             if notice is not None:
                 notices.append(notice)
+            if monitor is not None:
+                monitor(f"MIDI {self.name}: {describe_message(message)}")
         return notices
+
+
+_MESSAGE_NAMES = {0x80: "note off", 0x90: "note on", 0xA0: "key pressure", 0xB0: "control change",
+                  0xC0: "program change", 0xD0: "channel pressure", 0xE0: "pitch bend"}
+
+
+def describe_message(message: list[int]) -> str:
+    """``ch 1 note on 60 100`` for a channel message; the bytes in hex for anything else."""
+    status = message[0]
+    if CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
+        return f"ch {(status & 0x0F) + 1} {_MESSAGE_NAMES[status & 0xF0]} " + " ".join(map(str, message[1:]))
+    return " ".join(f"{byte:02X}" for byte in message[:16]) + (" …" if len(message) > 16 else "")
 
 
 class MidiInput:
@@ -167,20 +188,29 @@ class MidiInput:
     waiting for a port) are queued for the main thread: read them with ``notices()``.
     """
 
-    def __init__(self, sink: EventSink, clock: StreamClock, *, api: int, wanted: str = ALL_PORTS):
+    def __init__(self, sink: EventSink, clock: StreamClock, *, api: int, wanted: str = ALL_PORTS,
+                 client_name: str = CLIENT_NAME, verbose: bool = False):
         if not wanted:
-            raise DeviceError("--midi-in: empty port name (use a name substring or 'all')")
+            raise DeviceError("--midi-in: empty port name (use a name substring, 'all' or 'none')")
         self._sink = sink
         self._clock = clock
         self.api = api
         self.wanted = wanted
+        self.client_name = client_name
         try:
-            self._scanner: rtmidi.MidiIn | None = rtmidi.MidiIn(api, CLIENT_NAME)
+            # the own port exists from start-up, so that patchbays can connect to it before any source; its
+            # client also lists the sources, so the player's first JACK/ALSA client is exactly client_name
+            self._own_port = PolledPort(f"{client_name}:{OWN_PORT_NAME}", rtmidi.MidiIn(
+                api, client_name, queue_size_limit=QUEUE_SIZE))
+            self._own_port.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+            self._own_port.midi_in.open_virtual_port(OWN_PORT_NAME)
         except rtmidi.RtMidiError as exc:
             raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
         self._ports: dict[str, PolledPort] = {}
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._monitor = self._notices.put if verbose else None
         self._patch_loads: queue.SimpleQueue[tuple[int, Patch]] = queue.SimpleQueue()
+        self._posted_events: queue.SimpleQueue[tuple[int, int, int] | None] = queue.SimpleQueue()  # None: panic
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
@@ -202,6 +232,13 @@ class MidiInput:
             except queue.Empty:
                 return pending
 
+    def post_event(self, status: int, data1: int, data2: int) -> None:
+        """Have the pump send this channel message now (the ``wifm play`` shell; from any thread)."""
+        self._posted_events.put((status, data1, data2))
+
+    def post_panic(self) -> None:
+        self._posted_events.put(None)
+
     def post_patch_load(self, row: int, patch: Patch) -> None:
         """Have the pump replace patch row ``row`` by ``patch`` at its next poll (from any thread)."""
         self._patch_loads.put((row, patch))
@@ -220,8 +257,7 @@ class MidiInput:
         for port in self._ports.values():
             port.midi_in.delete()
         self._ports.clear()
-        if self._scanner is not None:
-            self._scanner.delete()
+        self._own_port.midi_in.delete()
 
     def __enter__(self):
         return self.start()
@@ -256,16 +292,33 @@ class MidiInput:
 
     def _poll_messages(self) -> None:
         now = self._clock.time()
-        for port in self._ports.values():
+        for port in [self._own_port, *self._ports.values()]:
             try:
-                for notice in port.forward_pending(self._sink, self._clock, self._last_poll_time, now):
+                for notice in port.forward_pending(self._sink, self._clock, self._last_poll_time, now,
+                                                   self._monitor):
                     self._notices.put(f"MIDI in: {notice}")
             except InputError as exc:  # e.g. the ring is full because the audio callback stopped
                 if not self._drop_announced:
                     self._notices.put(f"MIDI in: events dropped: {exc}")
                 self._drop_announced = True
         self._post_patch_loads(now)
+        self._post_events(now)
         self._last_poll_time = now
+
+    def _post_events(self, now: float) -> None:
+        while True:
+            try:
+                event = self._posted_events.get_nowait()
+            except queue.Empty:
+                return
+            frame = self._clock.event_frame(now)
+            try:
+                if event is None:
+                    send_panic(self._sink, frame)
+                else:
+                    self._sink.send(frame, *event)
+            except InputError as exc:
+                self._notices.put(f"MIDI in: events dropped: {exc}")
 
     def _post_patch_loads(self, now: float) -> None:
         while True:
@@ -279,18 +332,11 @@ class MidiInput:
                 self._notices.put(f"patch load: {exc}")
 
     def _port_lister(self) -> rtmidi.MidiIn:
-        """Any open input can list the ports. A separate scanner exists only while none is open: each
-        rtmidi input is one more JACK client that the server must wake every period."""
-        if self._ports:
-            if self._scanner is not None:
-                self._scanner.delete()
-                self._scanner = None
-            return next(iter(self._ports.values())).midi_in
-        if self._scanner is None:
-            self._scanner = rtmidi.MidiIn(self.api, CLIENT_NAME)
-        return self._scanner
+        return self._own_port.midi_in
 
     def _scan_ports(self) -> None:
+        if self.wanted == NO_PORTS:
+            return  # the user routes sources to the own port
         names = self._port_lister().get_ports()
         available = {name for name in names if port_matches(name, self.wanted)}
         for name in set(self._ports) - available:
@@ -307,7 +353,7 @@ class MidiInput:
         self._waiting_announced = not self._ports
 
     def _open(self, index: int, name: str) -> None:
-        midi_in = rtmidi.MidiIn(self.api, CLIENT_NAME, queue_size_limit=QUEUE_SIZE)
+        midi_in = rtmidi.MidiIn(self.api, self.client_name, queue_size_limit=QUEUE_SIZE)
         midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
         try:
             midi_in.open_port(index, "in")

@@ -1,8 +1,22 @@
-"""Writing rendered audio: 24-bit PCM WAV, atomically (nothing half-written on failure)."""
+"""Writing rendered audio in the format the output's extension names, atomically (nothing half-written).
+
+``wifm render`` writes WAV, FLAC, Ogg Vorbis or AIFF (chosen by the extension, overridable with
+``--format``/``--subtype``), or a WAV stream to stdout for ``-o -``. Levels are set here too: a gain in
+dB or a normalisation of the peak, then clipping at full scale for the integer subtypes that cannot
+hold more.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -11,19 +25,110 @@ from wifm_synth.errors import OutputError
 from wifm_synth.formats.atomic import atomic_output
 
 WAV_SUBTYPE = "PCM_24"  # rendered audio: 24-bit PCM, which every player reads
+STDOUT = "-"  # ``-o -``: the audio goes to standard output
+FORMAT_OF_EXTENSION = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
+DEFAULT_SUBTYPE = {"WAV": WAV_SUBTYPE, "FLAC": "PCM_24", "OGG": "VORBIS", "AIFF": "PCM_24"}
+UNCLIPPED_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS"}  # hold (or encode) levels beyond full scale
+COPY_FRAMES = 1 << 16  # frames per read when converting a finished render into the output format
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """A soundfile container (``WAV``, ``FLAC``, ``OGG``, ``AIFF``, …) and its sample encoding."""
+
+    container: str
+    subtype: str
+
+    @property
+    def extension(self) -> str:
+        return {"OGG": ".ogg", "FLAC": ".flac", "AIFF": ".aiff"}.get(self.container, ".wav")
+
+
+def output_format(path: str | os.PathLike, container: str | None = None, subtype: str | None = None) -> AudioFormat:
+    """The format to write ``path`` in: ``container``/``subtype`` if given, else from the extension."""
+    if container is None:
+        if os.fspath(path) == STDOUT:
+            container = "WAV"  # the one format every reader of a pipe understands
+        else:
+            container = FORMAT_OF_EXTENSION.get(Path(path).suffix.lower())
+            if container is None:
+                known = ", ".join(sorted(set(FORMAT_OF_EXTENSION)))
+                raise OutputError(f"unknown audio extension {Path(path).suffix or '(none)'!r}; use one of "
+                                  f"{known} or --format", path)
+    container = container.upper()
+    if container not in soundfile.available_formats():
+        raise OutputError(f"unknown --format {container}; try WAV, FLAC, OGG or AIFF", path)
+    subtype = (subtype or DEFAULT_SUBTYPE.get(container) or soundfile.default_subtype(container)).upper()
+    if not soundfile.check_format(container, subtype):
+        choices = ", ".join(soundfile.available_subtypes(container))
+        raise OutputError(f"{container} cannot hold --subtype {subtype} (it takes {choices})", path)
+    return AudioFormat(container, subtype)
+
+
+def level_gain(peak: float, gain_db: float = 0.0, normalize_dbfs: float | None = None) -> float:
+    """Linear gain: ``gain_db``, or (with ``normalize_dbfs``) the gain that puts ``peak`` at that level."""
+    if normalize_dbfs is not None:
+        return 10 ** (normalize_dbfs / 20) / peak if peak > 0 else 1.0
+    return 10 ** (gain_db / 20)
+
+
+def peak_dbfs(peak: float) -> float | None:
+    return round(20 * math.log10(peak), 2) if peak > 0 else None
+
+
+@contextlib.contextmanager
+def delivered(path: str | os.PathLike, audio_format: AudioFormat) -> Iterator[Path]:
+    """Yield a temporary file path to write; on success it becomes ``path`` (or goes to stdout for ``-``)."""
+    if os.fspath(path) != STDOUT:
+        with atomic_output(path) as temp:
+            yield temp
+        return
+    with tempfile.TemporaryDirectory(prefix="wifm-") as folder:
+        temp = Path(folder) / f"audio{audio_format.extension}"
+        yield temp
+        with open(temp, "rb") as stream:
+            shutil.copyfileobj(stream, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
+def _open(path: Path, target: str | os.PathLike, sample_rate: int, channels: int,
+          audio_format: AudioFormat) -> soundfile.SoundFile:
+    try:
+        return soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=channels,
+                                   format=audio_format.container, subtype=audio_format.subtype)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise OutputError(f"cannot write {audio_format.container} ({exc})", target) from None
+
+
+def _levelled(audio: np.ndarray, gain: float, audio_format: AudioFormat) -> np.ndarray:
+    audio = audio * gain if gain != 1.0 else audio
+    return audio if audio_format.subtype in UNCLIPPED_SUBTYPES else np.clip(audio, -1.0, 1.0)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
+                audio_format: AudioFormat | None = None, gain: float = 1.0) -> float:
+    """Write mono (n,) or multi-channel (n, channels) audio times ``gain``; returns the peak after gain.
+
+    Integer subtypes cannot hold samples beyond full scale, so those are clipped; the returned peak
+    lets the caller warn about it.
+    """
+    audio_format = audio_format or output_format(path)
+    audio = np.asarray(audio, dtype=np.float64)
+    peak = float(np.max(np.abs(audio))) * gain if audio.size else 0.0
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    with delivered(path, audio_format) as temp, _open(temp, path, sample_rate, channels, audio_format) as sound:
+        sound.write(_levelled(audio, gain, audio_format))
+    return peak
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> float:
-    """Write mono (n,) or multi-channel (n, channels) audio; returns the peak before clipping.
+    """Write 24-bit WAV whatever the extension; returns the peak before clipping."""
+    return write_audio(path, audio, sample_rate, AudioFormat("WAV", WAV_SUBTYPE))
 
-    Samples beyond full scale are clipped (24-bit PCM cannot hold them); the returned peak lets the
-    caller warn about it.
-    """
-    audio = np.asarray(audio, dtype=np.float64)
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    try:
-        with atomic_output(path) as temp:
-            soundfile.write(temp, np.clip(audio, -1.0, 1.0), sample_rate, subtype=WAV_SUBTYPE, format="WAV")
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise OutputError(f"cannot write WAV ({exc})", path) from None
-    return peak
+
+def convert_render(source: Path, path: str | os.PathLike, audio_format: AudioFormat, gain: float) -> None:
+    """Copy a finished float render into ``path`` in ``audio_format``, times ``gain``, a slice at a time."""
+    with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
+            _open(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
+        for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
+            sound.write(_levelled(block, gain, audio_format))

@@ -1,0 +1,102 @@
+"""The ``wifm play`` shell through a pseudo-terminal, on a private JACK dummy server: ``prog`` changes
+the captured sound, ``panic`` silences it, unknown commands get one line, ``quit`` stops."""
+
+import os
+import pty
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jack_server import jack_server, running_jack_server  # noqa: F401  (fixture)
+from test_live_jack import SOUND, STARTUP_TIMEOUT_S, Capture, PlayerProcess
+
+rtmidi = pytest.importorskip("rtmidi")
+pytest.importorskip("jack")
+
+pytestmark = pytest.mark.jack
+
+BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.json"
+
+
+class ShellPlayer(PlayerProcess):
+    """``wifm play`` whose stdin is a terminal (the slave side of a pty), so that it starts its shell."""
+
+    def __init__(self, env, *options):
+        self.master, slave = pty.openpty()
+        original_popen = subprocess.Popen
+        subprocess.Popen = lambda *args, **kwargs: original_popen(*args, stdin=slave, **kwargs)
+        try:
+            super().__init__(BANK, env, *options)
+        finally:
+            subprocess.Popen = original_popen
+        os.close(slave)
+
+    def type(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+
+def centroid(audio: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio[0] * np.hanning(audio.shape[1])))
+    frequencies = np.fft.rfftfreq(audio.shape[1], 1 / rate)
+    return float(np.sum(spectrum * frequencies) / np.sum(spectrum))
+
+
+def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F811
+    rate = jack_server.sample_rate
+    player = ShellPlayer(jack_server.env, "--client-name", "shelltest", "--midi-in", "none")
+    capture = keyboard = None
+    try:
+        player.wait_for("type help for commands", STARTUP_TIMEOUT_S)
+        player.type("help")
+        player.wait_for("prog CH N", 10)
+        player.type("bogus 1 2")
+        assert "unknown command 'bogus' (type help)" in player.wait_for("unknown command", 10)
+        player.type("programs")
+        player.wait_for("program  33 bass", 10)
+        capture = Capture(rate)
+        capture.connect("PortAudio:")
+        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-shell-keys")
+        keyboard.open_virtual_port("out")
+        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest:midi_in"], env=jack_server.env,
+                       check=True, timeout=30)
+        time.sleep(0.3)
+
+        def held_note() -> np.ndarray:
+            keyboard.send_message([0x90, 60, 100])
+            time.sleep(0.4)
+            end = capture.captured()
+            keyboard.send_message([0x80, 60, 0])
+            time.sleep(1.0)
+            return capture.buffer[:, end - rate // 4: end].copy()
+
+        keys = held_note()
+        player.type("prog 1 33")
+        player.wait_for("channel 1: program 33", 10)
+        time.sleep(0.2)  # the shell answers when it posts the change; the MIDI pump sends it at its next poll
+        bass = held_note()
+        assert np.max(np.abs(keys)) > SOUND and np.max(np.abs(bass)) > SOUND
+        # offline the two programs' centroids at C4 are 0.43 octave apart (397 and 294 Hz)
+        assert abs(np.log2(centroid(bass, rate) / centroid(keys, rate))) > 0.2, "prog did not change the sound"
+
+        keyboard.send_message([0x90, 60, 100])
+        keyboard.send_message([0xB0, 64, 127])  # pedal down: only panic stops it
+        keyboard.send_message([0x80, 60, 0])
+        time.sleep(0.4)
+        assert capture.peak(capture.captured() - rate // 10, capture.captured()) > SOUND
+        player.type("panic")
+        player.wait_for("all notes off", 10)
+        time.sleep(1.5)
+        assert capture.peak(capture.captured() - rate // 10, capture.captured()) < SOUND
+        player.type("quit")
+        assert player.process.wait(timeout=30) == 0
+    finally:
+        if keyboard is not None:
+            keyboard.delete()
+        if capture is not None:
+            capture.close()
+        if player.process.poll() is None:
+            player.process.kill()
+            player.process.wait()
+        os.close(player.master)

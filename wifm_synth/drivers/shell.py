@@ -1,0 +1,120 @@
+"""The ``wifm play`` command shell (when stdin is a terminal), modelled on FluidSynth's.
+
+Lines are read by a daemon thread and carried out by the main thread, which also prints the player's
+notices; events for the engine (program changes, panic) go through the MIDI pump, the event ring's only
+producer, so the shell never writes to the ring itself. Every answer is one line or a short table;
+an unknown command or bad argument is answered in one line and the shell goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+
+from wifm_synth.formats.bank_json import Bank
+from wifm_synth.midi import DRUM_CHANNEL, MIDI_CHANNELS, PROGRAM_CHANGE
+
+HELP = """commands:
+  help               this list
+  programs           the instrument's programs
+  prog CH N          program N (0-127) on MIDI channel CH (1-16)
+  voices             voices sounding now
+  panic              release every note, reset controllers, on every channel
+  status             voices, DSP load, audio underflows since start
+  quit               stop playing (also Ctrl-C, Ctrl-D)"""
+NOT_YET = {"gain": "gain DB", "tuning": "tuning A4_HZ", "load": "load PATH"}
+
+
+class PlayShell:
+    """Carries out shell lines on a running LivePlayer; ``handle`` returns False on ``quit``."""
+
+    def __init__(self, player, instrument, write: Callable[[str], None] = print):
+        self.player = player
+        self.instrument = instrument
+        self.write = write
+
+    def handle(self, line: str) -> bool:
+        words = line.split()
+        if not words:
+            return True
+        command, arguments = words[0].lower(), words[1:]
+        if command in ("quit", "exit"):
+            return False
+        handler = getattr(self, f"_command_{command}", None)
+        if handler is None:
+            if command in NOT_YET:
+                self.write(f"{NOT_YET[command]}: not available in this version")
+            else:
+                self.write(f"unknown command '{command}' (type help)")
+            return True
+        try:
+            handler(*arguments)
+        except (TypeError, ValueError):
+            self.write(f"usage: {next(row.strip() for row in HELP.splitlines() if row.strip().startswith(command))}")
+        return True
+
+    def _command_help(self) -> None:
+        self.write(HELP)
+
+    def _command_programs(self) -> None:
+        if not isinstance(self.instrument, Bank):
+            self.write(f"one patch, '{self.instrument.name}', plays every program")
+            return
+        for program in self.instrument.programs:
+            self.write(f"  bank {program.bank} program {program.program:>3} {program.name}")
+
+    def _command_prog(self, channel: str, program: str) -> None:
+        channel_number, program_number = int(channel), int(program)
+        if not 1 <= channel_number <= MIDI_CHANNELS or not 0 <= program_number <= 127:
+            raise ValueError
+        self.player.midi.post_event(PROGRAM_CHANGE | (channel_number - 1), program_number, 0)
+        if channel_number - 1 == DRUM_CHANNEL:
+            self.write("channel 10 ignores program changes (it plays the drum program)")
+        else:
+            self.write(f"channel {channel_number}: program {program_number}")
+
+    def _command_voices(self) -> None:
+        self.write(f"{self.player.synth.active_voices} voices sounding")
+
+    def _command_panic(self) -> None:
+        self.player.midi.post_panic()
+        self.write("all notes off")
+
+    def _command_status(self) -> None:
+        stream = self.player.stream
+        self.write(f"{self.player.synth.active_voices} voices sounding (peak {self.player.synth.peak_voices}), "
+                   f"DSP load {100 * stream.cpu_load:.0f} %, {stream.underflows} underflows since start")
+
+
+def start_line_reader(lines: queue.SimpleQueue) -> threading.Thread:
+    """Read stdin lines into ``lines`` on a daemon thread; None marks the end of input (Ctrl-D).
+
+    Reads the file descriptor, not ``sys.stdin``: a daemon thread blocked inside the buffered stdin
+    object would make the interpreter abort at exit, when it cannot take that object's lock.
+    """
+
+    def read() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(sys.stdin.fileno(), 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                lines.put(None)
+                return
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                lines.put(line.decode(errors="replace"))
+
+    thread = threading.Thread(target=read, name="wifm-shell", daemon=True)
+    thread.start()
+    return thread
+
+
+def shell_wanted(no_shell: bool) -> bool:
+    return not no_shell and sys.stdin.isatty()
