@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from wifm_synth.guards import refuse_overwriting_command_inputs
+
+        refuse_overwriting_command_inputs(args.command, args)
         return args.handler(args)
     except WifmError as error:
         _print_error(error)
