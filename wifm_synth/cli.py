@@ -96,7 +96,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.midi is not None:
         from wifm_synth.drivers.render_midi import render_midi_command
 
-        summary = render_midi_command(args.instrument, args.midi, args.output, sample_rate=args.sample_rate)
+        summary = render_midi_command(args.instrument, args.midi, args.output, sample_rate=args.sample_rate,
+                                      max_seconds=args.max_seconds)
         print(json.dumps(summary) if args.json else f"{args.output}: {summary.get('seconds_audio', 0):.1f} s of audio")
         return 0
     if args.note is None:
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--hold", type=_seconds, default=2.0, help="seconds until note-off (default 2)")
     render.add_argument("--tail", type=_seconds, default=1.0, help="seconds after note-off (default 1)")
     render.add_argument("--sample-rate", type=_sample_rate, default=48000)
+    render.add_argument("--max-seconds", type=_number_in(float, 1.0, 1e7, "--max-seconds"), default=3600.0,
+                        help="with --midi: refuse songs longer than this (default 3600, one hour)")
     render.add_argument("--json", action="store_true", help="print one JSON object")
     render.set_defaults(handler=cmd_render)
 

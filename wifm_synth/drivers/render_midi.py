@@ -24,6 +24,7 @@ from wifm_synth.engine.state import DEFAULT_POLYPHONY
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.formats.atomic import atomic_output
 from wifm_synth.formats.bank_json import Bank, load_instrument
+from wifm_synth.formats.limits import DEFAULT_MAX_SECONDS, refuse_long_song, wav_container
 from wifm_synth.formats.smf import MidiSong, read_midi_file
 from wifm_synth.midi import (
     CC_BANK_LSB,
@@ -122,6 +123,7 @@ def render_midi_file(
     *,
     polyphony: int = DEFAULT_POLYPHONY,
     notify: Callable[[str], None] = print_notice,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> dict:
     """Render ``midi_path`` with a patch or bank (object or file) into a stereo 24-bit WAV at ``out_path``.
 
@@ -134,6 +136,7 @@ def render_midi_file(
     song = read_midi_file(midi_path, sample_rate)
     if song.note_count == 0:
         raise MidiFileError("has no notes to render", midi_path)
+    refuse_long_song(song.end_frame / sample_rate, MAX_TAIL_S, max_seconds, midi_path)
     if not isinstance(instrument, (Patch, Bank)):
         instrument = load_instrument(instrument)
     notices: list[str] = []
@@ -147,7 +150,8 @@ def render_midi_file(
             notice(message)
         synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
         try:
-            wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE, format="WAV")
+            wav = soundfile.SoundFile(temp, "w", samplerate=sample_rate, channels=2, subtype=WAV_SUBTYPE,
+                                     format=wav_container(song.end_frame + int(MAX_TAIL_S * sample_rate), 2, 3))
         except (soundfile.LibsndfileError, RuntimeError) as exc:
             raise OutputError(f"cannot write WAV ({exc})", out_path) from None
         with wav, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name,
@@ -181,6 +185,7 @@ def render_midi_file(
 
 
 def render_midi_command(instrument: str | os.PathLike, midi: str | os.PathLike, out: str | os.PathLike,
-                        sample_rate: int = 48000) -> dict:
+                        sample_rate: int = 48000, max_seconds: float = DEFAULT_MAX_SECONDS) -> dict:
     """``wifm render INSTRUMENT --midi SONG.mid -o OUT.wav``: notices on stderr, a progress bar on a terminal."""
-    return render_midi_file(instrument, midi, out, sample_rate=sample_rate, progress=sys.stderr.isatty())
+    return render_midi_file(instrument, midi, out, sample_rate=sample_rate, progress=sys.stderr.isatty(),
+                            max_seconds=max_seconds)
