@@ -24,7 +24,11 @@ from wifm_synth.engine.state import DEFAULT_POLYPHONY
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.formats.atomic import atomic_output
 from wifm_synth.formats.bank_json import Bank, load_instrument
-from wifm_synth.formats.limits import DEFAULT_MAX_SECONDS, refuse_long_song, wav_container
+from wifm_synth.formats.limits import (
+    DEFAULT_MAX_SECONDS,
+    refuse_long_song,
+    wav_container,
+)
 from wifm_synth.formats.smf import MidiSong, read_midi_file
 from wifm_synth.midi import (
     CC_BANK_LSB,
