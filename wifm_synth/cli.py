@@ -238,15 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from wifm_synth.guards import refuse_overwriting_command_inputs
+        from wifm_synth.guards import install_termination_handler, refuse_overwriting_command_inputs
 
+        install_termination_handler()
         refuse_overwriting_command_inputs(args.command, args)
         return args.handler(args)
     except WifmError as error:
         _print_error(error)
         return error.exit_status
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as interruption:
+        return 143 if type(interruption).__name__ == "Terminated" else 130  # 128 + SIGTERM, 128 + SIGINT
 
 
 if __name__ == "__main__":

@@ -90,3 +90,18 @@ def refuse_overwriting_command_inputs(command: str, args: object) -> None:
     else:
         return
     refuse_overwriting_inputs(output, inputs)
+
+
+class Terminated(KeyboardInterrupt):  # noqa: N818 - an interruption, handled like Ctrl-C
+    """SIGTERM turned into an exception, so that every cleanup (temporary outputs, worker pools) runs
+    as it does for Ctrl-C instead of the process vanishing with its temporary files."""
+
+
+def _raise_terminated(signal_number: int, _frame: object) -> None:
+    raise Terminated(signal_number)
+
+
+def install_termination_handler() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -24,7 +25,9 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     The temporary name keeps the final suffix (``suffix`` or the target's) so that writers which pick
-    a format from the extension (soundfile) see the right one. On any exception it is removed.
+    a format from the extension (soundfile) see the right one. On any exception it is removed. While it
+    is written it is locked (flock), so that the next run can tell temporaries that a SIGKILL left behind
+    (unlocked) from those of a run still writing (locked), and clear only the former.
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
@@ -32,13 +35,13 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise OutputError("output folder does not exist", directory)
     if target.is_dir():
         raise OutputError("is a folder, expected a file name", target)
+    temp_suffix = suffix if suffix is not None else target.suffix
+    clear_stale_temporaries(directory, target.name, temp_suffix)
     try:
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=directory
-        )
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=temp_suffix, dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror})", target) from None
-    os.close(handle)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # held until the handle closes, when the temporary is gone or in place
     temp = Path(temp_name)
     try:
         yield temp
@@ -51,6 +54,39 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+    finally:
+        os.close(handle)
+
+
+def _temporary_pattern(name: str, suffix: str) -> re.Pattern[str]:
+    # mkstemp's names: prefix, 8 characters of [a-z0-9_], suffix
+    return re.compile(re.escape(f".{name}.") + r"[a-z0-9_]{8}" + re.escape(suffix) + r"\Z")
+
+
+def clear_stale_temporaries(directory: Path, name: str, suffix: str) -> None:
+    """Remove the temporaries of output ``name`` in ``directory`` that no running writer holds locked:
+    what a killed run (SIGKILL, power loss) left behind."""
+    pattern = _temporary_pattern(name, suffix)
+    try:
+        candidates = [entry for entry in os.scandir(directory) if pattern.match(entry.name)]
+    except OSError:  # an unreadable folder: atomic_output's own error names it
+        return
+    for entry in candidates:
+        try:
+            handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer's
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        finally:
+            os.close(handle)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
