@@ -238,10 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from wifm_synth.guards import install_termination_handler, refuse_overwriting_command_inputs
+        from wifm_synth.guards import before_command
 
-        install_termination_handler()
-        refuse_overwriting_command_inputs(args.command, args)
+        before_command(args)
         return args.handler(args)
     except WifmError as error:
         _print_error(error)

@@ -92,7 +92,7 @@ def refuse_overwriting_command_inputs(command: str, args: object) -> None:
     refuse_overwriting_inputs(output, inputs)
 
 
-class Terminated(KeyboardInterrupt):  # noqa: N818 - an interruption, handled like Ctrl-C
+class Terminated(KeyboardInterrupt):  # an interruption, handled like Ctrl-C
     """SIGTERM turned into an exception, so that every cleanup (temporary outputs, worker pools) runs
     as it does for Ctrl-C instead of the process vanishing with its temporary files."""
 
@@ -105,3 +105,9 @@ def install_termination_handler() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def before_command(args: object) -> None:
+    """What every ``wifm`` command does first: SIGTERM as an interruption, and the overwrite check."""
+    install_termination_handler()
+    refuse_overwriting_command_inputs(args.command, args)
