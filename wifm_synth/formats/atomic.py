@@ -125,6 +125,10 @@ def read_json(path: str | os.PathLike) -> object:
         raise InputError("not a JSON file (not UTF-8 text)", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path) from None
+    except RecursionError:
+        raise InputError("not a usable JSON file (nested too deeply)", path) from None
+    except ValueError:  # the one other failure of json.loads: an integer of more digits than Python converts
+        raise InputError("not a usable JSON file (an integer of thousands of digits)", path) from None
 
 
 def source_reference(sample: str | os.PathLike, output: str | os.PathLike) -> str:
