@@ -8,9 +8,9 @@ from typing import Any
 
 from wifm_synth.errors import PatchError
 
-
 # Integers beyond this have no float (float() raises); a patch field never needs one.
 _LARGEST_INTEGER = 2**1023
+
 
 class FieldReader:
     """Reads the fields of one JSON object found at ``path`` (e.g. ``operators[1].envelope``) in ``source``."""
