@@ -53,7 +53,7 @@ def prepare_audio(
     if not np.all(np.isfinite(samples)):
         raise AnalysisError("contains NaN or infinite samples", source)
     full_scale = -float(np.iinfo(samples.dtype).min) if np.issubdtype(samples.dtype, np.integer) else 1.0
-    mono = samples.astype(np.float64) / full_scale
+    mono = _within_analysable_range(samples.astype(np.float64) / full_scale)
     if mono.ndim == 2:
         mono = mono.mean(axis=1)
     duration_s = mono.size / rate
@@ -66,6 +66,21 @@ def prepare_audio(
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float64)
+
+
+# Float files may hold any finite value: peaks beyond full scale (up to 1e308) overflow the analysis's
+# sums and squares, subnormal ones (1e-310) underflow to zero in them. Such audio is scaled to full scale
+# first; audio within [ANALYSABLE_PEAK_FLOOR, ANALYSABLE_PEAK_CEILING] keeps its level (float files may
+# legitimately peak a little above full scale), which the fitted patch reproduces.
+ANALYSABLE_PEAK_FLOOR = 1e-150  # squares of smaller values underflow; a quiet render (1e-9) keeps its level
+ANALYSABLE_PEAK_CEILING = 1e6  # +120 dBFS: no recording, only a scaling gone wrong
+
+
+def _within_analysable_range(samples: np.ndarray) -> np.ndarray:
+    peak = float(np.max(np.abs(samples)))
+    if peak > ANALYSABLE_PEAK_CEILING or 0.0 < peak < ANALYSABLE_PEAK_FLOOR:
+        return samples / peak if np.isfinite(1.0 / peak) else (samples * 2.0**1000) / (peak * 2.0**1000)
+    return samples
 
 
 def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:
