@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -18,6 +19,8 @@ from wifm_synth.formats.inputs import open_input
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _OUTPUT_MODE = 0o666 & ~_UMASK
+# Write failures that are the output's, not the program's: a full disk or quota, a file size limit.
+_OUTPUT_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -44,7 +47,12 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     fcntl.flock(handle, fcntl.LOCK_EX)  # held until the handle closes, when the temporary is gone or in place
     temp = Path(temp_name)
     try:
-        yield temp
+        try:
+            yield temp
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_FULL:
+                raise
+            raise OutputError(f"cannot write ({exc.strerror})", target) from None
         os.chmod(temp, _OUTPUT_MODE)
         try:
             os.replace(temp, target)
