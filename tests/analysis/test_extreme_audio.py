@@ -40,3 +40,17 @@ def test_invalid_key_signature_is_one_line(tmp_path):
     song.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 96) + b"MTrk" + struct.pack(">I", len(body)) + body)
     result = run_wifm("render", BANKS / "patches" / "fm_bass.json", "--midi", song, "-o", tmp_path / "out.wav")
     assert_one_line_error(result, song, "malformed midi file")
+
+
+def test_flac_header_claiming_2_to_the_36_frames_is_refused_before_reading(tmp_path):
+    import io
+
+    encoded = io.BytesIO()
+    soundfile.write(encoded, 0.5 * TONE, RATE, format="FLAC")
+    data = bytearray(encoded.getvalue())
+    total = 2**36 - 1  # STREAMINFO's 36-bit total-samples field, after "fLaC" and the block header
+    data[21] = (data[21] & 0xF0) | (total >> 32)
+    data[22:26] = (total & 0xFFFFFFFF).to_bytes(4, "big")
+    sample = tmp_path / "huge.flac"
+    sample.write_bytes(bytes(data))
+    assert_one_line_error(run_wifm("fit", sample, "-o", tmp_path / "out.json"), sample, "longer than")

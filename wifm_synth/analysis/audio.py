@@ -30,6 +30,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000,
     with open_input(path, "an audio file") as stream:
         try:
             start, stop = frames if frames is not None else (0, None)
+            _refuse_overlong(soundfile.info(stream), start, stop, path)
+            stream.seek(0)
             samples, file_rate = soundfile.read(stream, dtype="float64", always_2d=True, start=start, stop=stop)
         except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
             raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
@@ -81,6 +83,18 @@ def _within_analysable_range(samples: np.ndarray) -> np.ndarray:
     if peak > ANALYSABLE_PEAK_CEILING or 0.0 < peak < ANALYSABLE_PEAK_FLOOR:
         return samples / peak if np.isfinite(1.0 / peak) else (samples * 2.0**1000) / (peak * 2.0**1000)
     return samples
+
+
+MAX_SAMPLE_SECONDS = 600.0  # ten minutes: a note, not a song; bounds the memory analysis needs
+
+
+def _refuse_overlong(info, start: int, stop: int | None, path: str | os.PathLike) -> None:
+    """Refuse before reading: a header may claim any length (2^36 frames in a 100-byte FLAC), and reading
+    allocates what it claims."""
+    claimed = (min(stop, info.frames) if stop is not None else info.frames) - start
+    if info.samplerate > 0 and claimed / info.samplerate > MAX_SAMPLE_SECONDS:
+        raise AnalysisError(f"lasts {claimed / info.samplerate:.0f} s (by its header), longer than the "
+                            f"{MAX_SAMPLE_SECONDS:.0f} s a sample may", path)
 
 
 def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:
