@@ -50,3 +50,15 @@ def test_symlink_loop_as_a_patch(tmp_path):
     (tmp_path / "b.json").symlink_to(tmp_path / "a.json")
     result = run_wifm("render", tmp_path / "a.json", "--note", "60", "-o", tmp_path / "out.wav")
     assert_one_line_error(result, tmp_path / "a.json", "symbolic links")
+
+
+def test_names_longer_than_the_system_allows(tmp_path):
+    """A bank zone's patch or an SFZ sample named beyond 255 bytes is 'not found', not a traceback."""
+    bank = json.loads((BANKS / "test_bank.json").read_text())
+    bank["programs"][0]["zones"][0]["patch"] = "p" * 300 + ".json"
+    (tmp_path / "bank.json").write_text(json.dumps(bank))
+    result = run_wifm("render", tmp_path / "bank.json", "--note", "60", "-o", tmp_path / "out.wav")
+    assert_one_line_error(result, tmp_path / "bank.json", "no such patch file")
+    (tmp_path / "kit.sfz").write_text("<region> sample=" + "s" * 300 + ".wav key=60\n")
+    result = run_wifm("bank", tmp_path / "kit.sfz", "-o", tmp_path / "out")
+    assert_one_line_error(result, tmp_path / "kit.sfz", "not found")
