@@ -3,8 +3,8 @@
     python tools/fuzz.py FORMAT --cases 10000 [--seed 1] [--failures-dir DIR]
 
 FORMAT is audio, patch, bank, midi or sfz (DX7 SysEx: tools/fuzz_dx7.py). Each case is a valid file of
-that format (the first case of each seed kind unchanged) with a few mutations: bytes overwritten, bits
-flipped, a range cut out, duplicated or inserted, the file truncated, digits or brackets spliced in.
+that format (every 50th unchanged) with tools/fuzz_dx7.py's byte edits (bytes overwritten, bits flipped,
+ranges cut out or inserted, the file truncated) and, half the time, a splice of long digits or brackets.
 A case fails when the reader raises anything but WifmError, a WifmError of more than one line, takes
 longer than CASE_SECONDS, changes its input or leaves another file in the case's folder. Prints JSON
 ``{"format", "cases", "failures", "refused", "read", "seconds"}``; failing inputs are saved as
@@ -30,6 +30,9 @@ import numpy as np
 import soundfile
 
 from wifm_synth.errors import WifmError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, as when run as a script
+from fuzz_dx7 import mutate as byte_edits
 
 REPO = Path(__file__).resolve().parent.parent
 BANK_FOLDER = REPO / "tests" / "data" / "banks"
@@ -87,25 +90,12 @@ SEEDS = {"audio": _seed_audio, "midi": _seed_midi, "sfz": _seed_sfz, "patch": _s
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
-    buffer = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        if not buffer:
-            buffer = bytearray(rng.randbytes(rng.randint(1, 64)))
-        position = rng.randrange(len(buffer))
-        choice = rng.randrange(6)
-        if choice == 0:
-            buffer[position] = rng.randrange(256)
-        elif choice == 1:
-            buffer[position] ^= 1 << rng.randrange(8)
-        elif choice == 2:
-            del buffer[position:position + rng.randint(1, 16)]
-        elif choice == 3:
-            buffer[position:position] = buffer[position:position + rng.randint(1, 64)]
-        elif choice == 4:
-            buffer[position:position] = rng.choice(SPLICES)
-        else:
-            del buffer[position:]
-    return bytes(buffer)
+    """The DX7 fuzzer's byte edits, then sometimes a splice of what text readers trip on."""
+    mutated = bytearray(byte_edits(data, rng))
+    if rng.random() < 0.5:
+        position = rng.randrange(len(mutated) + 1)
+        mutated[position:position] = rng.choice(SPLICES)
+    return bytes(mutated)
 
 
 class _CaseTimeout(Exception):
