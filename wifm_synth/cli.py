@@ -149,7 +149,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         summary = render_midi_command(instrument, args.midi, args.output, sample_rate=args.sample_rate,
                                       audio_format=audio_format, gain_db=gain_db, normalize_dbfs=args.normalize,
-                                      program=args.program, polyphony=args.polyphony)
+                                      program=args.program, polyphony=args.polyphony,
+                                      max_seconds=args.max_seconds)
     else:
         if args.note is None:
             raise WifmError("render needs --note KEY (one note, e.g. 60 or C4) or --midi SONG.mid", args.instrument)
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--subtype", help="sample encoding, e.g. PCM_16, PCM_24, FLOAT, VORBIS")
     render.add_argument("--polyphony", type=_polyphony, default=256, help="--midi: maximum voices (default 256)")
     render.add_argument("--sample-rate", type=_sample_rate, default=48000)
+    render.add_argument("--max-seconds", type=_number_in(float, 1.0, 1e7, "--max-seconds"), default=3600.0,
+                        help="with --midi: refuse songs longer than this (default 3600, one hour)")
     render.add_argument("--json", action="store_true", help="print one JSON object")
     render.set_defaults(handler=cmd_render)
 
@@ -381,12 +384,15 @@ def main(argv: list[str] | None = None) -> int:
 
         announce_compiling_if_cold()
     try:
+        from wifm_synth.guards import before_command
+
+        before_command(args)
         return args.handler(args)
     except WifmError as error:
         _print_error(error)
         return error.exit_status
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as interruption:
+        return 143 if type(interruption).__name__ == "Terminated" else 130  # 128 + SIGTERM, 128 + SIGINT
     except BrokenPipeError:
         # the reader of our stdout (`wifm render -o - | head`, `wifm info | less`) stopped early; point stdout
         # at /dev/null so the interpreter's final flush does not fail again, and exit as SIGPIPE would

@@ -30,6 +30,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000,
     with open_input(path, "an audio file") as stream:
         try:
             start, stop = frames if frames is not None else (0, None)
+            _refuse_overlong(soundfile.info(stream), start, stop, path)
+            stream.seek(0)
             samples, file_rate = soundfile.read(stream, dtype="float64", always_2d=True, start=start, stop=stop)
         except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
             raise InputError(f"not a readable audio file ({_first_line(exc)})", path) from exc
@@ -53,7 +55,7 @@ def prepare_audio(
     if not np.all(np.isfinite(samples)):
         raise AnalysisError("contains NaN or infinite samples", source)
     full_scale = -float(np.iinfo(samples.dtype).min) if np.issubdtype(samples.dtype, np.integer) else 1.0
-    mono = samples.astype(np.float64) / full_scale
+    mono = _within_analysable_range(samples.astype(np.float64) / full_scale)
     if mono.ndim == 2:
         mono = mono.mean(axis=1)
     duration_s = mono.size / rate
@@ -66,6 +68,33 @@ def prepare_audio(
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float64)
+
+
+# Float files may hold any finite value: peaks beyond full scale (up to 1e308) overflow the analysis's
+# sums and squares, subnormal ones (1e-310) underflow to zero in them. Such audio is scaled to full scale
+# first; audio within [ANALYSABLE_PEAK_FLOOR, ANALYSABLE_PEAK_CEILING] keeps its level (float files may
+# legitimately peak a little above full scale), which the fitted patch reproduces.
+ANALYSABLE_PEAK_FLOOR = 1e-150  # squares of smaller values underflow; a quiet render (1e-9) keeps its level
+ANALYSABLE_PEAK_CEILING = 1e6  # +120 dBFS: no recording, only a scaling gone wrong
+
+
+def _within_analysable_range(samples: np.ndarray) -> np.ndarray:
+    peak = float(np.max(np.abs(samples)))
+    if peak > ANALYSABLE_PEAK_CEILING or 0.0 < peak < ANALYSABLE_PEAK_FLOOR:
+        return samples / peak if np.isfinite(1.0 / peak) else (samples * 2.0**1000) / (peak * 2.0**1000)
+    return samples
+
+
+MAX_SAMPLE_SECONDS = 600.0  # ten minutes: a note, not a song; bounds the memory analysis needs
+
+
+def _refuse_overlong(info, start: int, stop: int | None, path: str | os.PathLike) -> None:
+    """Refuse before reading: a header may claim any length (2^36 frames in a 100-byte FLAC), and reading
+    allocates what it claims."""
+    claimed = (min(stop, info.frames) if stop is not None else info.frames) - start
+    if info.samplerate > 0 and claimed / info.samplerate > MAX_SAMPLE_SECONDS:
+        raise AnalysisError(f"lasts {claimed / info.samplerate:.0f} s (by its header), longer than the "
+                            f"{MAX_SAMPLE_SECONDS:.0f} s a sample may", path)
 
 
 def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:

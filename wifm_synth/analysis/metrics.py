@@ -46,7 +46,8 @@ def multires_log_stft_distance_db(
     target = _checked_signal(target, "target")
     rendered = _checked_signal(rendered, "rendered")
     integer_in(rate, "sample rate", 1, unit=" Hz")
-    length = max(target.size, rendered.size)
+    # at least one window of the largest size: scipy shrinks a window longer than the signal but not its overlap
+    length = max(target.size, rendered.size, max(fft_sizes))
     target = np.pad(target, (0, length - target.size))
     rendered = np.pad(rendered, (0, length - rendered.size))
     distances = []

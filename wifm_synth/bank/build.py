@@ -37,7 +37,7 @@ from wifm_synth.bank.executors import (
     default_jobs,
     outcomes,
 )
-from wifm_synth.errors import InputError, WifmError
+from wifm_synth.errors import InputError, OutputError, WifmError
 from wifm_synth.fit.fitter import FitSettings
 from wifm_synth.formats.atomic import source_reference
 from wifm_synth.formats.bank_json import (
@@ -130,6 +130,17 @@ def settle(entry: SampleEntry, outcome: FitOutcome, status: str, out_dir: Path) 
     return notes
 
 
+def _refuse_unwritable_bank_file(plans, out_dir: Path) -> None:
+    """Before any fit: the bank file's name must not be taken by a program folder or an existing folder,
+    or every fit would be done only for the last write to fail."""
+    for plan in plans:
+        if Path(plan.folder).parts[:1] == (BANK_FILE,):
+            raise InputError(f"a program folder is named {BANK_FILE!r}, the bank file's name; rename it",
+                             plan.folder)
+    if (out_dir / BANK_FILE).is_dir():
+        raise OutputError("is a folder; the bank file goes here", out_dir / BANK_FILE)
+
+
 def build_bank(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -163,6 +174,7 @@ def build_bank(
     if jobs is not None and jobs < 1:
         raise WifmError(f"--jobs must be at least 1, got {jobs}")
     plans, skipped_regions = _plan(source, out_dir, program, presets, keys_every, velocities, drums)
+    _refuse_unwritable_bank_file(plans, out_dir)
     entries = [entry for plan in plans for entry in plan.entries if entry.status == "pending"]
     unpitched = set()
     for plan in plans:

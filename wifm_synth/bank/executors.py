@@ -11,12 +11,15 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from wifm_synth.bank.workers import start_worker
 from wifm_synth.errors import NoPitchError, WifmError
 from wifm_synth.fit.drums import fit_drum_file
 from wifm_synth.fit.fitter import FitSettings, fit_file
@@ -124,6 +127,21 @@ def _drum_fit_job(job: FitJob, started: float) -> FitOutcome:
 
 
 @contextlib.contextmanager
+def _workers_start_ignoring_interrupts() -> Iterator[None]:
+    """Processes started inside the block ignore SIGINT from their first instruction (an ignored signal
+    stays ignored across exec, and Python then installs no handler): a Ctrl-C while a worker is still
+    importing would otherwise print its traceback. The parent stops its workers itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _single_thread_environment() -> Iterator[None]:
     """Set thread limits for processes started inside the block (they read them when importing)."""
     saved = {name: os.environ.get(name) for name in SINGLE_THREAD_ENVIRONMENT}
@@ -143,64 +161,74 @@ def _pool_outcomes(jobs: list[FitJob], workers: int) -> Iterator[FitOutcome]:
 
     This process has already imported the fitter, so it starts fitting at once while the workers
     start up; each worker holds ``PREFETCH`` jobs so that it never waits for this process to come
-    back from a fit of its own.
+    back from a fit of its own. A worker that dies (killed, out of memory) breaks its pool: the jobs
+    it held are rerun once on a fresh pool, and a job whose pool breaks again fails alone.
     """
-    # "spawn": workers start clean (no copies of this process's threads or locks) and warm their own JIT cache.
-    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_leave_interrupts_to_the_parent)
+    pool = _WorkerPool(workers - 1)
     queue = deque(jobs)
-    in_flight: dict[Future, FitJob] = {}
-
-    def top_up() -> None:
-        with _interrupts_held():  # submit() may start a worker
-            while queue and len(in_flight) < PREFETCH * (workers - 1):
-                job = queue.popleft()
-                in_flight[executor.submit(fit_job, job)] = job
+    suspects: set[str] = set()  # cache keys of jobs in flight when a pool broke
 
     try:
-        with _single_thread_environment():  # submit() starts the workers
-            top_up()
-        while queue or in_flight:
-            finished = [future for future in in_flight if future.done()]
+        pool.top_up(queue)
+        while queue or pool.in_flight:
+            finished = [future for future in pool.in_flight if future.done()]
+            broken = [future for future in finished if isinstance(future.exception(), BrokenProcessPool)]
+            if broken:
+                for future, job in list(pool.in_flight.items()):
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        yield future.result()  # finished before the pool broke
+                    elif job.cache_key in suspects:
+                        yield FitOutcome(job.cache_key, error=f"{job.sample}: worker process died twice fitting it")
+                    else:
+                        suspects.add(job.cache_key)
+                        queue.appendleft(job)
+                pool.replace()
+                pool.top_up(queue)
+                continue
             for future in finished:
-                yield _future_outcome(future, in_flight.pop(future))
-            top_up()
+                yield _future_outcome(future, pool.in_flight.pop(future))
+            pool.top_up(queue)
             if finished:
                 continue
             if queue:
                 yield fit_job(queue.popleft())
             else:
-                wait(in_flight, return_when=FIRST_COMPLETED)
+                wait(pool.in_flight, return_when=FIRST_COMPLETED)
     except KeyboardInterrupt:
-        # Stop the fits under way at once: their results would be lost with this process anyway.
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
+        pool.stop_now()  # the fits under way would be lost with this process anyway
         raise
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.executor.shutdown(wait=True, cancel_futures=True)
 
 
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold back SIGINT while workers are started: they inherit the blocked signal, so a Ctrl-C that lands
-    while one is still importing waits until it ignores SIGINT; this process receives it when the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):  # not on this platform: only the start-up window is exposed
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+class _WorkerPool:
+    """A process pool and the jobs it holds; replaced whole when one of its workers dies."""
 
+    def __init__(self, size: int):
+        self.size = size
+        self.executor = self._start()
+        self.in_flight: dict[Future, FitJob] = {}
 
-def _leave_interrupts_to_the_parent() -> None:
-    """Worker start-up: Ctrl-C reaches the whole process group; the parent stops the workers, which would
-    otherwise each print a traceback. A SIGINT held back since the worker started is dropped here."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    def _start(self) -> ProcessPoolExecutor:
+        # "spawn": workers start clean (no copies of this process's threads or locks) and warm their own JIT cache.
+        return ProcessPoolExecutor(max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=start_worker, initargs=(os.getpid(),))
+
+    def top_up(self, queue: deque[FitJob]) -> None:
+        with _single_thread_environment(), _workers_start_ignoring_interrupts():  # submit() starts the workers
+            while queue and len(self.in_flight) < PREFETCH * self.size:
+                job = queue.popleft()
+                self.in_flight[self.executor.submit(fit_job, job)] = job
+
+    def replace(self) -> None:
+        self.stop_now()
+        self.executor = self._start()
+        self.in_flight = {}
+
+    def stop_now(self) -> None:
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            process.terminate()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _future_outcome(future: Future, job: FitJob) -> FitOutcome:

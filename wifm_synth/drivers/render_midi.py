@@ -31,8 +31,13 @@ from wifm_synth.drivers.wav import (
 from wifm_synth.engine import Synth
 from wifm_synth.engine.layout import BLOCK, VOICE_STAGE
 from wifm_synth.engine.state import DEFAULT_POLYPHONY, HELD, SUSTAINED
-from wifm_synth.errors import MidiFileError, PatchError
+from wifm_synth.errors import MidiFileError, OutputError, PatchError
 from wifm_synth.formats.bank_json import Bank, load_instrument
+from wifm_synth.formats.limits import (
+    DEFAULT_MAX_SECONDS,
+    refuse_long_song,
+    wav_container,
+)
 from wifm_synth.formats.smf import MidiSong, read_midi_file
 from wifm_synth.midi import (
     CC_ALL_NOTES_OFF,
@@ -191,6 +196,7 @@ def render_midi_file(
     gain_db: float = 0.0,
     normalize_dbfs: float | None = None,
     program: int | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> dict:
     """Render ``midi_path`` with a patch or bank (object or file) into a stereo file at ``out_path``
     (``-`` = stdout) in ``audio_format`` (default: from the extension, 24-bit PCM).
@@ -207,6 +213,7 @@ def render_midi_file(
     song = read_midi_file(midi_path, sample_rate)
     if song.note_count == 0:
         raise MidiFileError("has no notes to render", midi_path)
+    refuse_long_song(song.end_frame / sample_rate, MAX_TAIL_S, max_seconds, midi_path)
     if not isinstance(instrument, (Patch, Bank)):
         instrument = load_instrument(instrument)
     if program is not None:
@@ -223,9 +230,13 @@ def render_midi_file(
             notice(message)
         synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
         float_render = Path(work) / "render.wav"
-        with soundfile.SoundFile(float_render, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",
-                                 format="WAV") as sound, \
-                tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name,
+        try:  # RF64 when the float render would pass the 4 GiB limit of WAV
+            sound = soundfile.SoundFile(float_render, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",
+                                        format=wav_container(song.end_frame + int(MAX_TAIL_S * sample_rate),
+                                                             2, 4))
+        except (soundfile.LibsndfileError, RuntimeError) as exc:
+            raise OutputError(f"cannot write ({exc})", out_path) from None
+        with sound, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name,
                      delay=PROGRESS_DELAY_S, disable=not progress, file=sys.stderr,
                      bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
             rendered, peak, engine_seconds = _stream(synth, song, sound, bar, notice)

@@ -116,8 +116,11 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
     audio = np.asarray(audio, dtype=np.float64)
     peak = float(np.max(np.abs(audio))) * gain if audio.size else 0.0
     channels = 1 if audio.ndim == 1 else audio.shape[1]
-    with delivered(path, audio_format) as temp, _open(temp, path, sample_rate, channels, audio_format) as sound:
-        sound.write(_levelled(audio, gain, audio_format))
+    try:
+        with delivered(path, audio_format) as temp, _open(temp, path, sample_rate, channels, audio_format) as sound:
+            sound.write(_levelled(audio, gain, audio_format))
+    except (soundfile.LibsndfileError, RuntimeError) as exc:  # e.g. the disk filled up
+        raise OutputError(f"cannot write {audio_format.container} ({exc})", path) from None
     return peak
 
 
@@ -128,7 +131,10 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> f
 
 def convert_render(source: Path, path: str | os.PathLike, audio_format: AudioFormat, gain: float) -> None:
     """Copy a finished float render into ``path`` in ``audio_format``, times ``gain``, a slice at a time."""
-    with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
-            _open(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
-        for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
-            sound.write(_levelled(block, gain, audio_format))
+    try:
+        with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
+                _open(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
+            for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
+                sound.write(_levelled(block, gain, audio_format))
+    except (soundfile.LibsndfileError, RuntimeError) as exc:  # e.g. the disk filled up
+        raise OutputError(f"cannot write {audio_format.container} ({exc})", path) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import re
@@ -17,6 +19,8 @@ from wifm_synth.formats.inputs import open_input
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _OUTPUT_MODE = 0o666 & ~_UMASK
+# Write failures that are the output's, not the program's: a full disk or quota, a file size limit.
+_OUTPUT_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -24,7 +28,9 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     The temporary name keeps the final suffix (``suffix`` or the target's) so that writers which pick
-    a format from the extension (soundfile) see the right one. On any exception it is removed.
+    a format from the extension (soundfile) see the right one. On any exception it is removed. While it
+    is written it is locked (flock), so that the next run can tell temporaries that a SIGKILL left behind
+    (unlocked) from those of a run still writing (locked), and clear only the former.
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
@@ -32,16 +38,21 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise OutputError("output folder does not exist", directory)
     if target.is_dir():
         raise OutputError("is a folder, expected a file name", target)
+    temp_suffix = suffix if suffix is not None else target.suffix
+    clear_stale_temporaries(directory, target.name, temp_suffix)
     try:
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=directory
-        )
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=temp_suffix, dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror})", target) from None
-    os.close(handle)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # held until the handle closes, when the temporary is gone or in place
     temp = Path(temp_name)
     try:
-        yield temp
+        try:
+            yield temp
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_FULL:
+                raise
+            raise OutputError(f"cannot write ({exc.strerror})", target) from None
         os.chmod(temp, _OUTPUT_MODE)
         try:
             os.replace(temp, target)
@@ -51,6 +62,39 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+    finally:
+        os.close(handle)
+
+
+def _temporary_pattern(name: str, suffix: str) -> re.Pattern[str]:
+    # mkstemp's names: prefix, 8 characters of [a-z0-9_], suffix
+    return re.compile(re.escape(f".{name}.") + r"[a-z0-9_]{8}" + re.escape(suffix) + r"\Z")
+
+
+def clear_stale_temporaries(directory: Path, name: str, suffix: str) -> None:
+    """Remove the temporaries of output ``name`` in ``directory`` that no running writer holds locked:
+    what a killed run (SIGKILL, power loss) left behind."""
+    pattern = _temporary_pattern(name, suffix)
+    try:
+        candidates = [entry for entry in os.scandir(directory) if pattern.match(entry.name)]
+    except OSError:  # an unreadable folder: atomic_output's own error names it
+        return
+    for entry in candidates:
+        try:
+            handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer's
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        finally:
+            os.close(handle)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -89,6 +133,10 @@ def read_json(path: str | os.PathLike) -> object:
         raise InputError("not a JSON file (not UTF-8 text)", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path) from None
+    except RecursionError:
+        raise InputError("not a usable JSON file (nested too deeply)", path) from None
+    except ValueError:  # the one other failure of json.loads: an integer of more digits than Python converts
+        raise InputError("not a usable JSON file (an integer of thousands of digits)", path) from None
 
 
 def source_reference(sample: str | os.PathLike, output: str | os.PathLike) -> str:

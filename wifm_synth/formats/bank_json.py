@@ -17,6 +17,7 @@ import numpy as np
 from wifm_synth.errors import OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_json, read_json
 from wifm_synth.formats.fields import FieldReader, read_document
+from wifm_synth.formats.inputs import is_existing_file
 from wifm_synth.formats.patch_json import (
     PATCH_FORMAT,
     Patch,
@@ -229,7 +230,7 @@ def _load_patches(bank: Bank, bank_path: Path) -> Bank:
             if zone.patch in bank.patches:
                 continue
             patch_path = _patch_file(bank_path, zone.patch)
-            if not patch_path.is_file():
+            if not is_existing_file(patch_path):
                 raise PatchError(f"programs[{program_index}].zones[{zone_index}].patch: "
                                  f"no such patch file {zone.patch!r} (looked for {patch_path})", bank_path)
             bank.patches[zone.patch] = load_patch(patch_path)

@@ -8,6 +8,9 @@ from typing import Any
 
 from wifm_synth.errors import PatchError
 
+# Integers beyond this have no float (float() raises); a patch field never needs one.
+_LARGEST_INTEGER = 2**1023
+
 
 class FieldReader:
     """Reads the fields of one JSON object found at ``path`` (e.g. ``operators[1].envelope``) in ``source``."""
@@ -32,6 +35,8 @@ class FieldReader:
             self.fail(where, "is required")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(where, f"must be a number, got {type(value).__name__}")
+        if isinstance(value, int) and abs(value) > _LARGEST_INTEGER:  # beyond float: isfinite would overflow
+            self.fail(where, f"is out of range ({len(str(abs(value)))}-digit integer)")
         if not math.isfinite(value):
             self.fail(where, "must be finite")
         if integer and value != int(value):
@@ -55,6 +60,8 @@ class FieldReader:
         value = self.document.get(key, default)
         if not isinstance(value, str):
             self.fail(self.child(key), "must be a string")
+        if not _encodes(value):
+            self.fail(self.child(key), "is not valid Unicode (an unpaired surrogate escape)")
         return value
 
     def array(self, key, default=None):
@@ -74,6 +81,14 @@ class FieldReader:
         if not fewest <= len(items) <= most:
             self.fail(where, count_problem)
         return [FieldReader(item, f"{where}[{index}]", self.source) for index, item in enumerate(items)]
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_document(document: Any, source: str | os.PathLike | None, kind: str, file_format: str,

@@ -41,3 +41,12 @@ def _unreadable(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
     return f"cannot read file ({exc.strerror or exc})"
+
+
+def is_existing_file(path: str | os.PathLike) -> bool:
+    """``Path.is_file`` that answers False, not raises, for names the system cannot look up: a name longer
+    than 255 bytes (ENAMETOOLONG), a NUL byte, a permission problem on the way."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wifm_synth.errors import InputError
+from wifm_synth.formats.inputs import is_existing_file
 from wifm_synth.formats.sfz_text import SourceLine, sfz_lines
 from wifm_synth.library.naming import note_number
 
@@ -192,7 +193,7 @@ def _region_from(opcodes: dict[str, _Value], where: SourceLine, sfz_path: Path) 
     sample = Path((default_path + sample_text).replace("\\", "/"))
     if not sample.is_absolute():
         sample = sfz_path.parent / sample
-    if not sample.is_file():
+    if not is_existing_file(sample):
         _fail(sample_at, f"sample {sample_text!r} not found (looked for {sample})")
 
     single = key("key", None)

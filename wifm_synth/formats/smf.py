@@ -17,6 +17,7 @@ from pathlib import Path
 
 import mido
 import numpy as np
+from mido.midifiles.meta import KeySignatureError
 
 from wifm_synth.checks import integer_in
 from wifm_synth.errors import MidiFileError
@@ -28,7 +29,9 @@ DEFAULT_TEMPO_US_PER_BEAT = 500_000  # 120 beats per minute until the first set_
 _SMPTE_FRAMES_PER_SECOND = {24: Fraction(24), 25: Fraction(25), 29: Fraction(30000, 1001), 30: Fraction(30)}
 _CHANNEL_MESSAGE_TYPES = frozenset(
     {"note_off", "note_on", "polytouch", "control_change", "program_change", "aftertouch", "pitchwheel"})
-_PARSE_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error, UnicodeDecodeError)
+# mido's KeySignatureError (a key signature of, e.g., 32 sharps) derives from Exception only.
+_PARSE_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error, UnicodeDecodeError,
+                 KeySignatureError)
 
 
 @dataclass(frozen=True)

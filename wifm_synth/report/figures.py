@@ -54,8 +54,9 @@ def _spectrogram_db(track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # ~43 ms windows resolve the harmonics of a low E bass (41 Hz); ~5 ms hops show attacks.
     window = 2048 * track.sample_rate // 48000
     hop = window // 8
+    audio = np.pad(track.audio, (0, max(0, window - len(track.audio))))  # scipy would shrink only the window
     frequencies, times, magnitudes = scipy.signal.spectrogram(
-        track.audio, fs=track.sample_rate, window="hann", nperseg=window, noverlap=window - hop,
+        audio, fs=track.sample_rate, window="hann", nperseg=window, noverlap=window - hop,
         mode="magnitude", scaling="spectrum",
     )
     # "spectrum" scaling gives a/2 for a sinusoid a·sin, so doubling reads as the peak level in dBFS.

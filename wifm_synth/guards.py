@@ -1,0 +1,113 @@
+"""Guards the CLI applies before any work: no command may write over a file it reads.
+
+A render or report whose ``-o`` names its own patch, bank, bank patch, MIDI file or source sample
+would replace that input with its output; the check compares files (device and inode), not spellings,
+so ``./p.json``, a symlink or a hard link to the input are refused alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from wifm_synth.errors import WifmError
+
+# Bank and patch files are small; a larger one is not ours and is left to its reader to refuse.
+_MAX_PEEK_BYTES = 16 * 1024 * 1024
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):  # a missing file is nobody's input; ValueError: NUL in the name
+        return False
+
+
+def _peek_json(path: Path) -> object:
+    """``path``'s JSON document, or None when it is not a small readable regular JSON file."""
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_PEEK_BYTES:
+            return None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # the real reader reports these, one line each
+        return None
+
+
+def _patch_source(patch_path: Path, document: object) -> list[Path]:
+    """The source sample named by a patch's metadata (as the report looks for it), if any."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    source = metadata.get("source") if isinstance(metadata, dict) else None
+    if not isinstance(source, str) or not source or "\0" in source:
+        return []
+    return [Path(source) if Path(source).is_absolute() else patch_path.parent / source]
+
+
+def instrument_files(instrument: Path, with_sources: bool = False) -> list[Path]:
+    """Every file reading ``instrument`` opens: the patch or bank, a bank's patch files, and with
+    ``with_sources`` (the report) their source samples."""
+    files = [instrument]
+    document = _peek_json(instrument)
+    patch_files = [(instrument, document)]
+    if isinstance(document, dict) and isinstance(document.get("programs"), list):
+        patch_files = []
+        for program in document["programs"]:
+            zones = program.get("zones") if isinstance(program, dict) else None
+            for zone in zones if isinstance(zones, list) else []:
+                relative = zone.get("patch") if isinstance(zone, dict) else None
+                if isinstance(relative, str) and relative and "\0" not in relative:
+                    patch_path = instrument.parent / relative
+                    files.append(patch_path)
+                    patch_files.append((patch_path, _peek_json(patch_path) if with_sources else None))
+    if with_sources:
+        for patch_path, patch_document in patch_files:
+            files.extend(_patch_source(patch_path, patch_document))
+    return files
+
+
+def refuse_overwriting_inputs(output: Path, inputs: Iterable[Path]) -> None:
+    """Raise a one-line WifmError when ``output`` is the same file as any of ``inputs``."""
+    for path in inputs:
+        if _same_file(output, path):
+            what = "the input" if path == output else f"input {path}"
+            raise WifmError(f"the output would overwrite {what}; choose another -o", output)
+
+
+def refuse_overwriting_command_inputs(command: str, args: object) -> None:
+    """The check for one parsed ``wifm`` command line (argparse namespace) before it starts."""
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    if command == "render":
+        inputs = instrument_files(args.instrument)
+        if getattr(args, "midi", None) is not None:
+            inputs.append(args.midi)
+    elif command == "report":
+        inputs = instrument_files(args.instrument, with_sources=True)
+    elif command == "fit":
+        inputs = [args.input]
+    else:
+        return
+    refuse_overwriting_inputs(output, inputs)
+
+
+class Terminated(KeyboardInterrupt):  # an interruption, handled like Ctrl-C
+    """SIGTERM turned into an exception, so that every cleanup (temporary outputs, worker pools) runs
+    as it does for Ctrl-C instead of the process vanishing with its temporary files."""
+
+
+def _raise_terminated(signal_number: int, _frame: object) -> None:
+    raise Terminated(signal_number)
+
+
+def install_termination_handler() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def before_command(args: object) -> None:
+    """What every ``wifm`` command does first: SIGTERM as an interruption, and the overwrite check."""
+    install_termination_handler()
+    refuse_overwriting_command_inputs(args.command, args)
