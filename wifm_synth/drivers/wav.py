@@ -91,11 +91,15 @@ def delivered(path: str | os.PathLike, audio_format: AudioFormat) -> Iterator[Pa
         sys.stdout.buffer.flush()
 
 
-def _open(path: Path, target: str | os.PathLike, sample_rate: int, channels: int,
-          audio_format: AudioFormat) -> soundfile.SoundFile:
+@contextlib.contextmanager
+def _writing(path: Path, target: str | os.PathLike, sample_rate: int, channels: int,
+             audio_format: AudioFormat) -> Iterator[soundfile.SoundFile]:
+    """The sound file at ``path`` open for writing; a failure to open, write or close it (a full disk, say)
+    is one OutputError naming ``target``."""
     try:
-        return soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=channels,
-                                   format=audio_format.container, subtype=audio_format.subtype)
+        with soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=channels,
+                                 format=audio_format.container, subtype=audio_format.subtype) as sound:
+            yield sound
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         raise OutputError(f"cannot write {audio_format.container} ({exc})", target) from None
 
@@ -116,11 +120,8 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
     audio = np.asarray(audio, dtype=np.float64)
     peak = float(np.max(np.abs(audio))) * gain if audio.size else 0.0
     channels = 1 if audio.ndim == 1 else audio.shape[1]
-    try:
-        with delivered(path, audio_format) as temp, _open(temp, path, sample_rate, channels, audio_format) as sound:
-            sound.write(_levelled(audio, gain, audio_format))
-    except (soundfile.LibsndfileError, RuntimeError) as exc:  # e.g. the disk filled up
-        raise OutputError(f"cannot write {audio_format.container} ({exc})", path) from None
+    with delivered(path, audio_format) as temp, _writing(temp, path, sample_rate, channels, audio_format) as sound:
+        sound.write(_levelled(audio, gain, audio_format))
     return peak
 
 
@@ -131,10 +132,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> f
 
 def convert_render(source: Path, path: str | os.PathLike, audio_format: AudioFormat, gain: float) -> None:
     """Copy a finished float render into ``path`` in ``audio_format``, times ``gain``, a slice at a time."""
-    try:
-        with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
-                _open(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
-            for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
-                sound.write(_levelled(block, gain, audio_format))
-    except (soundfile.LibsndfileError, RuntimeError) as exc:  # e.g. the disk filled up
-        raise OutputError(f"cannot write {audio_format.container} ({exc})", path) from None
+    with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
+            _writing(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
+        for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
+            sound.write(_levelled(block, gain, audio_format))
