@@ -1,5 +1,6 @@
 """``wifm warmup`` and the notice on a cold compile cache."""
 
+import os
 import subprocess
 import sys
 
@@ -27,3 +28,13 @@ def test_warmup_on_the_warm_cache_is_quiet_and_reports():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("wifm: engine ready (engine ")
     assert COMPILING_NOTICE not in result.stderr
+
+
+def test_an_error_on_a_cold_cache_is_still_one_line_when_stderr_is_not_a_terminal(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # no compiled engine there
+    result = subprocess.run([sys.executable, "-m", "wifm_synth", "render", str(tmp_path / "missing.json"),
+                             "--note", "60", "-o", str(tmp_path / "x.wav")], capture_output=True, text=True,
+                            timeout=300, check=False, env=environment)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"wifm: error: {tmp_path / 'missing.json'}: no such file"]

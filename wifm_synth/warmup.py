@@ -30,7 +30,9 @@ def engine_cache_is_cold() -> bool:
 
 
 def announce_compiling_if_cold() -> None:
-    if engine_cache_is_cold():
+    """Tell a person at a terminal why the first run pauses; to a script or a pipe every error stays one
+    line, so the notice goes only to a terminal."""
+    if sys.stderr.isatty() and engine_cache_is_cold():
         print(COMPILING_NOTICE, file=sys.stderr, flush=True)
 
 
