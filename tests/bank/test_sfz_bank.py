@@ -159,6 +159,6 @@ def test_ctrl_c_during_a_bank_says_how_to_resume(tmp_path):
         time.sleep(0.1)  # interrupt once fitting is under way
     os.killpg(process.pid, signal.SIGINT)  # as the terminal does: the whole process group
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "wifm: interrupted: rerun the same command to resume"
     assert "Traceback" not in stderr

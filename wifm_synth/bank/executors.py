@@ -103,11 +103,19 @@ def fit_job(job: FitJob) -> FitOutcome:
     except WifmError as error:
         return FitOutcome(job.cache_key, error=str(error), seconds=time.perf_counter() - started)
     except Exception as error:  # noqa: BLE001 - a bug on one sample must not stop the bank
+        _reraise_interrupt(error)
         return FitOutcome(job.cache_key, seconds=time.perf_counter() - started,
                           error=f"{job.sample}: fit failed ({type(error).__name__}: {error})")
     return FitOutcome(job.cache_key, patch=document, loss=float(result.loss),
                       seconds=time.perf_counter() - started, detected_note=float(result.analysis.midi_note),
                       warnings=list(result.analysis.warnings))
+
+
+def _reraise_interrupt(error: Exception) -> None:
+    """A Ctrl-C that lands inside a compiled (Numba) function comes out as a SystemError caused by the
+    KeyboardInterrupt; it is the user's interrupt, not this sample's failure."""
+    if isinstance(error.__cause__, KeyboardInterrupt):
+        raise error.__cause__
 
 
 def _drum_fit_job(job: FitJob, started: float) -> FitOutcome:
@@ -120,6 +128,7 @@ def _drum_fit_job(job: FitJob, started: float) -> FitOutcome:
     except WifmError as error:
         return FitOutcome(job.cache_key, error=str(error), seconds=time.perf_counter() - started)
     except Exception as error:  # noqa: BLE001 - a bug on one sample must not stop the bank
+        _reraise_interrupt(error)
         return FitOutcome(job.cache_key, seconds=time.perf_counter() - started,
                           error=f"{job.sample}: drum fit failed ({type(error).__name__}: {error})")
     return FitOutcome(job.cache_key, patch=document, loss=float(fit.loss), seconds=time.perf_counter() - started,
@@ -128,11 +137,20 @@ def _drum_fit_job(job: FitJob, started: float) -> FitOutcome:
 
 @contextlib.contextmanager
 def _workers_start_ignoring_interrupts() -> Iterator[None]:
-    """Processes started inside the block ignore SIGINT from their first instruction (an ignored signal
-    stays ignored across exec, and Python then installs no handler): a Ctrl-C while a worker is still
-    importing would otherwise print its traceback. The parent stops its workers itself."""
+    """Processes started inside the block hold SIGINT back from their first instruction (a blocked signal
+    stays blocked across exec) until ``start_worker`` ignores it: a Ctrl-C while a worker is still
+    importing would otherwise print its traceback. This process only defers a Ctrl-C that lands here and
+    takes it when the block ends (ignoring it instead would lose it); it stops its workers itself.
+    Without ``pthread_sigmask`` the workers start with SIGINT ignored, at the cost of that window."""
     if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    if hasattr(signal, "pthread_sigmask"):
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

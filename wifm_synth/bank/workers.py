@@ -40,6 +40,8 @@ def start_worker(parent_pid: int) -> None:
     the workers, which would otherwise each print a traceback. SIGTERM is the pool's way to stop a worker,
     so it keeps its default action here (the CLI's handler would turn it into a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # the parent started this process with SIGINT held back
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if not _ask_kernel_for_death_signal():
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
