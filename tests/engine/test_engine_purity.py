@@ -102,3 +102,25 @@ def test_the_audio_callback_never_allocates_applying_events_and_patch_loads():
     result = subprocess.run([sys.executable, "-c", CALLBACK_ALLOCATIONS], capture_output=True, text=True, check=True,
                             env={**os.environ, "NUMBA_NRT_STATS": "1"})
     assert result.stdout.strip() == "(0, 5)"  # no allocation in 60 periods that applied all five loads
+
+
+def test_a_kernel_compiled_with_the_engine_options_cannot_allocate():
+    """The audio path is compiled without the Numba runtime, so an allocation is a compile error, not a dropout."""
+    import numpy as np
+    import pytest
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from wifm_synth.engine.kernels import KERNEL
+
+    def allocating(count):
+        return np.zeros(count).sum()
+
+    def in_place(row):
+        row[:] = 0.0
+        return row.sum()
+
+    options = {**KERNEL, "cache": False}
+    assert njit(**options)(in_place)(np.ones(4)) == 0.0
+    with pytest.raises(TypingError):
+        njit(**options)(allocating)(4)

@@ -109,14 +109,17 @@ MAX_MODULATORS = MAX_OPERATORS - 1
 
 
 @njit(**KERNEL)
-def _modulation_input(routing_table, scratch, patch, operator, count):
-    """The row holding operator ``operator``'s phase modulation (cycles) for this span."""
+def _modulation_row(routing_table, scratch, patch, operator, count):
+    """The scratch row holding operator ``operator``'s phase modulation (cycles) for this span.
+
+    A row number, not the row: a kernel compiled without the Numba runtime may not return a view.
+    """
     sources = routing_table[patch, MODULATOR_COUNT + operator]
     first = MODULATORS + operator * MAX_MODULATORS
     if sources == 0:
-        return scratch[SCRATCH_SILENCE]
+        return SCRATCH_SILENCE
     if sources == 1:
-        return scratch[SCRATCH_OPERATOR_OUT + routing_table[patch, first]]
+        return SCRATCH_OPERATOR_OUT + routing_table[patch, first]
     total = scratch[SCRATCH_MODULATION]
     source_row = scratch[SCRATCH_OPERATOR_OUT + routing_table[patch, first]]
     for i in range(count):
@@ -125,7 +128,7 @@ def _modulation_input(routing_table, scratch, patch, operator, count):
         source_row = scratch[SCRATCH_OPERATOR_OUT + routing_table[patch, first + position]]
         for i in range(count):
             total[i] += source_row[i]
-    return total
+    return SCRATCH_MODULATION
 
 
 @njit(**KERNEL)
@@ -149,7 +152,7 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
     pitch_cents = (100.0 * channel_floats[CHANNEL_BEND, channel] * channel_floats[CHANNEL_BEND_RANGE, channel]
                    + vibrato_cents(patch_table, patch, channel_ints, channel,
                                    (span_frame - start_frame) / sample_rate))
-    pitch_factor = 2.0 ** (pitch_cents / 1200.0)
+    pitch_factor = 2.0 ** (pitch_cents / 1200.0) if pitch_cents != 0.0 else 1.0
     end_tremolo = tremolo(patch_table, patch, time_end)
     loudest = 0.0
     audible = False
@@ -271,7 +274,7 @@ def render_voice(patch_table, routing_table, voice_ints, operators, scratch, voi
             gain_step = operators[OPERATOR_SPAN_GAIN_STEP, operator, voice]
             increment = operators[OPERATOR_SPAN_INCREMENT, operator, voice]
             output_level = _output_level(patch_table, routing_table, patch, operator)
-            modulation = _modulation_input(routing_table, scratch, patch, operator, count)
+            modulation = scratch[_modulation_row(routing_table, scratch, patch, operator, count)]
             phase = operators[OPERATOR_PHASE, operator, voice]
             feedback = patch_table[patch, OPERATORS + operator * OPERATOR_WIDTH + OP_FEEDBACK]
             if feedback > 0.0:
