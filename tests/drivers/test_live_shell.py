@@ -23,12 +23,12 @@ BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.js
 class ShellPlayer(PlayerProcess):
     """``wifm play`` whose stdin is a terminal (the slave side of a pty), so that it starts its shell."""
 
-    def __init__(self, env, *options):
+    def __init__(self, env, *options, instrument=BANK):
         self.master, slave = pty.openpty()
         original_popen = subprocess.Popen
         subprocess.Popen = lambda *args, **kwargs: original_popen(*args, stdin=slave, **kwargs)
         try:
-            super().__init__(BANK, env, *options)
+            super().__init__(instrument, env, *options)
         finally:
             subprocess.Popen = original_popen
         os.close(slave)
@@ -56,10 +56,10 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("programs")
         player.wait_for("program  33 bass", 10)
         capture = Capture(rate)
-        capture.connect("PortAudio:")
+        capture.connect("shelltest:")
         keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-shell-keys")
         keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest:midi_in"], env=jack_server.env,
+        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest-midi:midi_in"], env=jack_server.env,
                        check=True, timeout=30)
         time.sleep(0.3)
 

@@ -48,6 +48,7 @@ from wifm_synth.midi import STANDARD_A4_HZ
 from wifm_synth.voice.patch import Patch
 
 JACK_HOST_API = "JACK Audio Connection Kit"
+JACK_MIDI_CLIENT_SUFFIX = "-midi"
 STATUS_POLL_S = 0.1
 RELEASE_RING_S = 0.5  # at most this long for releases to fade after stop
 LOAD_ANSWER_S = 5.0  # the MIDI pump takes a posted load within a poll; this only guards against a hang
@@ -71,6 +72,12 @@ def midi_api_for(audio_host_api: str) -> int:
     return others[0]
 
 
+def midi_client_name(client_name: str, midi_api: int) -> str:
+    """The MIDI client's name: ``client_name``, except under JACK, where the audio client holds that name
+    (JACK gives each name to one client; the second would become ``NAME-01``)."""
+    return f"{client_name}{JACK_MIDI_CLIENT_SUFFIX}" if midi_api == rtmidi.API_UNIX_JACK else client_name
+
+
 class LivePlayer:
     """An instrument playing live: engine + audio stream + MIDI input. A context manager.
 
@@ -82,6 +89,7 @@ class LivePlayer:
                  period: int = 128, polyphony: int = 256, sample_rate: int | None = None,
                  client_name: str = CLIENT_NAME, verbose: bool = False, gain_db: float = 0.0,
                  a4_hz: float = STANDARD_A4_HZ):
+        use_client_name(client_name)  # before PortAudio opens its JACK client
         device = find_output_device(audio_out)
         if sample_rate is None:
             sample_rate = round(device["default_sample_rate"])
@@ -89,8 +97,9 @@ class LivePlayer:
                            loadable=True)
         self.stream = EngineOutputStream(self.synth, device=device["index"], period=period)
         try:
-            self.midi = MidiInput(self.synth, self.stream, api=midi_api_for(self.stream.device["host_api"]),
-                                  wanted=midi_in, client_name=client_name, verbose=verbose)
+            midi_api = midi_api_for(self.stream.device["host_api"])
+            self.midi = MidiInput(self.synth, self.stream, api=midi_api, wanted=midi_in,
+                                  client_name=midi_client_name(client_name, midi_api), verbose=verbose)
         except WifmError:
             self.stream.close()
             raise
@@ -200,7 +209,6 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
     loaded = load_instrument(instrument)
-    use_client_name(client_name)
     with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
                     sample_rate=sample_rate, client_name=client_name, verbose=verbose, gain_db=gain_db,
                     a4_hz=a4_hz) as player:
