@@ -2,18 +2,16 @@
 JACK MIDI keyboard: ``gain -6`` lowers the captured level by 6 dB, ``tuning 442`` raises the pitch by
 7.85 cents, aftertouch (channel and key) adds vibrato, the soft pedal lowers the level, ``load`` swaps
 in a bank while a note sounds (the note rings on at its level and pitch, and the server's log blames
-no xrun on the player that an idle client does not share), and a GM System On resets the program. (The capture is a Python JACK client: on a busy
+no xrun on the player's audio client that the idle clients do not share), and a GM System On resets the program. (The capture is a Python JACK client: on a busy
 machine it misses cycles, which the measurements are made robust to.)"""
 
-import os
-import subprocess
 import time
 
 import numpy as np
 import pytest
 from jack_server import running_jack_server, xruns_in_log
 from test_live_jack import SOUND, STARTUP_TIMEOUT_S, Capture
-from test_live_shell import BANK, ShellPlayer
+from test_live_shell import BANK, ShellPlayer, close_all, jack_keyboard
 
 from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.midi import GM_SYSTEM_ON
@@ -73,7 +71,7 @@ def test_gain_tuning_aftertouch_soft_pedal_load_and_reset(tmp_path):
         play_the_controls(tmp_path, server, log_path)
 
 
-def play_the_controls(tmp_path, jack_server, log_path):  # noqa: F811
+def play_the_controls(tmp_path, jack_server, log_path):
     rate = jack_server.sample_rate
     patch = tmp_path / "sine.json"
     save_patch(steady_sine(), patch)
@@ -84,11 +82,7 @@ def play_the_controls(tmp_path, jack_server, log_path):  # noqa: F811
         player.wait_for("type help for commands", STARTUP_TIMEOUT_S)
         capture = Capture(rate)
         capture.connect("controls:")
-        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-controls-keys")
-        keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-controls-keys:out", "controls-midi:midi_in"], env=jack_server.env,
-                       check=True, timeout=30)
-        time.sleep(0.3)
+        keyboard = jack_keyboard(jack_server.env, "wifm-controls-keys", "controls")
 
         marks = []
 
@@ -107,9 +101,9 @@ def play_the_controls(tmp_path, jack_server, log_path):  # noqa: F811
             return capture.buffer[0, start:end].astype(np.float64)
 
         def command(line: str, answer: str) -> None:
-            mark()
             player.type(line)
             player.wait_for(answer, 10)
+            mark()  # the answer comes once the command is posted (a busy machine may delay the shell)
 
         def send(*messages) -> None:
             mark()
@@ -140,13 +134,12 @@ def play_the_controls(tmp_path, jack_server, log_path):  # noqa: F811
         sounding = segment()  # the held note rings on through the load, unchanged
         assert rms_db(sounding) == pytest.approx(rms_db(soft), abs=0.5)
         assert line_hz(sounding, rate) == pytest.approx(line_hz(soft, rate), abs=0.05)
-        # The dummy server runs without real-time scheduling on a shared machine: a stall of the whole
-        # machine makes every client late in the same cycle, the idle keyboard client too. An xrun of
-        # the player's own is one the idle client does not share.
+        # On a shared, busy machine a stall makes every client late in the same cycle, the idle ones too.
+        # An xrun of the audio client's own (the engine's callback, which the load must never hold up)
+        # is one the idle clients do not share. (The MIDI client is rtmidi's, starved with the process.)
         xruns = xruns_in_log(log_path.read_text()[len(log_before_load):])["blamed_clients"]
-        idle = xruns.get("wifm-controls-keys", 0)
-        assert xruns.get("controls", 0) <= idle and xruns.get("controls-midi", 0) <= idle, \
-            f"the player was late for JACK during the load: {xruns}"
+        idle = max(xruns.get("wifm-controls-keys", 0), xruns.get("wifm-test-capture", 0))
+        assert xruns.get("controls", 0) <= idle, f"the player's audio was late for JACK during the load: {xruns}"
         send([0x80, 69, 0], [0xB0, 67, 0])
 
         def held_note() -> np.ndarray:
@@ -170,15 +163,4 @@ def play_the_controls(tmp_path, jack_server, log_path):  # noqa: F811
         player.type("quit")
         assert player.process.wait(timeout=30) == 0
     finally:
-        if keyboard is not None:
-            keyboard.delete()
-        if capture is not None:
-            capture.close()
-        if player.process.poll() is None:  # a failure: stop it cleanly, so the server can close its clients
-            player.process.terminate()
-            try:
-                player.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                player.process.kill()
-                player.process.wait()
-        os.close(player.master)
+        close_all(player, keyboard, capture)

@@ -37,6 +37,32 @@ class ShellPlayer(PlayerProcess):
         os.write(self.master, (line + "\n").encode())
 
 
+def close_all(player: ShellPlayer, keyboard, capture) -> None:
+    """After a test, passed or failed. A player still running is stopped with SIGTERM first: killed, it
+    would leave JACK clients that keep the server from closing in time (and its registry entry behind)."""
+    if keyboard is not None:
+        keyboard.delete()
+    if capture is not None:
+        capture.close()
+    if player.process.poll() is None:
+        player.process.terminate()
+        try:
+            player.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            player.process.kill()
+            player.process.wait()
+    os.close(player.master)
+
+
+def jack_keyboard(env, name: str, player_client: str):
+    """A JACK MIDI output port ``name:out``, connected to the player's own input port."""
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name)
+    keyboard.open_virtual_port("out")
+    subprocess.run(["jack_connect", f"{name}:out", f"{player_client}-midi:midi_in"], env=env, check=True, timeout=30)
+    time.sleep(0.3)
+    return keyboard
+
+
 def centroid(audio: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(audio[0] * np.hanning(audio.shape[1])))
     frequencies = np.fft.rfftfreq(audio.shape[1], 1 / rate)
@@ -57,11 +83,7 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.wait_for("program  33 bass", 10)
         capture = Capture(rate)
         capture.connect("shelltest:")
-        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-shell-keys")
-        keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest-midi:midi_in"], env=jack_server.env,
-                       check=True, timeout=30)
-        time.sleep(0.3)
+        keyboard = jack_keyboard(jack_server.env, "wifm-shell-keys", "shelltest")
 
         def held_note() -> np.ndarray:
             keyboard.send_message([0x90, 60, 100])
@@ -92,11 +114,4 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("quit")
         assert player.process.wait(timeout=30) == 0
     finally:
-        if keyboard is not None:
-            keyboard.delete()
-        if capture is not None:
-            capture.close()
-        if player.process.poll() is None:
-            player.process.kill()
-            player.process.wait()
-        os.close(player.master)
+        close_all(player, keyboard, capture)
