@@ -54,6 +54,7 @@ from bench_engine import bench_patch, hold_voices
 from benchmark_info import machine_info
 from jack_server import running_jack_server
 
+from wifm_synth.drivers.midi_in import CLIENT_NAME
 from wifm_synth.midi import DRUM_CHANNEL, MIDI_CHANNELS
 
 SETTLE_S = 5.0
@@ -154,7 +155,7 @@ class Probe:
             self.midi_out.write_midi_event(note_off_offset, (0x80 | PROBE_CHANNEL, PROBE_KEY, 0))
 
     def connect_player(self, timeout_s: float = 10.0) -> None:
-        sources = self.client.get_ports("PortAudio:", is_audio=True, is_output=True)
+        sources = self.client.get_ports(f"{CLIENT_NAME}:", is_audio=True, is_output=True)
         self.client.connect(sources[0], self.audio_in)
         deadline = time.monotonic() + timeout_s
         while not self.client.get_all_connections(self.midi_out):

@@ -16,6 +16,14 @@ from signal import SIGPIPE
 
 from wifm_synth import __version__
 from wifm_synth.errors import WifmError
+from wifm_synth.formats.inputs import instrument_path
+from wifm_synth.midi import (
+    A4_HZ_HIGHEST,
+    A4_HZ_LOWEST,
+    GAIN_DB_HIGHEST,
+    GAIN_DB_LOWEST,
+    STANDARD_A4_HZ,
+)
 
 
 def _number_in(convert, low, high, what: str):
@@ -42,7 +50,8 @@ def _midi_note(text: str) -> int:
 
 
 _note_number = _number_in(int, 0, 127, "MIDI note")
-_decibels = _number_in(float, -120.0, 60.0, "gain (dB)")
+_decibels = _number_in(float, GAIN_DB_LOWEST, GAIN_DB_HIGHEST, "gain (dB)")
+_a4_hz = _number_in(float, A4_HZ_LOWEST, A4_HZ_HIGHEST, "tuning (A4 in Hz)")
 _dbfs = _number_in(float, -120.0, 0.0, "normalize level (dBFS)")
 _program = _number_in(int, 0, 127, "program")
 _velocity = _number_in(int, 1, 127, "velocity")
@@ -112,24 +121,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
-
-
-def instrument_path(path: Path) -> Path:
-    """The patch or bank file meant by ``path``: a bank folder means its ``bank.json``. Samples and SFZ
-    files, given where a patch is expected, get a hint at the command that turns them into one."""
-    if path.is_dir():
-        if (path / "bank.json").is_file():
-            return path / "bank.json"
-        raise WifmError("is a folder without a bank.json; to make a bank from its samples: wifm bank", path)
-    suffix = path.suffix.lower()
-    if suffix in AUDIO_EXTENSIONS:
-        raise WifmError("is an audio sample, not a patch; did you mean wifm fit (one patch) or wifm bank?", path)
-    if suffix == ".sfz":
-        raise WifmError("is an SFZ instrument, not a patch bank; did you mean wifm bank?", path)
-    return path
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     from wifm_synth.drivers.wav import STDOUT, output_format
 
@@ -150,7 +141,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         summary = render_midi_command(instrument, args.midi, args.output, sample_rate=args.sample_rate,
                                       audio_format=audio_format, gain_db=gain_db, normalize_dbfs=args.normalize,
                                       program=args.program, polyphony=args.polyphony,
-                                      max_seconds=args.max_seconds)
+                                      max_seconds=args.max_seconds, a4_hz=args.tuning)
     else:
         if args.note is None:
             raise WifmError("render needs --note KEY (one note, e.g. 60 or C4) or --midi SONG.mid", args.instrument)
@@ -160,7 +151,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                                       hold_s=2.0 if args.hold is None else args.hold,
                                       tail_s=1.0 if args.tail is None else args.tail,
                                       sample_rate=args.sample_rate, program=args.program, audio_format=audio_format,
-                                      gain_db=gain_db, normalize_dbfs=args.normalize)
+                                      gain_db=gain_db, normalize_dbfs=args.normalize, a4_hz=args.tuning)
     if args.json:
         print(json.dumps(summary), file=report)
     else:
@@ -186,6 +177,8 @@ def cmd_play(args: argparse.Namespace) -> int:
             verbose=args.verbose,
             quiet=args.quiet,
             shell=shell_wanted(args.no_shell),
+            gain_db=args.gain,
+            a4_hz=args.tuning,
         )
     except AudioHostLost as error:
         # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
@@ -293,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--gain", type=_decibels, metavar="DB", help="scale the output by this many dB")
     render.add_argument("--normalize", type=_dbfs, nargs="?", const=-1.0, metavar="DBFS",
                         help="scale the output so that its peak is at DBFS (default -1)")
+    render.add_argument("--tuning", type=_a4_hz, default=STANDARD_A4_HZ, metavar="A4_HZ",
+                        help="master tuning: the frequency of A4, 400-480 (default 440)")
     render.add_argument("--format", help="container instead of the extension's: WAV, FLAC, OGG, AIFF")
     render.add_argument("--subtype", help="sample encoding, e.g. PCM_16, PCM_24, FLOAT, VORBIS")
     render.add_argument("--polyphony", type=_polyphony, default=256, help="--midi: maximum voices (default 256)")
@@ -313,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     play.add_argument("-i", "--no-shell", action="store_true",
                       help="no command shell, even when stdin is a terminal (type 'help' in the shell)")
+    play.add_argument("--gain", type=_decibels, default=0.0, metavar="DB",
+                      help="master gain in dB (default 0; the shell's gain command changes it while playing)")
+    play.add_argument("--tuning", type=_a4_hz, default=STANDARD_A4_HZ, metavar="A4_HZ",
+                      help="master tuning: the frequency of A4, 400-480 (default 440)")
     play.add_argument("--audio-out", help="audio output device name or index (default: system default)")
     play.add_argument("--period", type=_period, default=128, help="audio period in frames (default 128)")
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")

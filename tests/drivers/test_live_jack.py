@@ -146,7 +146,7 @@ def player(jack_server, patch_path):  # noqa: F811
 @pytest.fixture(scope="module")
 def capture(jack_server, player):  # noqa: F811
     capture = Capture(jack_server.sample_rate)
-    capture.connect("PortAudio:")
+    capture.connect("wifm:")
     yield capture
     capture.close()
 

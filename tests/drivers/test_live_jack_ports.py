@@ -1,5 +1,6 @@
-"""``wifm play`` MIDI naming on a private JACK dummy server: ``--client-name``, the own input port that
-exists before any source, ``--midi-in none`` and ``-v``."""
+"""``wifm play`` naming on a private JACK dummy server: ``--client-name`` names the audio client (and,
+with ``-midi``, the MIDI client: JACK gives a name to one client only), the own input port that exists
+before any source, ``--midi-in none`` and ``-v``."""
 
 import subprocess
 import time
@@ -27,14 +28,18 @@ def test_named_client_has_its_port_before_any_source_and_prints_incoming_notes(t
     player = PlayerProcess(patch, jack_server.env, "--client-name", "studio", "--midi-in", "none", "-v")
     try:
         line = player.wait_for("playing on", STARTUP_TIMEOUT_S)
-        assert "port studio:midi_in, connected none" in line
-        assert "studio:midi_in" in jack_ports(jack_server.env), " ".join(jack_ports(jack_server.env))
+        assert "port studio-midi:midi_in, connected none" in line
+        ports = jack_ports(jack_server.env)
+        assert "studio-midi:midi_in" in ports, " ".join(ports)
+        assert {port for port in ports if port.startswith("studio:")} == {"studio:out_0", "studio:out_1"}, \
+            " ".join(ports)
+        assert not any(port.startswith("PortAudio") for port in ports), " ".join(ports)
         keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-test-source")
         keyboard.open_virtual_port("out")
         try:
             time.sleep(0.5)
             assert not any("connected 'wifm-test-source" in seen for seen in player.seen)  # --midi-in none
-            subprocess.run(["jack_connect", "wifm-test-source:out", "studio:midi_in"], env=jack_server.env,
+            subprocess.run(["jack_connect", "wifm-test-source:out", "studio-midi:midi_in"], env=jack_server.env,
                            check=True, timeout=30)
             keyboard.send_message([0x90, 60, 100])
             keyboard.send_message([0x80, 60, 0])

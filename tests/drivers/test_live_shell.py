@@ -23,18 +23,44 @@ BANK = Path(__file__).resolve().parent.parent / "data" / "banks" / "test_bank.js
 class ShellPlayer(PlayerProcess):
     """``wifm play`` whose stdin is a terminal (the slave side of a pty), so that it starts its shell."""
 
-    def __init__(self, env, *options):
+    def __init__(self, env, *options, instrument=BANK):
         self.master, slave = pty.openpty()
         original_popen = subprocess.Popen
         subprocess.Popen = lambda *args, **kwargs: original_popen(*args, stdin=slave, **kwargs)
         try:
-            super().__init__(BANK, env, *options)
+            super().__init__(instrument, env, *options)
         finally:
             subprocess.Popen = original_popen
         os.close(slave)
 
     def type(self, line: str) -> None:
         os.write(self.master, (line + "\n").encode())
+
+
+def close_all(player: ShellPlayer, keyboard, capture) -> None:
+    """After a test, passed or failed. A player still running is stopped with SIGTERM first: killed, it
+    would leave JACK clients that keep the server from closing in time (and its registry entry behind)."""
+    if keyboard is not None:
+        keyboard.delete()
+    if capture is not None:
+        capture.close()
+    if player.process.poll() is None:
+        player.process.terminate()
+        try:
+            player.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            player.process.kill()
+            player.process.wait()
+    os.close(player.master)
+
+
+def jack_keyboard(env, name: str, player_client: str):
+    """A JACK MIDI output port ``name:out``, connected to the player's own input port."""
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name)
+    keyboard.open_virtual_port("out")
+    subprocess.run(["jack_connect", f"{name}:out", f"{player_client}-midi:midi_in"], env=env, check=True, timeout=30)
+    time.sleep(0.3)
+    return keyboard
 
 
 def centroid(audio: np.ndarray, rate: int) -> float:
@@ -56,12 +82,8 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("programs")
         player.wait_for("program  33 bass", 10)
         capture = Capture(rate)
-        capture.connect("PortAudio:")
-        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-shell-keys")
-        keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest:midi_in"], env=jack_server.env,
-                       check=True, timeout=30)
-        time.sleep(0.3)
+        capture.connect("shelltest:")
+        keyboard = jack_keyboard(jack_server.env, "wifm-shell-keys", "shelltest")
 
         def held_note() -> np.ndarray:
             keyboard.send_message([0x90, 60, 100])
@@ -92,11 +114,4 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("quit")
         assert player.process.wait(timeout=30) == 0
     finally:
-        if keyboard is not None:
-            keyboard.delete()
-        if capture is not None:
-            capture.close()
-        if player.process.poll() is None:
-            player.process.kill()
-            player.process.wait()
-        os.close(player.master)
+        close_all(player, keyboard, capture)

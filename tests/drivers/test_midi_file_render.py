@@ -207,3 +207,54 @@ def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):
     assert len(notices) == 1
     assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS "
                         r"\(lower CC7 volumes or velocities, or use --gain/--normalize\)", notices[0])
+
+
+def test_a_gm_or_gs_reset_in_the_song_returns_channels_to_power_on(tmp_path, bank):
+    def song(path: Path, reset: bytes | None) -> Path:
+        midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
+        track = mido.MidiTrack([mido.Message("program_change", channel=0, program=33),
+                                mido.Message("control_change", channel=0, control=7, value=30)])
+        if reset is not None:
+            track.append(mido.Message("sysex", data=reset[1:-1], time=TICKS_PER_BEAT))
+        track += [mido.Message("note_on", note=60, velocity=100, time=TICKS_PER_BEAT),
+                  mido.Message("note_off", note=60, time=TICKS_PER_BEAT)]
+        midi.tracks.append(track)
+        midi.save(path)
+        return path
+
+    from wifm_synth.midi import GM_SYSTEM_ON, GS_RESET
+
+    renders = {}
+    for name, reset in (("none", None), ("gm", GM_SYSTEM_ON), ("gs", GS_RESET)):
+        render_midi_file(bank, song(tmp_path / f"{name}.mid", reset), tmp_path / f"{name}.wav", progress=False,
+                         notify=lambda message: None)
+        renders[name] = soundfile.read(tmp_path / f"{name}.wav", always_2d=True)[0]
+    plain = tmp_path / "plain.mid"
+    write_song(plain, [(0, 1.0, 0.5, 60)])
+    render_midi_file(bank, plain, tmp_path / "plain.wav", progress=False, notify=lambda message: None)
+    power_on = soundfile.read(tmp_path / "plain.wav", always_2d=True)[0]
+    length = min(len(power_on), len(renders["gm"]), len(renders["gs"]))
+    # after the reset the note plays program 0 at full volume, as from power-on
+    np.testing.assert_allclose(renders["gm"][:length], power_on[:length], atol=1e-6)
+    np.testing.assert_allclose(renders["gs"][:length], power_on[:length], atol=1e-6)
+    assert rms_db(renders["none"]) < rms_db(power_on) - 10  # without it, bass at volume 30
+
+
+def test_render_tuning_moves_the_pitch(tmp_path):
+    from wifm_synth.cli import main
+
+    first = BANKS / "patches" / "sine_pluck.json"
+    pitches = []
+    for a4_hz in ("440", "442"):
+        out = tmp_path / f"a{a4_hz}.wav"
+        assert main(["render", str(first), "--note", "A4", "--hold", "1", "--tail", "0", "--tuning", a4_hz,
+                     "-o", str(out)]) == 0
+        audio, rate = soundfile.read(out)
+        audio = audio[rate // 4: rate // 4 + rate // 2]
+        padded = 64 * len(audio)  # 0.03 Hz bins
+        spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)), padded))
+        pitches.append(np.argmax(spectrum[: padded * 1000 // rate]) * rate / padded)
+    assert 1200 * np.log2(pitches[1] / pitches[0]) == pytest.approx(7.85, abs=0.5)
+    with pytest.raises(SystemExit) as refused:
+        main(["render", str(first), "--note", "A4", "--tuning", "500", "-o", str(tmp_path / "x.wav")])
+    assert refused.value.code == 2

@@ -39,9 +39,9 @@ def tremolo(patch: Patch, t):
     return 10 ** (-depth * 0.5 * (1 - np.sin(2 * np.pi * patch.lfo.rate_hz * t)) / 20)
 
 
-def vibrato_cents(patch: Patch, t, mod_wheel=0, pressure=0):
+def vibrato_cents(patch: Patch, t, mod_wheel=0, pressure=0, key_pressure=0):
     depth = patch.lfo.pitch_depth_cents * lfo_fade(patch.lfo.delay_s, t)
-    depth = depth + MOD_WHEEL_VIBRATO_CENTS * (mod_wheel + pressure) / 127
+    depth = depth + MOD_WHEEL_VIBRATO_CENTS * (mod_wheel + max(pressure, key_pressure)) / 127
     return depth * np.sin(2 * np.pi * patch.lfo.rate_hz * t)
 
 
@@ -58,10 +58,13 @@ def operator_scale(patch: Patch, operator: Operator, note: int, velocity: int) -
     return 10 ** (scale_db / 20)
 
 
-def operator_hz(patch: Patch, operator: Operator, note: int) -> float:
+SOFT_PEDAL_DB = {True: -4.0, False: -3.0}  # carrier, modulator
+
+
+def operator_hz(patch: Patch, operator: Operator, note: int, a4_hz: float = 440.0) -> float:
     if operator.fixed_hz is not None:
         return operator.fixed_hz
-    key_hz = 440 * 2 ** ((note - 69 + patch.pitch.tune_cents / 100) / 12)
+    key_hz = a4_hz * 2 ** ((note - 69 + patch.pitch.tune_cents / 100) / 12)
     return operator.ratio * key_hz * 2 ** (operator.detune_cents / 1200)
 
 
@@ -90,8 +93,9 @@ def render_operator_feedback(modulation, phase, increment, gain_start, gain_end,
 
 
 def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_frame: int | None,
-                 sample_rate: int = 48000, mod_wheel: int = 0) -> np.ndarray:
-    """Mono output of one voice started at frame 0, spans cut at the 64-frame grid and the release."""
+                 sample_rate: int = 48000, mod_wheel: int = 0, a4_hz: float = 440.0, soft: bool = False) -> np.ndarray:
+    """Mono output of one voice started at frame 0, spans cut at the 64-frame grid and the release;
+    ``soft``: struck with the soft pedal down."""
     topology = patch.check_routing()
     carriers, modulators, order = topology.carriers, topology.modulators, topology.order
     feedback = [operator.feedback for operator in patch.operators]
@@ -103,7 +107,8 @@ def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_
     operators = patch.operators
     key_offset = note - patch.pitch.reference_note
     rates = [2 ** (op.rate_scaling * key_offset / 12) for op in operators]
-    scales = [operator_scale(patch, op, note, velocity) for op in operators]
+    scales = [operator_scale(patch, op, note, velocity) * (10 ** (SOFT_PEDAL_DB[carriers[k]] / 20) if soft else 1)
+              for k, op in enumerate(operators)]
 
     def envelope_at(k, frame):
         local = frame / sample_rate * rates[k]
@@ -126,7 +131,7 @@ def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_
             op = operators[k]
             gain_end = gain_at(k, end)
             modulation = sum((outs[m] for m in modulators[k]), np.zeros(end - start))
-            hz = operator_hz(patch, op, note) * (1 if op.fixed_hz is not None else pitch)
+            hz = operator_hz(patch, op, note, a4_hz) * (1 if op.fixed_hz is not None else pitch)
             level = op.level if carriers[k] else op.level / (2 * np.pi)
             if feedback[k] > 0:
                 outs[k], phases[k], histories[k] = render_operator_feedback(

@@ -95,8 +95,9 @@ def test_lfo_tremolo_and_vibrato_match_numpy():
     channel_ints[CHANNEL_PRESSURE, 2] = 27
     for t in np.linspace(0, 1, 41):
         assert tremolo(table, 0, t) == pytest.approx(reference.tremolo(patch, t), abs=1e-7)
-        assert vibrato_cents(table, 0, channel_ints, 2, t) == pytest.approx(
-            reference.vibrato_cents(patch, t, mod_wheel=100, pressure=27), abs=1e-5)
+        for key_pressure in (0, 90):  # polyphonic aftertouch counts when stronger than the channel's
+            assert vibrato_cents(table, 0, channel_ints, 2, key_pressure, t) == pytest.approx(
+                reference.vibrato_cents(patch, t, mod_wheel=100, pressure=27, key_pressure=key_pressure), abs=1e-5)
 
 
 def test_program_resolution_matches_the_bank_rule():

@@ -211,8 +211,8 @@ def test_a_command_with_rows_out_of_range_is_refused_and_counted():
 
 def test_reset_all_controllers_restores_the_controller_rows_of_the_power_on_table():
     synth = Synth(sine_patch(), RATE, polyphony=4)
-    for controller in (0, 1, 7, 10, 11, 32, 64, 66, 100, 101):
-        synth.send(0, 0xB2, controller, 127 if controller in (64, 66) else 5)
+    for controller in (0, 1, 7, 10, 11, 32, 64, 66, 67, 100, 101):
+        synth.send(0, 0xB2, controller, 127 if controller in (64, 66, 67) else 5)
     synth.send(0, 0xD2, 99)
     synth.send(0, 0xE2, 0, 0)
     synth.send(0, 0xC2, 3)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from wifm_synth import __version__
 from wifm_synth.bank.executors import FitOutcome
@@ -95,10 +96,8 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror})", out_dir) from None
     with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputError("another `wifm bank` is writing this folder", out_dir) from None
+        if not lock_descriptor(lock.fileno(), blocking=False):  # flock, or LockFileEx on Windows
+            raise OutputError("another `wifm bank` is writing this folder", out_dir)
         yield
 
 

@@ -12,12 +12,21 @@ JACK it is JACK's frame clock, with ALSA the system clock). An event arriving at
 at frame ``origin + t·rate + period``: one period after it arrived, at the matching offset in the block,
 so the latency is constant instead of jittering with the arrival's position in the period.
 
+Under JACK the player's audio client is named like its MIDI client (``--client-name``, default
+``wifm``), not PortAudio's default ``PortAudio``: PortAudio's JACK host API takes the name from
+``PaJack_SetClientName`` before it initialises, which sounddevice does when it is imported, so
+``use_client_name`` calls it (through ctypes, on the library sounddevice loads) first.
+
 If the host dies under a running stream (the JACK server quits), PortAudio would block for ever stopping
 or closing it, and its exit hook can abort on the dead client: ``close`` then abandons the stream, and
 the process should leave without PortAudio's exit hook (``os._exit``; see ``AudioHostLost``).
 """
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
 
 import numpy as np
 
@@ -41,6 +50,37 @@ PA_FLOAT32 = 0x00000001
 PA_NO_FLAG = 0
 PA_NO_ERROR = 0
 PA_INVALID_SAMPLE_RATE = -9997
+
+
+# PortAudio keeps the pointer it is given, so the name's buffer must live as long as the library.
+_jack_client_name: ctypes.Array | None = None
+
+
+def use_client_name(name: str) -> None:
+    """Name the JACK audio client ``name`` (PaJack_SetClientName) for PortAudio's next initialisation.
+
+    Before sounddevice is imported this is free; if it was imported already, PortAudio is terminated
+    and initialised again, which drops and reopens its JACK client under the new name. Without JACK
+    support in PortAudio (or without PortAudio) this does nothing: the name only matters to JACK.
+    """
+    global _jack_client_name
+    loaded = sys.modules.get("sounddevice")
+    library_name = loaded._libname if loaded is not None else ctypes.util.find_library("portaudio")
+    if library_name is None:
+        return
+    try:
+        library = ctypes.CDLL(library_name)  # the same handle sounddevice's cffi module holds
+    except OSError:
+        return
+    set_name = getattr(library, "PaJack_SetClientName", None)
+    if set_name is None:
+        return
+    _jack_client_name = ctypes.create_string_buffer(name.encode())
+    set_name.argtypes = [ctypes.c_char_p]
+    set_name(_jack_client_name)
+    if loaded is not None:
+        loaded._terminate()
+        loaded._initialize()
 
 
 class AudioHostLost(DeviceError):

@@ -26,6 +26,7 @@ from wifm_synth.drivers.audio_out import (
     EngineOutputStream,
     find_output_device,
     list_output_devices,
+    use_client_name,
 )
 from wifm_synth.drivers.midi_in import (
     ALL_PORTS,
@@ -40,13 +41,17 @@ from wifm_synth.drivers.midi_in import (
 )
 from wifm_synth.drivers.shell import PlayShell, start_line_reader
 from wifm_synth.engine import Synth
-from wifm_synth.errors import DeviceError, WifmError
+from wifm_synth.engine.tables import compile_instrument
+from wifm_synth.errors import DeviceError, InputError, WifmError
 from wifm_synth.formats.bank_json import load_instrument
+from wifm_synth.midi import STANDARD_A4_HZ
 from wifm_synth.voice.patch import Patch
 
 JACK_HOST_API = "JACK Audio Connection Kit"
+JACK_MIDI_CLIENT_SUFFIX = "-midi"
 STATUS_POLL_S = 0.1
 RELEASE_RING_S = 0.5  # at most this long for releases to fade after stop
+LOAD_ANSWER_S = 5.0  # the MIDI pump takes a posted load within a poll; this only guards against a hang
 # The MIDI pump must get the GIL well within one period even if other Python threads are busy
 # (the default switch interval is 5 ms, about two periods at 128 frames).
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -67,23 +72,34 @@ def midi_api_for(audio_host_api: str) -> int:
     return others[0]
 
 
+def midi_client_name(client_name: str, midi_api: int) -> str:
+    """The MIDI client's name: ``client_name``, except under JACK, where the audio client holds that name
+    (JACK gives each name to one client; the second would become ``NAME-01``)."""
+    return f"{client_name}{JACK_MIDI_CLIENT_SUFFIX}" if midi_api == rtmidi.API_UNIX_JACK else client_name
+
+
 class LivePlayer:
     """An instrument playing live: engine + audio stream + MIDI input. A context manager.
 
     ``sample_rate`` None plays at the output device's default rate (under JACK, the server's rate).
+    The engine has room to load another instrument while playing (``load_instrument``).
     """
 
     def __init__(self, instrument, *, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
                  period: int = 128, polyphony: int = 256, sample_rate: int | None = None,
-                 client_name: str = CLIENT_NAME, verbose: bool = False):
+                 client_name: str = CLIENT_NAME, verbose: bool = False, gain_db: float = 0.0,
+                 a4_hz: float = STANDARD_A4_HZ):
+        use_client_name(client_name)  # before PortAudio opens its JACK client
         device = find_output_device(audio_out)
         if sample_rate is None:
             sample_rate = round(device["default_sample_rate"])
-        self.synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
+        self.synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony, gain_db=gain_db, a4_hz=a4_hz,
+                           loadable=True)
         self.stream = EngineOutputStream(self.synth, device=device["index"], period=period)
         try:
-            self.midi = MidiInput(self.synth, self.stream, api=midi_api_for(self.stream.device["host_api"]),
-                                  wanted=midi_in, client_name=client_name, verbose=verbose)
+            midi_api = midi_api_for(self.stream.device["host_api"])
+            self.midi = MidiInput(self.synth, self.stream, api=midi_api, wanted=midi_in,
+                                  client_name=midi_client_name(client_name, midi_api), verbose=verbose)
         except WifmError:
             self.stream.close()
             raise
@@ -118,6 +134,32 @@ class LivePlayer:
         """Replace patch row ``row`` while playing: sounding notes go on, later notes play ``patch``.
         The MIDI pump posts it, being the event ring's only producer."""
         self.midi.post_patch_load(row, patch)
+
+    def set_gain(self, gain_db: float) -> None:
+        self.midi.post("gain", lambda synth, frame: synth.set_gain(gain_db, frame))
+
+    def set_tuning(self, a4_hz: float) -> None:
+        self.midi.post("tuning", lambda synth, frame: synth.set_tuning(a4_hz, frame))
+
+    def load_instrument(self, instrument) -> str | None:
+        """Swap in ``instrument`` (a Patch or Bank) while playing, without a gap: it is compiled here, on
+        the calling thread, and the MIDI pump hands it to the engine. Returns why it was refused, or None."""
+        compiled = compile_instrument(instrument)
+        outcome: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+        def load(synth: Synth, frame: int) -> None:
+            try:
+                synth.load_instrument(compiled, frame)
+            except InputError as refusal:
+                outcome.put(str(refusal))
+            else:
+                outcome.put(None)
+
+        self.midi.post("load", load)
+        try:
+            return outcome.get(timeout=LOAD_ANSWER_S)
+        except queue.Empty:
+            return "the MIDI thread did not take it (is it stuck?)"
 
     def close(self) -> None:
         """Stop MIDI, release every note, let the releases ring (up to RELEASE_RING_S), close the audio.
@@ -158,7 +200,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
                  period: int = 128, polyphony: int = 256, sample_rate: int | None = None, *,
                  client_name: str = CLIENT_NAME, verbose: bool = False, quiet: bool = False,
-                 shell: bool = False) -> int:
+                 shell: bool = False, gain_db: float = 0.0, a4_hz: float = STANDARD_A4_HZ) -> int:
     """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop.
 
     Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
@@ -168,12 +210,14 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
     loaded = load_instrument(instrument)
     with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
-                    sample_rate=sample_rate, client_name=client_name, verbose=verbose) as player:
+                    sample_rate=sample_rate, client_name=client_name, verbose=verbose, gain_db=gain_db,
+                    a4_hz=a4_hz) as player:
         if not quiet:
             print(f"wifm play: {os.fspath(instrument)} {player.status_line()}", flush=True)
             print(f"wifm play: {drum_channel_line(loaded)}", flush=True)
         lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        commands = PlayShell(player, loaded, write=lambda text: print(text, flush=True)) if shell else None
+        commands = PlayShell(player, loaded, write=lambda text: print(text, flush=True),
+                             describe_instrument=drum_channel_line) if shell else None
         if commands is not None:
             print("wifm play: type help for commands", flush=True)
             start_line_reader(lines)

@@ -17,9 +17,10 @@ and no pitch bend or modulation stays where the lost keyboard left it. An unexpe
 (rtmidi failing to list or open ports, a full event ring) becomes a notice and the pump carries on,
 retrying at the next scan: MIDI input never ends silently.
 
-Patch loads asked for by another thread (``post_patch_load``) also go through the pump, which posts
-them to the ring between MIDI messages: the ring keeps a single producer, and the audio thread
-applies them at the frame of the poll that posted them.
+Whatever another thread asks the engine for (the shell's program changes, panic, gain, tuning, patch
+and instrument loads: ``post``) also goes through the pump, which posts it to the ring between MIDI
+messages: the ring keeps a single producer, and the audio thread applies it at the frame of the poll
+that posted it. A GM System On or GS Reset message resets every channel (``Synth.reset``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from wifm_synth.midi import (
     CC_RESET_CONTROLLERS,
     CONTROL_CHANGE,
     MIDI_CHANNELS,
+    is_system_reset,
 )
 from wifm_synth.voice.patch import Patch
 
@@ -64,6 +66,8 @@ class EventSink(Protocol):
     def send(self, frame: int, status: int, data1: int, data2: int) -> None: ...
 
     def load_patch(self, row: int, patch: Patch, frame: int | None = None) -> None: ...
+
+    def reset(self, frame: int | None = None) -> None: ...
 
 
 class StreamClock(Protocol):
@@ -132,10 +136,14 @@ def send_panic(sink: EventSink, frame: int) -> None:
 
 
 def forward_message(sink: EventSink, message: list[int], frame: int) -> str | None:
-    """Queue a channel message for ``frame``; a DX7 SysEx message becomes patch loads at ``frame``
-    (``dx7_sysex_in``). Other system messages carry no note information. Returns a notice, if any."""
+    """Queue a channel message for ``frame``; a GM/GS reset resets every channel, a DX7 SysEx message
+    becomes patch loads at ``frame`` (``dx7_sysex_in``). Other system messages carry no note
+    information. Returns a notice, if any."""
     status = message[0]
     if status == SYSEX_START:
+        if is_system_reset(bytes(message)):
+            sink.reset(frame)
+            return None
         return apply_sysex(sink, message, frame)
     if not CHANNEL_MESSAGE_FIRST <= status < SYSTEM_MESSAGE_FIRST:
         return None
@@ -209,8 +217,7 @@ class MidiInput:
         self._ports: dict[str, PolledPort] = {}
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._monitor = self._notices.put if verbose else None
-        self._patch_loads: queue.SimpleQueue[tuple[int, Patch]] = queue.SimpleQueue()
-        self._posted_events: queue.SimpleQueue[tuple[int, int, int] | None] = queue.SimpleQueue()  # None: panic
+        self._posted: queue.SimpleQueue[tuple[str, Callable[[EventSink, int], None]]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
@@ -232,16 +239,21 @@ class MidiInput:
             except queue.Empty:
                 return pending
 
+    def post(self, what: str, action: Callable[[EventSink, int], None]) -> None:
+        """Have the pump call ``action(sink, frame)`` at its next poll, ``frame`` being that poll's
+        (from any thread). An InputError it raises becomes the notice ``what: reason``."""
+        self._posted.put((what, action))
+
     def post_event(self, status: int, data1: int, data2: int) -> None:
-        """Have the pump send this channel message now (the ``wifm play`` shell; from any thread)."""
-        self._posted_events.put((status, data1, data2))
+        """Have the pump send this channel message now (the ``wifm play`` shell)."""
+        self.post("MIDI in: events dropped", lambda sink, frame: sink.send(frame, status, data1, data2))
 
     def post_panic(self) -> None:
-        self._posted_events.put(None)
+        self.post("MIDI in: events dropped", send_panic)
 
     def post_patch_load(self, row: int, patch: Patch) -> None:
-        """Have the pump replace patch row ``row`` by ``patch`` at its next poll (from any thread)."""
-        self._patch_loads.put((row, patch))
+        """Have the pump replace patch row ``row`` by ``patch`` at its next poll."""
+        self.post("patch load", lambda sink, frame: sink.load_patch(row, patch, frame=frame))
 
     def start(self) -> MidiInput:
         self._last_poll_time = self._clock.time()
@@ -301,35 +313,19 @@ class MidiInput:
                 if not self._drop_announced:
                     self._notices.put(f"MIDI in: events dropped: {exc}")
                 self._drop_announced = True
-        self._post_patch_loads(now)
-        self._post_events(now)
+        self._run_posted(now)
         self._last_poll_time = now
 
-    def _post_events(self, now: float) -> None:
+    def _run_posted(self, now: float) -> None:
         while True:
             try:
-                event = self._posted_events.get_nowait()
-            except queue.Empty:
-                return
-            frame = self._clock.event_frame(now)
-            try:
-                if event is None:
-                    send_panic(self._sink, frame)
-                else:
-                    self._sink.send(frame, *event)
-            except InputError as exc:
-                self._notices.put(f"MIDI in: events dropped: {exc}")
-
-    def _post_patch_loads(self, now: float) -> None:
-        while True:
-            try:
-                row, patch = self._patch_loads.get_nowait()
+                what, action = self._posted.get_nowait()
             except queue.Empty:
                 return
             try:
-                self._sink.load_patch(row, patch, frame=self._clock.event_frame(now))
-            except InputError as exc:  # a bad row, or the staging rows are full because audio stopped
-                self._notices.put(f"patch load: {exc}")
+                action(self._sink, self._clock.event_frame(now))
+            except InputError as exc:  # e.g. the ring or the staging rows are full because audio stopped
+                self._notices.put(f"{what}: {exc}")
 
     def _port_lister(self) -> rtmidi.MidiIn:
         return self._own_port.midi_in

@@ -49,6 +49,8 @@ from wifm_synth.midi import (
     DRUM_CHANNEL,
     MIDI_CHANNELS,
     PROGRAM_CHANGE,
+    STANDARD_A4_HZ,
+    is_system_reset,
 )
 from wifm_synth.voice.patch import Patch
 
@@ -140,6 +142,10 @@ def _stream(synth: Synth, song: MidiSong, sound: soundfile.SoundFile, bar: tqdm,
     # one block past the last event, so that the engine has applied the events at the song's very end
     release_frame = song.end_frame + BLOCK
     released = False
+    # GM/GS resets go into the ring between the song's channel messages, where the file has them
+    resets = [(int(np.searchsorted(song.frames, frame, side="left")), frame) for frame, message in song.sysex
+              if is_system_reset(message)]  # (index of the channel message it comes before, frame)
+    next_reset = 0
     while rendered < max_frames:
         if rendered >= release_frame and not released:
             released = True
@@ -155,13 +161,18 @@ def _stream(synth: Synth, song: MidiSong, sound: soundfile.SoundFile, bar: tqdm,
         if rendered < release_frame:  # a chunk boundary, so that the release above lands on it
             chunk_end = min(chunk_end, release_frame)
         stop = int(np.searchsorted(song.frames, chunk_end, side="left"))
-        room = ring_capacity - synth.queued_events
+        room = ring_capacity - synth.queued_events - len(resets)
         if stop - next_event > room:  # a flood: render up to the block of the first event that does not fit
             stop = next_event + room
             # stay on the engine's block grid: a chunk ending inside a block would render that whole block
             # before the next chunk's events are queued, applying them late
             chunk_end = max(int(song.frames[stop]) // BLOCK * BLOCK, rendered + BLOCK)
-        for index in range(next_event, stop):
+        for index in range(next_event, stop + (1 if stop == len(song.frames) else 0)):
+            while next_reset < len(resets) and resets[next_reset][0] <= index:
+                synth.reset(resets[next_reset][1])
+                next_reset += 1
+            if index == len(song.frames):
+                break
             synth.send(int(song.frames[index]), int(song.status[index]), int(song.data1[index]),
                        int(song.data2[index]))
         next_event = stop
@@ -197,13 +208,14 @@ def render_midi_file(
     normalize_dbfs: float | None = None,
     program: int | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
+    a4_hz: float = STANDARD_A4_HZ,
 ) -> dict:
     """Render ``midi_path`` with a patch or bank (object or file) into a stereo file at ``out_path``
     (``-`` = stdout) in ``audio_format`` (default: from the extension, 24-bit PCM).
 
     Renders to the end of the song, then on until every voice has died away (see the module docstring).
     ``gain_db`` scales the whole render; ``normalize_dbfs`` instead sets its peak to that level.
-    ``program`` forces that program (of the bank's first bank number that has it) on every channel but 10.
+    ``a4_hz`` tunes it. ``program`` forces that program (of the bank's first bank number that has it) on every channel but 10.
     One-line notices (drum channel without drums, unknown programs, tails, clipping) go to ``notify``.
     Returns a summary (seconds of audio, wall time incl. reading and writing, × real time overall and
     for the engine alone, events, peak voices, peak level after gain, notices).
@@ -228,7 +240,7 @@ def render_midi_file(
         # checks the output folder (in delivered) before any notice is given
         for message in _song_notices(song, instrument):
             notice(message)
-        synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony)
+        synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony, a4_hz=a4_hz)
         float_render = Path(work) / "render.wav"
         try:  # RF64 when the float render would pass the 4 GiB limit of WAV
             sound = soundfile.SoundFile(float_render, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",

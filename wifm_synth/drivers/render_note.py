@@ -15,12 +15,14 @@ from wifm_synth.drivers.wav import (
 from wifm_synth.engine import render_note
 from wifm_synth.errors import WifmError
 from wifm_synth.formats.bank_json import Bank, load_instrument
+from wifm_synth.midi import STANDARD_A4_HZ
 
 
 def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLike, note: int, *, velocity: int = 100,
                         hold_s: float = 2.0, tail_s: float = 1.0, sample_rate: int = 48000,
                         program: int | None = None, audio_format: AudioFormat | None = None,
-                        gain_db: float = 0.0, normalize_dbfs: float | None = None) -> dict:
+                        gain_db: float = 0.0, normalize_dbfs: float | None = None,
+                        a4_hz: float = STANDARD_A4_HZ) -> dict:
     """Render the note and write it (mono) to ``out`` (``-`` = stdout); returns a summary like a song's."""
     audio_format = audio_format or output_format(out)
     instrument = load_instrument(instrument_file)
@@ -30,7 +32,7 @@ def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLi
             raise WifmError("--program applies to banks; this is a single patch", instrument_file)
         selected = program_in(instrument, program, instrument_file)
     audio = render_note(instrument, note, velocity=velocity, hold_s=hold_s, tail_s=tail_s,
-                        sample_rate=sample_rate, program=selected)
+                        sample_rate=sample_rate, program=selected, a4_hz=a4_hz)
     peak = float(abs(audio).max()) if audio.size else 0.0
     peak = write_audio(out, audio, sample_rate, audio_format, level_gain(peak, gain_db, normalize_dbfs))
     if peak > 1.0 and audio_format.subtype not in ("FLOAT", "DOUBLE"):

@@ -8,33 +8,42 @@ an unknown command or bad argument is answered in one line and the shell goes on
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-from wifm_synth.formats.bank_json import Bank
-from wifm_synth.midi import DRUM_CHANNEL, MIDI_CHANNELS, PROGRAM_CHANGE
+from wifm_synth.engine.synth import checked_a4_hz, gain_amplitude
+from wifm_synth.errors import WifmError
+from wifm_synth.formats.bank_json import Bank, load_instrument
+from wifm_synth.formats.inputs import instrument_path
+from wifm_synth.midi import DRUM_CHANNEL, MIDI_CHANNELS, PROGRAM_CHANGE, STANDARD_A4_HZ
 
 HELP = """commands:
   help               this list
   programs           the instrument's programs
   prog CH N          program N (0-127) on MIDI channel CH (1-16)
+  gain DB            master gain in dB (-120..60; 0 = unity)
+  tuning A4_HZ       master tuning: the frequency of A4 (400..480; 440 = standard)
+  load PATH          play another patch, bank, bank folder or .syx cartridge (no gap; sounding notes ring on)
   voices             voices sounding now
   panic              release every note, reset controllers, on every channel
   status             voices, DSP load, audio underflows since start
   quit               stop playing (also Ctrl-C, Ctrl-D)"""
-NOT_YET = {"gain": "gain DB", "tuning": "tuning A4_HZ", "load": "load PATH"}
 
 
 class PlayShell:
     """Carries out shell lines on a running LivePlayer; ``handle`` returns False on ``quit``."""
 
-    def __init__(self, player, instrument, write: Callable[[str], None] = print):
+    def __init__(self, player, instrument, write: Callable[[str], None] = print,
+                 describe_instrument: Callable[[object], str] | None = None):
         self.player = player
         self.instrument = instrument
         self.write = write
+        self.describe_instrument = describe_instrument
 
     def handle(self, line: str) -> bool:
         words = line.split()
@@ -45,13 +54,14 @@ class PlayShell:
             return False
         handler = getattr(self, f"_command_{command}", None)
         if handler is None:
-            if command in NOT_YET:
-                self.write(f"{NOT_YET[command]}: not available in this version")
-            else:
-                self.write(f"unknown command '{command}' (type help)")
+            self.write(f"unknown command '{command}' (type help)")
             return True
+        if command == "load" and arguments:
+            arguments = [line.strip()[len(words[0]):].strip()]  # a path may hold spaces
         try:
             handler(*arguments)
+        except WifmError as error:
+            self.write(f"{command}: {error}")
         except (TypeError, ValueError):
             self.write(f"usage: {next(row.strip() for row in HELP.splitlines() if row.strip().startswith(command))}")
         return True
@@ -75,6 +85,29 @@ class PlayShell:
             self.write("channel 10 ignores program changes (it plays the drum program)")
         else:
             self.write(f"channel {channel_number}: program {program_number}")
+
+    def _command_gain(self, decibels: str) -> None:
+        gain_db = float(decibels)
+        gain_amplitude(gain_db)  # checks the range
+        self.player.set_gain(gain_db)
+        self.write(f"master gain {gain_db:+.1f} dB")
+
+    def _command_tuning(self, hertz: str) -> None:
+        a4_hz = checked_a4_hz(float(hertz))
+        self.player.set_tuning(a4_hz)
+        self.write(f"tuning A4 = {a4_hz:g} Hz ({1200 * math.log2(a4_hz / STANDARD_A4_HZ):+.2f} cents)")
+
+    def _command_load(self, path: str) -> None:
+        instrument = load_instrument(instrument_path(Path(path).expanduser()))
+        refusal = self.player.load_instrument(instrument)
+        if refusal is not None:
+            self.write(f"load: {path}: {refusal}")
+            return
+        self.instrument = instrument
+        programs = f"{len(instrument.programs)} programs" if isinstance(instrument, Bank) else "one patch"
+        self.write(f"loaded {path}: '{instrument.name}', {programs}")
+        if self.describe_instrument is not None:
+            self.write(self.describe_instrument(instrument))
 
     def _command_voices(self) -> None:
         self.write(f"{self.player.synth.active_voices} voices sounding")

@@ -56,7 +56,7 @@ def render_block(state):
             cursor = frame
         status = ring_events[record, RING_STATUS]
         if status >= COMMAND_FIRST:
-            apply_command(state, status, ring_events[record, RING_DATA1], ring_events[record, RING_DATA2])
+            apply_command(state, status, ring_events[record, RING_DATA1], ring_events[record, RING_DATA2], cursor)
         else:
             apply_event(state, cursor, status, ring_events[record, RING_DATA1], ring_events[record, RING_DATA2])
         read += 1

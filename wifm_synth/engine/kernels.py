@@ -42,7 +42,7 @@ TWO_PI = 2.0 * math.pi
 DB_TO_LOG = math.log(10.0) / 20.0
 SILENT_DB = -240.0  # stands for "no level at all" in dB arithmetic
 RELEASE_DB_PER_TIME = 60.0  # release falls 60 dB per release_s
-MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by channel pressure) at 127
+MOD_WHEEL_VIBRATO_CENTS = 50.0  # vibrato depth added by CC1 (and by aftertouch) at 127
 # Taylor coefficients of sin(2π y) in powers of y; |y| ≤ 1/4 after folding, error < 6e-8 (−144 dB).
 _S1 = TWO_PI
 _S3 = -(TWO_PI ** 3) / 6.0
@@ -138,11 +138,16 @@ def tremolo(patch_table, patch, time_s):
 
 
 @njit(inline="always", **KERNEL)
-def vibrato_cents(patch_table, patch, channel_ints, channel, time_s):
-    """The patch's LFO vibrato plus the channel's mod wheel and pressure vibrato, in cents."""
+def vibrato_cents(patch_table, patch, channel_ints, channel, key_pressure, time_s):
+    """The patch's LFO vibrato plus the mod wheel's and aftertouch's vibrato, in cents.
+
+    Aftertouch deepens the vibrato, as on a DX7 routed to pitch modulation: a player's pressure means
+    "more expression" on any patch, where a brightness change would mean a different thing per patch.
+    Aftertouch is the channel's, or the key's own (polyphonic) when that is stronger.
+    """
     depth = patch_table[patch, LFO_PITCH_CENTS] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
-    depth += MOD_WHEEL_VIBRATO_CENTS * (channel_ints[CHANNEL_MOD_WHEEL, channel]
-                                        + channel_ints[CHANNEL_PRESSURE, channel]) / 127.0
+    pressure = max(channel_ints[CHANNEL_PRESSURE, channel], key_pressure)
+    depth += MOD_WHEEL_VIBRATO_CENTS * (channel_ints[CHANNEL_MOD_WHEEL, channel] + pressure) / 127.0
     if depth == 0.0:  # no vibrato: skip the sine
         return 0.0
     return depth * lfo_value(patch_table[patch, LFO_RATE_HZ], time_s)

@@ -106,6 +106,7 @@ ENGINE_ARRAYS = (
         "SOSTENUTO",  # 1 while the sostenuto pedal holds this note
         "SERIAL",  # note-on counter: lower is older
         "FADE_FRAME",  # absolute frame where a FADING voice began to fade
+        "PRESSURE",  # polyphonic aftertouch of the voice's key
     )), "per-voice integers"),
     ArraySpec("voice_floats", np.float64, (NAMED, "voices"), RowNames("VOICE_", "VOICE_FLOAT_FIELDS", (
         "LOUDNESS",  # loudest carrier amplitude at the end of the last rendered span (for stealing)
@@ -132,6 +133,7 @@ ENGINE_ARRAYS = (
         "PRESSURE",  # channel aftertouch
         "SUSTAIN",  # 0/1, CC64
         "SOSTENUTO",  # 0/1, CC66
+        "SOFT",  # 0/1, CC67
         "BANK_MSB",
         "BANK_LSB",
         "PROGRAM",  # requested program number
@@ -145,6 +147,10 @@ ENGINE_ARRAYS = (
         "GAIN_LEFT",  # output gains applied at the current frame (ramps start here)
         "GAIN_RIGHT",
     )), "pitch bend and output gains per channel"),
+    ArraySpec("master", np.float64, (NAMED,), RowNames("MASTER_", "MASTER_FIELDS", (
+        "GAIN",  # linear, on every channel's output gain (so it ramps with them)
+        "A4_HZ",  # tuning: every voice's pitch follows it
+    )), "the player's master settings"),
     ArraySpec("engine", np.int64, (NAMED,), RowNames("ENGINE_", "ENGINE_FIELDS", (
         "SAMPLE_RATE",
         "BLOCK_FRAME",  # absolute frame where the next internal block starts
@@ -166,6 +172,10 @@ ENGINE_ARRAYS = (
         "EVERY_PROGRAM",  # 1 for a single patch: every program is its own, no notices
         "PATCHES_LOADED",  # patch-load commands applied
         "REFUSED_COMMANDS",  # command records with an unknown kind or out-of-range rows
+        "INSTRUMENTS_LOADED",  # instrument-load commands applied
+        "STAGED_ZONE_ROWS",  # the staged instrument (staged_programs, staged_zones): its zone count …
+        "STAGED_DRUM_PROGRAM",
+        "STAGED_EVERY_PROGRAM",
     )), "clock, counters, notices"),
     ArraySpec("scratch", np.float64, (NAMED, BLOCK), RowNames("SCRATCH_", "SCRATCH_ROWS", (
         ("OPERATOR_OUT", MAX_OPERATORS),  # the current voice's operator outputs
@@ -192,6 +202,9 @@ ENGINE_ARRAYS = (
     ArraySpec("staged_patches", np.float64, ("staged_patches", PATCH_WIDTH), None,
               "patch rows the control thread stages for a load command"),
     ArraySpec("staged_routing", np.int64, ("staged_patches", ROUTING_WIDTH), None, "their routing rows"),
+    ArraySpec("staged_programs", np.int64, ("programs", PROGRAM_WIDTH), None,
+              "program rows of an instrument staged for a load command"),
+    ArraySpec("staged_zones", np.int64, ("zones", ZONE_WIDTH), None, "its zone rows"),
     ArraySpec("ring_events", np.int64, ("events", NAMED), RowNames("RING_", "RING_FIELDS", (
         "FRAME",
         "STATUS",  # MIDI status byte, or a command kind (engine/commands.py)

@@ -22,6 +22,7 @@ from wifm_synth.engine.layout import (
     CHANNEL_PROGRAM_ROW,
     CHANNEL_RPN_LSB,
     CHANNEL_RPN_MSB,
+    CHANNEL_SOFT,
     CHANNEL_SOSTENUTO,
     CHANNEL_SUSTAIN,
     CHANNEL_VOLUME,
@@ -36,6 +37,7 @@ from wifm_synth.engine.layout import (
     ENGINE_UNKNOWN_PROGRAMS,
     VOICE_CHANNEL,
     VOICE_KEY,
+    VOICE_PRESSURE,
     VOICE_SOSTENUTO,
     VOICE_STAGE,
 )
@@ -44,6 +46,8 @@ from wifm_synth.engine.state import (
     HELD,
     RELEASED,
     SUSTAINED,
+    default_program_row,
+    power_on_channel,
     restore_channel_defaults,
 )
 from wifm_synth.engine.tables import (
@@ -73,12 +77,15 @@ from wifm_synth.midi import (
     CC_RESET_CONTROLLERS,
     CC_RPN_LSB,
     CC_RPN_MSB,
+    CC_SOFT_PEDAL,
     CC_SOSTENUTO,
     CC_SUSTAIN,
     CC_VOLUME,
     CHANNEL_PRESSURE_STATUS,
     CONTROL_CHANGE,
     DRUM_CHANNEL,
+    KEY_PRESSURE_STATUS,
+    MIDI_CHANNELS,
     NOTE_OFF,
     NOTE_ON,
     PEDAL_DOWN,
@@ -213,6 +220,8 @@ def control_change(state, channel, controller, value, frame):
                     voice_ints[VOICE_SOSTENUTO, voice] = 0
             _pedal_up(state, channel, frame)
         channel_ints[CHANNEL_SOSTENUTO, channel] = 1 if down else 0
+    elif controller == CC_SOFT_PEDAL:
+        channel_ints[CHANNEL_SOFT, channel] = 1 if value >= PEDAL_DOWN else 0
     elif controller == CC_RPN_MSB:
         channel_ints[CHANNEL_RPN_MSB, channel] = value
     elif controller == CC_RPN_LSB:
@@ -235,14 +244,50 @@ def control_change(state, channel, controller, value, frame):
                 voice_ints[VOICE_STAGE, voice] = FREE
     elif controller == CC_RESET_CONTROLLERS:
         restore_channel_defaults(channel_ints, channel_floats, channel, True)
-        for voice in range(voice_ints.shape[1]):
-            if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
-                voice_ints[VOICE_SOSTENUTO, voice] = 0
-        _pedal_up(state, channel, frame)
+        _controllers_reset(state, channel, frame)
     elif controller == CC_ALL_NOTES_OFF:
-        for voice in range(voice_ints.shape[1]):
-            if voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel:
-                _key_up(state, voice, frame)
+        _all_notes_off(state, channel, frame)
+
+
+@njit(**KERNEL)
+def _controllers_reset(state, channel, frame):
+    """After the channel's controller rows were reset: no pedal holds its voices, no key pressure stays."""
+    voice_ints = state.voice_ints
+    for voice in range(voice_ints.shape[1]):
+        if voice_ints[VOICE_CHANNEL, voice] == channel and voice_ints[VOICE_STAGE, voice] != RELEASED:
+            voice_ints[VOICE_SOSTENUTO, voice] = 0
+            voice_ints[VOICE_PRESSURE, voice] = 0
+    _pedal_up(state, channel, frame)
+
+
+@njit(**KERNEL)
+def _all_notes_off(state, channel, frame):
+    voice_ints = state.voice_ints
+    for voice in range(voice_ints.shape[1]):
+        if voice_ints[VOICE_STAGE, voice] == HELD and voice_ints[VOICE_CHANNEL, voice] == channel:
+            _key_up(state, voice, frame)
+
+
+@njit(**KERNEL)
+def reset_all_channels(state, frame):
+    """A GM System On / GS Reset message: every channel back to power-on (the channel-reset rule,
+    programs included) and its notes released; the master gain and tuning are the player's and stay."""
+    program_row = default_program_row(state.program_table)
+    for channel in range(MIDI_CHANNELS):
+        power_on_channel(state.channel_ints, state.channel_floats, channel, program_row)
+        _controllers_reset(state, channel, frame)
+        _all_notes_off(state, channel, frame)
+
+
+@njit(**KERNEL)
+def key_pressure(state, channel, key, pressure):
+    """Polyphonic aftertouch: the pressure of the sounding voices of that key."""
+    voice_ints = state.voice_ints
+    for voice in range(voice_ints.shape[1]):
+        stage = voice_ints[VOICE_STAGE, voice]
+        if ((stage == HELD or stage == SUSTAINED) and voice_ints[VOICE_CHANNEL, voice] == channel
+                and voice_ints[VOICE_KEY, voice] == key):
+            voice_ints[VOICE_PRESSURE, voice] = pressure
 
 
 @njit(**KERNEL)
@@ -259,6 +304,8 @@ def apply_event(state, frame, status, data1, data2):
         control_change(state, channel, data1, data2, frame)
     elif kind == PROGRAM_CHANGE:
         program_change(state, channel, data1)
+    elif kind == KEY_PRESSURE_STATUS:
+        key_pressure(state, channel, data1, data2)
     elif kind == CHANNEL_PRESSURE_STATUS:
         state.channel_ints[CHANNEL_PRESSURE, channel] = data1
     elif kind == PITCH_BEND:

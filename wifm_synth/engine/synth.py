@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from wifm_synth.engine.block import process_block
-from wifm_synth.engine.commands import COMMAND_LOAD_PATCH
+from wifm_synth.engine.commands import (
+    COMMAND_LOAD_INSTRUMENT,
+    COMMAND_LOAD_PATCH,
+    COMMAND_RESET,
+    COMMAND_SET_MASTER,
+)
 from wifm_synth.engine.kernels import channel_gains
 from wifm_synth.engine.layout import (
     CHANNEL_EXPRESSION,
@@ -13,15 +18,22 @@ from wifm_synth.engine.layout import (
     CHANNEL_VOLUME,
     ENGINE_DROPPED_NOTES,
     ENGINE_FRAMES_OUT,
+    ENGINE_INSTRUMENTS_LOADED,
     ENGINE_PEAK_VOICES,
     ENGINE_SILENT_DRUM_NOTES,
+    ENGINE_STAGED_DRUM_PROGRAM,
+    ENGINE_STAGED_EVERY_PROGRAM,
+    ENGINE_STAGED_ZONE_ROWS,
     ENGINE_STOLEN_VOICES,
     ENGINE_UNKNOWN_BANK,
     ENGINE_UNKNOWN_CHANNEL,
     ENGINE_UNKNOWN_PLAYING_ROW,
     ENGINE_UNKNOWN_PROGRAM,
     ENGINE_UNKNOWN_PROGRAMS,
+    MASTER_A4_HZ,
+    MASTER_GAIN,
     RING_WRITE,
+    VOICE_PATCH,
     VOICE_STAGE,
     EngineState,
 )
@@ -30,23 +42,31 @@ from wifm_synth.engine.state import (
     DEFAULT_EVENT_CAPACITY,
     DEFAULT_POLYPHONY,
     FREE,
+    UNUSED_ROW,
     allocate_state,
 )
 from wifm_synth.engine.tables import (
     PROGRAM_BANK,
     PROGRAM_NUMBER,
+    ZONE_PATCH,
+    CompiledInstrument,
     Instrument,
     compile_instrument,
 )
 from wifm_synth.errors import InputError
 from wifm_synth.formats.bank_json import Bank
 from wifm_synth.midi import (
+    A4_HZ_HIGHEST,
+    A4_HZ_LOWEST,
     CC_BANK_LSB,
     CC_BANK_MSB,
     CONTROL_CHANGE,
+    GAIN_DB_HIGHEST,
+    GAIN_DB_LOWEST,
     NOTE_OFF,
     NOTE_ON,
     PROGRAM_CHANGE,
+    STANDARD_A4_HZ,
 )
 from wifm_synth.voice.patch import Patch
 
@@ -55,16 +75,24 @@ class Synth:
     """A polyphonic FM synthesizer playing a Patch, a Bank, or a list of zone entries.
 
     ``send`` queues a MIDI message for an absolute frame; ``render`` produces the next frames;
-    ``load_patch`` replaces a patch through the same queue. The engine state (``self.state``) is what a
-    live driver hands to its audio callback. The queue has one producer: call ``send`` and
-    ``load_patch`` from one thread at a time.
+    ``load_patch`` replaces a patch through the same queue, ``set_gain``/``set_tuning``/``reset`` change
+    the master settings or reset every channel, and (with ``loadable``) ``load_instrument`` swaps in
+    another instrument. The engine state (``self.state``) is what a live driver hands to its audio
+    callback. The queue has one producer: call these from one thread at a time.
     """
 
     def __init__(self, instrument: Instrument, sample_rate: int = 48000, polyphony: int = DEFAULT_POLYPHONY,
-                 event_capacity: int = DEFAULT_EVENT_CAPACITY):
-        self.compiled = compile_instrument(instrument)
+                 event_capacity: int = DEFAULT_EVENT_CAPACITY, *, a4_hz: float = STANDARD_A4_HZ,
+                 gain_db: float = 0.0, loadable: bool = False):
+        compiled = compile_instrument(instrument)
         self.sample_rate = sample_rate
-        self.state: EngineState = allocate_state(self.compiled, sample_rate, polyphony, event_capacity)
+        self.state: EngineState = allocate_state(compiled, sample_rate, polyphony, event_capacity, loadable)
+        # patches: one entry per patch_table row (None where no instrument put one)
+        self.compiled = compiled._replace(
+            patches=compiled.patches + (None,) * (len(self.state.patch_table) - len(compiled.patches)))
+        self.state.master[MASTER_A4_HZ] = checked_a4_hz(a4_hz)
+        self.state.master[MASTER_GAIN] = gain_amplitude(gain_db)
+        self._instrument_loads_posted = 0
         self._reported_unknown_programs = 0
         self._reported_silent_drums = 0
         # ring write index at which each staging row was last posted; reusable once the engine read past it
@@ -121,9 +149,7 @@ class Synth:
             raise InputError(f"patch row: must be an integer 0..{patch_count - 1}, got {row!r}")
         if not isinstance(patch, Patch):
             raise InputError(f"load_patch: patch must be a Patch, got {type(patch).__name__}")
-        frame = self.frame if frame is None else frame
-        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or not 0 <= frame <= 1 << 62:
-            raise InputError(f"patch load frame: must be an integer 0..{1 << 62}, got {frame!r}")
+        frame = self._frame_or_next(frame, "patch load")
         compiled = compile_instrument(patch)
         staged = self._next_staged_row
         if self._staged_posted_at[staged] >= ring_read_position(self.state.ring_indices):
@@ -138,6 +164,70 @@ class Synth:
         patches = list(self.compiled.patches)
         patches[row] = patch
         self.compiled = self.compiled._replace(patches=tuple(patches))
+
+    def _frame_or_next(self, frame: int | None, what: str) -> int:
+        frame = self.frame if frame is None else frame
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or not 0 <= frame <= 1 << 62:
+            raise InputError(f"{what} frame: must be an integer 0..{1 << 62}, got {frame!r}")
+        return frame
+
+    def set_gain(self, gain_db: float, frame: int | None = None) -> None:
+        """Master gain in dB from ``frame`` (default: the next frame rendered), ramped like a volume change."""
+        value = np.float64(gain_amplitude(gain_db))
+        self._publish(self._frame_or_next(frame, "gain"), COMMAND_SET_MASTER, MASTER_GAIN, int(value.view(np.int64)))
+
+    def set_tuning(self, a4_hz: float, frame: int | None = None) -> None:
+        """Tune every voice, sounding or new, so that A4 is ``a4_hz`` from ``frame``."""
+        value = np.float64(checked_a4_hz(a4_hz))
+        self._publish(self._frame_or_next(frame, "tuning"), COMMAND_SET_MASTER, MASTER_A4_HZ,
+                      int(value.view(np.int64)))
+
+    def reset(self, frame: int | None = None) -> None:
+        """What a GM System On / GS Reset message does: every channel back to power-on, notes released."""
+        self._publish(self._frame_or_next(frame, "reset"), COMMAND_RESET, 0, 0)
+
+    def load_instrument(self, compiled: CompiledInstrument, frame: int | None = None) -> None:
+        """Swap in another instrument (``compile_instrument``'s result) at ``frame``, without a gap.
+
+        Its patches are written now into patch rows that neither the playing instrument nor a sounding
+        note uses; its program and zone tables are staged and the engine copies them in at the command.
+        Sounding notes keep their own rows and ring on; each channel keeps its bank and program number
+        and plays that program of the new instrument. Raises InputError when the new instrument does not
+        fit the room allocated (``loadable``) or a previous load is still in flight.
+        """
+        state, engine = self.state, self.state.engine
+        frame = self._frame_or_next(frame, "instrument load")
+        if engine[ENGINE_INSTRUMENTS_LOADED] != self._instrument_loads_posted:
+            raise InputError("an instrument load is still in progress: try again in a moment")
+        for what, needed, room in (("programs", len(compiled.program_table), len(state.program_table)),
+                                   ("zones", len(compiled.zone_table), len(state.zone_table))):
+            if needed > room:
+                raise InputError(f"it has {needed} {what}; this player has room for {room}: start "
+                                 f"wifm play with it instead")
+        in_use = set(self.compiled.zone_table[:, ZONE_PATCH].tolist())
+        in_use |= set(state.voice_ints[VOICE_PATCH, state.voice_ints[VOICE_STAGE] != FREE].tolist())
+        free_rows = [row for row in range(len(state.patch_table)) if row not in in_use]
+        if len(compiled.patch_table) > len(free_rows):
+            raise InputError(f"it has {len(compiled.patch_table)} patches; {len(free_rows)} patch rows are free "
+                             f"(of {len(state.patch_table)}; notes of earlier instruments may still ring)")
+        rows = np.asarray(free_rows[:len(compiled.patch_table)], dtype=np.int64)
+        state.patch_table[rows] = compiled.patch_table  # rows no note reads: the audio thread never sees them half-written
+        state.routing_table[rows] = compiled.routing_table
+        zone_table = compiled.zone_table.copy()
+        zone_table[:, ZONE_PATCH] = rows[compiled.zone_table[:, ZONE_PATCH]]
+        state.staged_programs[:] = UNUSED_ROW
+        state.staged_programs[:len(compiled.program_table)] = compiled.program_table
+        state.staged_zones[:len(zone_table)] = zone_table
+        engine[ENGINE_STAGED_ZONE_ROWS] = len(zone_table)
+        engine[ENGINE_STAGED_DRUM_PROGRAM] = compiled.drum_program
+        engine[ENGINE_STAGED_EVERY_PROGRAM] = compiled.plays_every_program
+        self._publish(frame, COMMAND_LOAD_INSTRUMENT, 0, 0)  # its release fence orders the writes above
+        self._instrument_loads_posted += 1
+        patches = list(self.compiled.patches)
+        for row, patch in zip(rows.tolist(), compiled.patches, strict=True):
+            patches[row] = patch
+        self.compiled = compiled._replace(patch_table=state.patch_table, routing_table=state.routing_table,
+                                          zone_table=zone_table, patches=tuple(patches))
 
     def render(self, n_frames: int, dtype=np.float32) -> np.ndarray:
         """The next ``n_frames`` stereo frames as an (n_frames, 2) array."""
@@ -170,8 +260,24 @@ class Synth:
         return lines
 
 
+def checked_a4_hz(a4_hz: float) -> float:
+    if isinstance(a4_hz, bool) or not isinstance(a4_hz, (int, float, np.integer, np.floating)) \
+            or not A4_HZ_LOWEST <= a4_hz <= A4_HZ_HIGHEST:
+        raise InputError(f"tuning: A4 must be {A4_HZ_LOWEST:g}..{A4_HZ_HIGHEST:g} Hz, got {a4_hz!r}")
+    return float(a4_hz)
+
+
+def gain_amplitude(gain_db: float) -> float:
+    """A master gain in dB as an amplitude factor."""
+    if isinstance(gain_db, bool) or not isinstance(gain_db, (int, float, np.integer, np.floating)) \
+            or not GAIN_DB_LOWEST <= gain_db <= GAIN_DB_HIGHEST:
+        raise InputError(f"gain: must be {GAIN_DB_LOWEST:g}..{GAIN_DB_HIGHEST:g} dB, got {gain_db!r}")
+    return 10.0 ** (gain_db / 20.0)
+
+
 def render_note(patch: Patch | Bank, note: int, velocity: int = 100, hold_s: float = 2.0, tail_s: float = 1.0,
-                sample_rate: int = 48000, program: tuple[int, int] | None = None) -> np.ndarray:
+                sample_rate: int = 48000, program: tuple[int, int] | None = None,
+                a4_hz: float = STANDARD_A4_HZ) -> np.ndarray:
     """One note of ``patch`` through the live engine: key down for ``hold_s``, then ``tail_s`` of release.
 
     ``patch`` may be a Bank: ``program`` = (bank, program) is selected first (default: the bank's first
@@ -188,7 +294,7 @@ def render_note(patch: Patch | Bank, note: int, velocity: int = 100, hold_s: flo
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
                 or not 0.0 <= seconds <= 600.0:
             raise InputError(f"{name}: must be 0..600 seconds, got {seconds!r}")
-    synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=8)
+    synth = Synth(patch, sample_rate=sample_rate, polyphony=2, event_capacity=8, a4_hz=a4_hz)
     if isinstance(patch, Bank):
         bank_number, program_number = program if program is not None else \
             (patch.programs[0].bank, patch.programs[0].program)

@@ -50,6 +50,8 @@ from wifm_synth.engine.layout import (
     GROUP_AUDIBLE,
     GROUP_LANE,
     GROUP_VOICE,
+    MASTER_A4_HZ,
+    MASTER_GAIN,
     OPERATOR_ENVELOPE,
     OPERATOR_FEEDBACK_1,
     OPERATOR_FEEDBACK_2,
@@ -82,6 +84,7 @@ from wifm_synth.engine.layout import (
     VOICE_GROUP,
     VOICE_LOUDNESS,
     VOICE_PATCH,
+    VOICE_PRESSURE,
     VOICE_RELEASE_FRAME,
     VOICE_STAGE,
     VOICE_START_FRAME,
@@ -101,7 +104,7 @@ from wifm_synth.engine.tables import (
     OPERATOR_WIDTH,
     OPERATORS,
 )
-from wifm_synth.midi import MIDI_CHANNELS
+from wifm_synth.midi import MIDI_CHANNELS, STANDARD_A4_HZ
 from wifm_synth.voice.patch import MAX_OPERATORS
 
 SILENCE_AMPLITUDE = 10.0 ** (-90.0 / 20.0)  # a voice whose carriers all stay below −90 dB is freed
@@ -133,9 +136,9 @@ def _modulation_row(routing_table, scratch, patch, operator, count):
 
 @njit(**KERNEL)
 def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
-                      voice, span_frame, count, sample_rate):
+                      voice, span_frame, count, sample_rate, tuning):
     """Per-span parameters of every operator of a voice: envelope ramp from the span's first frame to the
-    next span's, and phase increment with pitch bend and vibrato. Returns False once the voice can
+    next span's, and phase increment with pitch bend, vibrato and the master ``tuning`` (a frequency ratio). Returns False once the voice can
     never be heard again (every carrier below −90 dB with no louder envelope level to come)."""
     patch = voice_ints[VOICE_PATCH, voice]
     channel = voice_ints[VOICE_CHANNEL, voice]
@@ -150,9 +153,9 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
     if stage == FADING:
         fade = max(0.0, 1.0 - (span_end - voice_ints[VOICE_FADE_FRAME, voice]) / (STEAL_FADE_S * sample_rate))
     pitch_cents = (100.0 * channel_floats[CHANNEL_BEND, channel] * channel_floats[CHANNEL_BEND_RANGE, channel]
-                   + vibrato_cents(patch_table, patch, channel_ints, channel,
+                   + vibrato_cents(patch_table, patch, channel_ints, channel, voice_ints[VOICE_PRESSURE, voice],
                                    (span_frame - start_frame) / sample_rate))
-    pitch_factor = 2.0 ** (pitch_cents / 1200.0) if pitch_cents != 0.0 else 1.0
+    pitch_factor = tuning * (2.0 ** (pitch_cents / 1200.0) if pitch_cents != 0.0 else 1.0)
     end_tremolo = tremolo(patch_table, patch, time_end)
     loudest = 0.0
     audible = False
@@ -176,7 +179,7 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
         operators[OPERATOR_SPAN_GAIN, operator, voice] = gain_start
         operators[OPERATOR_SPAN_GAIN_STEP, operator, voice] = (gain_end - gain_start) / count
         increment = operators[OPERATOR_HZ, operator, voice] / sample_rate
-        if patch_table[patch, base + OP_FIXED_HZ] == 0.0:  # fixed-frequency operators ignore bend and vibrato
+        if patch_table[patch, base + OP_FIXED_HZ] == 0.0:  # fixed-frequency operators ignore bend, vibrato, tuning
             increment *= pitch_factor
         operators[OPERATOR_SPAN_INCREMENT, operator, voice] = increment
         if is_carrier:
@@ -301,6 +304,8 @@ def render_span(state, offset, count, span_frame):
     channel_ints, channel_floats, engine, scratch, group_ints = (
         state.channel_ints, state.channel_floats, state.engine, state.scratch, state.group_ints)
     sample_rate = float(engine[ENGINE_SAMPLE_RATE])
+    tuning = state.master[MASTER_A4_HZ] / STANDARD_A4_HZ
+    master_gain = state.master[MASTER_GAIN]
     for channel in range(MIDI_CHANNELS):
         mix = scratch[SCRATCH_CHANNEL_MIX + channel]
         for i in range(count):
@@ -317,7 +322,7 @@ def render_span(state, offset, count, span_frame):
                 group_voices[members] = next_voice
                 group_audible[members] = update_voice_span(
                     patch_table, routing_table, voice_ints, voice_floats, operators, channel_ints, channel_floats,
-                    next_voice, span_frame, count, sample_rate)
+                    next_voice, span_frame, count, sample_rate, tuning)
                 members += 1
             next_voice += 1
         _render_feedback_lanes(patch_table, routing_table, voice_ints, operators, scratch, group_ints, members, count)
@@ -336,6 +341,8 @@ def render_span(state, offset, count, span_frame):
         target_left, target_right = channel_gains(channel_ints[CHANNEL_VOLUME, channel],
                                                   channel_ints[CHANNEL_EXPRESSION, channel],
                                                   channel_ints[CHANNEL_PAN, channel])
+        target_left *= master_gain  # the master gain rides on the channel gains' ramps: no zipper noise
+        target_right *= master_gain
         gain_left = channel_floats[CHANNEL_GAIN_LEFT, channel]
         gain_right = channel_floats[CHANNEL_GAIN_RIGHT, channel]
         step_left = (target_left - gain_left) / count

@@ -19,6 +19,7 @@ from wifm_synth.engine.kernels import (
     tremolo,
 )
 from wifm_synth.engine.layout import (
+    CHANNEL_SOFT,
     ENGINE_DROPPED_NOTES,
     ENGINE_NOTE_SERIAL,
     ENGINE_SAMPLE_RATE,
@@ -38,6 +39,7 @@ from wifm_synth.engine.layout import (
     VOICE_KEY,
     VOICE_LOUDNESS,
     VOICE_PATCH,
+    VOICE_PRESSURE,
     VOICE_RELEASE_FRAME,
     VOICE_SERIAL,
     VOICE_SOSTENUTO,
@@ -60,8 +62,14 @@ from wifm_synth.engine.tables import (
     REFERENCE_VELOCITY,
     TUNE_CENTS,
 )
+from wifm_synth.midi import STANDARD_A4_HZ
 
 MIN_NOTE_S = 0.010  # a note-off sooner than this after its note-on waits until then (FluidSynth's min-note-length)
+# The soft pedal (CC67, una corda) acts on the notes struck while it is down, as a piano's does: they
+# sound 4 dB softer, and their modulators' indices drop 3 dB, so the tone (its attack above all, where
+# the indices are highest) is darker.
+SOFT_PEDAL_CARRIER_DB = -4.0
+SOFT_PEDAL_MODULATOR_DB = -3.0
 
 
 @njit(**KERNEL)
@@ -74,12 +82,14 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
     voice_ints[VOICE_PATCH, voice] = patch
     voice_ints[VOICE_START_FRAME, voice] = frame
     voice_ints[VOICE_SOSTENUTO, voice] = 0
+    voice_ints[VOICE_PRESSURE, voice] = 0
     voice_ints[VOICE_SERIAL, voice] = engine[ENGINE_NOTE_SERIAL]
     engine[ENGINE_NOTE_SERIAL] += 1
     key_offset = key - patch_table[patch, REFERENCE_NOTE]
-    key_hz = 440.0 * 2.0 ** ((key - 69 + patch_table[patch, TUNE_CENTS] / 100.0) / 12.0)
+    key_hz = STANDARD_A4_HZ * 2.0 ** ((key - 69 + patch_table[patch, TUNE_CENTS] / 100.0) / 12.0)
     velocity_ratio = math.log10(velocity / patch_table[patch, REFERENCE_VELOCITY])
     start_tremolo = tremolo(patch_table, patch, 0.0)
+    soft = state.channel_ints[CHANNEL_SOFT, channel] != 0
     for operator in range(routing_table[patch, OPERATOR_COUNT]):
         base = OPERATORS + operator * OPERATOR_WIDTH
         fixed_hz = patch_table[patch, base + OP_FIXED_HZ]
@@ -90,6 +100,8 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
                 patch_table[patch, base + OP_RATIO] * key_hz * 2.0 ** (patch_table[patch, base + OP_DETUNE_CENTS] / 1200.0))
         scale_db = (40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
                     + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0)
+        if soft:
+            scale_db += SOFT_PEDAL_CARRIER_DB if routing_table[patch, IS_CARRIER + operator] else SOFT_PEDAL_MODULATOR_DB
         scale = db_to_amplitude(scale_db)
         envelope, _ = held_envelope(patch_table, patch, operator, 0.0)
         operators[OPERATOR_PHASE, operator, voice] = 0.0

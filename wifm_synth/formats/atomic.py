@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from wifm_synth.errors import InputError, OutputError
 from wifm_synth.formats.inputs import open_input
@@ -29,7 +30,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
 
     The temporary name keeps the final suffix (``suffix`` or the target's) so that writers which pick
     a format from the extension (soundfile) see the right one. On any exception it is removed. While it
-    is written it is locked (flock), so that the next run can tell temporaries that a SIGKILL left behind
+    is written it is locked (filelock's descriptor lock: flock, or LockFileEx on Windows), so that the next run can tell temporaries that a SIGKILL left behind
     (unlocked) from those of a run still writing (locked), and clear only the former.
     """
     target = Path(path)
@@ -44,7 +45,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=temp_suffix, dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror})", target) from None
-    fcntl.flock(handle, fcntl.LOCK_EX)  # held until the handle closes, when the temporary is gone or in place
+    lock_descriptor(handle)  # held until the handle closes, when the temporary is gone or in place
     temp = Path(temp_name)
     try:
         try:
@@ -81,15 +82,13 @@ def clear_stale_temporaries(directory: Path, name: str, suffix: str) -> None:
         return
     for entry in candidates:
         try:
-            handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            handle = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except OSError:
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
                 continue
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not lock_descriptor(handle, blocking=False):
                 continue  # a live writer's
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)

@@ -1,4 +1,5 @@
-"""Opening input files: one check of the path (missing, folder, not a regular file, unreadable) for every reader."""
+"""Opening input files: one check of the path (missing, folder, not a regular file, unreadable) for every reader,
+and which file a patch-or-bank argument means (``instrument_path``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import contextlib
 import os
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
-from wifm_synth.errors import InputError
+from wifm_synth.errors import InputError, WifmError
 
 
 @contextlib.contextmanager
@@ -50,3 +52,21 @@ def is_existing_file(path: str | os.PathLike) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
+
+
+def instrument_path(path: Path) -> Path:
+    """The patch or bank file meant by ``path``: a bank folder means its ``bank.json``. Samples and SFZ
+    files, given where a patch is expected, get a hint at the command that turns them into one."""
+    if path.is_dir():
+        if (path / "bank.json").is_file():
+            return path / "bank.json"
+        raise WifmError("is a folder without a bank.json; to make a bank from its samples: wifm bank", path)
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        raise WifmError("is an audio sample, not a patch; did you mean wifm fit (one patch) or wifm bank?", path)
+    if suffix == ".sfz":
+        raise WifmError("is an SFZ instrument, not a patch bank; did you mean wifm bank?", path)
+    return path
