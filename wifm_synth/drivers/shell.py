@@ -23,7 +23,7 @@ HELP = """commands:
   prog CH N          program N (0-127) on MIDI channel CH (1-16)
   voices             voices sounding now
   panic              release every note, reset controllers, on every channel
-  status             voices, DSP load, audio underflows since start
+  status             voices, DSP load, audio underflows and output limiting since start
   quit               stop playing (also Ctrl-C, Ctrl-D)"""
 NOT_YET = {"gain": "gain DB", "tuning": "tuning A4_HZ", "load": "load PATH"}
 
@@ -86,7 +86,8 @@ class PlayShell:
     def _command_status(self) -> None:
         stream = self.player.stream
         self.write(f"{self.player.synth.active_voices} voices sounding (peak {self.player.synth.peak_voices}), "
-                   f"DSP load {100 * stream.cpu_load:.0f} %, {stream.underflows} underflows since start")
+                   f"DSP load {100 * stream.cpu_load:.0f} %, {stream.underflows} underflows since start, "
+                   f"{self.player.synth.limiting_report() or 'output never limited'}")
 
 
 def start_line_reader(lines: queue.SimpleQueue) -> threading.Thread:

@@ -166,6 +166,8 @@ ENGINE_ARRAYS = (
         "EVERY_PROGRAM",  # 1 for a single patch: every program is its own, no notices
         "PATCHES_LOADED",  # patch-load commands applied
         "REFUSED_COMMANDS",  # command records with an unknown kind or out-of-range rows
+        "LIMITED_SAMPLES",  # output samples the safety stage (engine/safety.py) changed, live output
+        "LIMITED_PEAK_CENTI_DBFS",  # … the loudest of them before limiting, 1/100 dBFS
     )), "clock, counters, notices"),
     ArraySpec("scratch", np.float64, (NAMED, BLOCK), RowNames("SCRATCH_", "SCRATCH_ROWS", (
         ("OPERATOR_OUT", MAX_OPERATORS),  # the current voice's operator outputs
