@@ -198,7 +198,8 @@ class Player:
         self.shell = os.fdopen(master, "w", buffering=1)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wifm_synth", "play", str(instrument), "--midi-in", CLIENT_NAME],
-            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env={**env, "PYTHONFAULTHANDLER": "1"})  # a crash dumps every thread's Python stack
         os.close(slave)
         self.lines: queue.Queue[str] = queue.Queue()
         self.transcript: list[str] = []
@@ -279,7 +280,7 @@ def run_phase(player: Player, keyboard: Keyboard, log_path: Path, seconds: float
     while (left := end - time.monotonic()) > 0:
         time.sleep(min(RSS_INTERVAL_S, left))
         if player.process.poll() is not None:
-            raise RuntimeError(f"the player exited ({player.process.returncode}): {player.transcript[-20:]}")
+            raise PlayerDied(player.process.returncode, time.monotonic() - (end - seconds))
         rss.append(player.rss_mb())
     window = keyboard.start_window()
     status = player.status()
@@ -292,6 +293,26 @@ def run_phase(player: Player, keyboard: Keyboard, log_path: Path, seconds: float
         jack_log=xruns_since(log_path, log_start), status_at_end=status)
 
 
+class PlayerDied(Exception):
+    """The player exited in the middle of a phase (a crash: a soak never asks it to stop there)."""
+
+    def __init__(self, exit_status: int, after_s: float):
+        super().__init__(f"the player exited with status {exit_status} after {after_s:.0f} s of the phase")
+        self.exit_status, self.after_s = exit_status, after_s
+
+
+def _died(player: Player, phases: dict, phase: str, death: PlayerDied) -> dict:
+    """The report of a soak whose player died: what ran, when it died, and its last lines (a fault handler's
+    dump among them when ``PYTHONFAULTHANDLER`` is set)."""
+    time.sleep(0.5)  # let the reader thread take the last lines
+    while not player.lines.empty():
+        player.transcript.append(player.lines.get())
+    return {"summary": {"pass": False, "player_died_in": phase, "after_s": round(death.after_s, 1),
+                        "player_exit_status": death.exit_status},
+            "phases": {name: asdict(result) for name, result in phases.items()},
+            "player_last_lines": player.transcript[-80:]}
+
+
 def soak(instrument: Path, warmup_s: float, minutes: float, flood_minutes: float, rate: float, flood_rate: float,
          realtime: bool, seed: int, log_path: Path) -> dict:
     with open(log_path, "w") as log, running_jack_server(SAMPLE_RATE, PERIOD, realtime=realtime, log=log) as server:
@@ -300,12 +321,16 @@ def soak(instrument: Path, warmup_s: float, minutes: float, flood_minutes: float
         try:
             player.wait_for("playing on", STARTUP_TIMEOUT_S)
             keyboard.connect()
-            warmup = run_phase(player, keyboard, log_path, warmup_s, rate)
-            phases = {"warmup": warmup}
-            if minutes > 0:
-                phases["realistic"] = run_phase(player, keyboard, log_path, 60 * minutes, rate)
-            if flood_minutes > 0:
-                phases["flood"] = run_phase(player, keyboard, log_path, 60 * flood_minutes, flood_rate)
+            phases = {}
+            for name, seconds, events_per_second in (("warmup", warmup_s, rate), ("realistic", 60 * minutes, rate),
+                                                     ("flood", 60 * flood_minutes, flood_rate)):
+                if seconds > 0 or name == "warmup":
+                    try:
+                        phases[name] = run_phase(player, keyboard, log_path, seconds, events_per_second)
+                    except PlayerDied as death:
+                        return {"jack_scheduling": "realtime" if realtime else "no-realtime",
+                                **_died(player, phases, name, death)}
+            warmup = phases["warmup"]
             rss_after_warmup = warmup.rss_mb["end"]
             rss_end = player.rss_mb()
             keyboard.everything_off()
@@ -383,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     json.dump(report, sys.stdout, indent=2)
     print()
-    return 0 if run["summary"]["pass"] else 1
+    return 0 if run["summary"]["pass"] else 1  # a crash is a result too: the JSON says where
 
 
 if __name__ == "__main__":
