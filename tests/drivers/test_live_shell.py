@@ -44,6 +44,25 @@ class ShellPlayer(PlayerProcess):
         os.write(self.master, (line + "\n").encode())
 
 
+def _keyboard(name: str, player_client: str, env) -> "rtmidi.MidiOut":
+    """A JACK MIDI keyboard connected to the player's input port."""
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name)
+    keyboard.open_virtual_port("out")
+    subprocess.run(["jack_connect", f"{name}:out", f"{player_client}:midi_in"], env=env, check=True, timeout=30)
+    return keyboard
+
+
+def _clean_up(player: ShellPlayer, keyboard, capture) -> None:
+    if keyboard is not None:
+        keyboard.delete()
+    if capture is not None:
+        capture.close()
+    if player.process.poll() is None:
+        player.process.kill()
+        player.process.wait()
+    os.close(player.master)
+
+
 def centroid(audio: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(audio[0] * np.hanning(audio.shape[1])))
     frequencies = np.fft.rfftfreq(audio.shape[1], 1 / rate)
@@ -66,10 +85,7 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         assert player.wait_for("underflows since start", 10).endswith(", output never limited")
         capture = Capture(rate)
         capture.connect("PortAudio:")
-        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-shell-keys")
-        keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-shell-keys:out", "shelltest:midi_in"], env=jack_server.env,
-                       check=True, timeout=30)
+        keyboard = _keyboard("wifm-shell-keys", "shelltest", jack_server.env)
         time.sleep(0.3)
 
         def held_note() -> np.ndarray:
@@ -101,14 +117,7 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("quit")
         assert player.process.wait(timeout=30) == 0
     finally:
-        if keyboard is not None:
-            keyboard.delete()
-        if capture is not None:
-            capture.close()
-        if player.process.poll() is None:
-            player.process.kill()
-            player.process.wait()
-        os.close(player.master)
+        _clean_up(player, keyboard, capture)
 
 
 def test_live_output_of_the_loudest_valid_patch_is_limited_within_full_scale_and_reported(jack_server, tmp_path):  # noqa: F811
@@ -120,10 +129,7 @@ def test_live_output_of_the_loudest_valid_patch_is_limited_within_full_scale_and
         player.wait_for("type help for commands", STARTUP_TIMEOUT_S)
         capture = Capture(jack_server.sample_rate)
         capture.connect("PortAudio:")
-        keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "wifm-loud-keys")
-        keyboard.open_virtual_port("out")
-        subprocess.run(["jack_connect", "wifm-loud-keys:out", "loudtest:midi_in"], env=jack_server.env,
-                       check=True, timeout=30)
+        keyboard = _keyboard("wifm-loud-keys", "loudtest", jack_server.env)
         time.sleep(0.3)
         start = capture.captured()
         for key in (127, 100, 64):
@@ -139,9 +145,4 @@ def test_live_output_of_the_loudest_valid_patch_is_limited_within_full_scale_and
                             player.wait_for("wifm play: output limited", 30))
         assert player.process.wait(timeout=30) == 0
     finally:
-        if keyboard is not None:
-            keyboard.delete()
-        if capture is not None:
-            capture.close()
-        if player.process.poll() is None:
-            player.process.kill()
+        _clean_up(player, keyboard, capture)
