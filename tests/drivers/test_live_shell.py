@@ -3,7 +3,9 @@ the captured sound, ``panic`` silences it, unknown commands get one line, ``quit
 
 import os
 import pty
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +13,11 @@ import numpy as np
 import pytest
 from jack_server import jack_server, running_jack_server  # noqa: F401  (fixture)
 from test_live_jack import SOUND, STARTUP_TIMEOUT_S, Capture, PlayerProcess
+
+from wifm_synth.formats.patch_json import save_patch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
+from test_output_safety import loudest_valid_patch
 
 rtmidi = pytest.importorskip("rtmidi")
 pytest.importorskip("jack")
@@ -81,6 +88,8 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         assert "unknown command 'bogus' (type help)" in player.wait_for("unknown command", 10)
         player.type("programs")
         player.wait_for("program  33 bass", 10)
+        player.type("status")
+        assert player.wait_for("underflows since start", 10).endswith(", output never limited")
         capture = Capture(rate)
         capture.connect("shelltest:")
         keyboard = jack_keyboard(jack_server.env, "wifm-shell-keys", "shelltest")
@@ -112,6 +121,33 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         time.sleep(1.5)
         assert capture.peak(capture.captured() - rate // 10, capture.captured()) < SOUND
         player.type("quit")
+        assert player.process.wait(timeout=30) == 0
+    finally:
+        close_all(player, keyboard, capture)
+
+
+def test_live_output_of_the_loudest_valid_patch_is_limited_within_full_scale_and_reported(jack_server, tmp_path):  # noqa: F811
+    patch = tmp_path / "loudest.json"
+    save_patch(loudest_valid_patch(), patch)
+    player = ShellPlayer(jack_server.env, "--client-name", "loudtest", "--midi-in", "none", instrument=patch)
+    capture = keyboard = None
+    try:
+        player.wait_for("type help for commands", STARTUP_TIMEOUT_S)
+        capture = Capture(jack_server.sample_rate)
+        capture.connect("loudtest:")
+        keyboard = jack_keyboard(jack_server.env, "wifm-loud-keys", "loudtest")
+        start = capture.captured()
+        for key in (127, 100, 64):
+            keyboard.send_message([0x90, key, 127])
+        time.sleep(0.5)
+        heard = capture.buffer[:, start:capture.captured()]
+        assert np.all(np.isfinite(heard)) and 0.99 < np.max(np.abs(heard)) <= 1.0
+        player.type("status")
+        status = player.wait_for("underflows since start", 10)
+        assert re.search(r"output limited on \d+ samples \(peak before limiting \+\d+\.\d dBFS\)$", status), status
+        player.type("quit")
+        assert re.fullmatch(r"wifm play: output limited on \d+ samples \(peak before limiting \+\d+\.\d dBFS\)",
+                            player.wait_for("wifm play: output limited", 30))
         assert player.process.wait(timeout=30) == 0
     finally:
         close_all(player, keyboard, capture)

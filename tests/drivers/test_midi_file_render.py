@@ -12,6 +12,7 @@ from wifm_synth.drivers.render_midi import (
     render_midi_command,
     render_midi_file,
 )
+from wifm_synth.drivers.wav import AudioFormat
 from wifm_synth.engine import Synth
 from wifm_synth.errors import MidiFileError, OutputError
 from wifm_synth.formats.bank_json import Bank, load_bank
@@ -195,18 +196,22 @@ def test_event_floods_larger_than_the_engine_ring_still_render(tmp_path, bank):
     np.testing.assert_array_equal(audio[:common], plain_audio[:common])
 
 
-def test_overloud_render_is_clipped_with_a_notice(tmp_path, bank):
+def test_overloud_render_is_limited_below_full_scale_with_a_notice(tmp_path, bank):
     loud = copy.deepcopy(bank.patches["patches/fm_bass.json"])
     loud.operators[0].level = 8.0
     song = write_song(tmp_path / "loud.mid", [(0, 0.0, 0.3, 40)])
-    notices = []
-    summary = render_midi_file(loud, song, tmp_path / "loud.wav", progress=False, notify=notices.append)
-    audio, _ = soundfile.read(tmp_path / "loud.wav", always_2d=True)
-    assert summary["peak_dbfs"] > 0 and np.max(np.abs(audio)) <= 1.0
-    assert np.mean(np.abs(audio) > 0.999) > 0.01  # flat tops where the signal exceeded full scale
-    assert len(notices) == 1
-    assert re.fullmatch(r"loud\.wav: peak level \+\d+\.\d dBFS was clipped to 0 dBFS "
-                        r"\(lower CC7 volumes or velocities, or use --gain/--normalize\)", notices[0])
+    for name, audio_format in (("loud.wav", None), ("float.wav", AudioFormat("WAV", "FLOAT"))):
+        notices = []
+        summary = render_midi_file(loud, song, tmp_path / name, progress=False, notify=notices.append,
+                                   audio_format=audio_format)
+        audio, _ = soundfile.read(tmp_path / name, always_2d=True)
+        assert summary["peak_before_limiting_dbfs"] > 0 and summary["limited_samples"] > 0
+        assert summary["peak_dbfs"] <= 0 and np.max(np.abs(audio)) <= 1.0  # float files too
+        assert np.mean(np.abs(audio) > 0.95) > 0.01  # the loud part is squeezed into the last dB, not lost
+        assert len(notices) == 1
+        assert re.fullmatch(rf"{name.replace('.', '[.]')}: output limited on {summary['limited_samples']} samples "
+                            rf"\(peak before limiting \+\d+\.\d dBFS\); lower CC7 volumes or velocities, "
+                            rf"or use --gain/--normalize", notices[0])
 
 
 def test_a_gm_or_gs_reset_in_the_song_returns_channels_to_power_on(tmp_path, bank):

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 from wifm_synth.voice.patch import Envelope, Operator, Patch
+from wifm_synth.voice.schema import SCALING_GAIN_CEILING_DB
 
 BLOCK = 64
 MOD_WHEEL_VIBRATO_CENTS = 50.0
@@ -53,8 +54,9 @@ def channel_gains(volume, expression, pan):
 
 
 def operator_scale(patch: Patch, operator: Operator, note: int, velocity: int) -> float:
-    scale_db = (40 * operator.velocity_sensitivity * np.log10(velocity / patch.pitch.reference_velocity)
-                + operator.key_level_db_per_octave * (note - patch.pitch.reference_note) / 12)
+    scale_db = min(40 * operator.velocity_sensitivity * np.log10(velocity / patch.pitch.reference_velocity)
+                   + operator.key_level_db_per_octave * (note - patch.pitch.reference_note) / 12,
+                   SCALING_GAIN_CEILING_DB)
     return 10 ** (scale_db / 20)
 
 

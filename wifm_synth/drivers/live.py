@@ -233,6 +233,9 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
             if player.stream.lost:
                 raise AudioHostLost(f"audio output '{player.stream.device['name']}' stopped (sound server gone?)")
     if not quiet:
+        limiting = player.synth.limiting_report()
+        if limiting:
+            print(f"wifm play: {limiting}", flush=True)
         print("wifm play: stopped", flush=True)
     return 0
 

@@ -253,11 +253,9 @@ def render_midi_file(
                      bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
             rendered, peak, engine_seconds = _stream(synth, song, sound, bar, notice)
         gain = level_gain(peak, gain_db, normalize_dbfs)
-        convert_render(float_render, final, audio_format, gain)
-    peak *= gain
-    if peak > 1.0 and audio_format.subtype not in ("FLOAT", "DOUBLE"):
-        notice(f"{Path(out_path).name}: peak level {peak_dbfs(peak):+.1f} dBFS was clipped to 0 dBFS "
-               f"(lower CC7 volumes or velocities, or use --gain/--normalize)")
+        level = convert_render(float_render, final, audio_format, gain)
+    if level.limited_samples:
+        notice(f"{level.notice(out_path)}; lower CC7 volumes or velocities, or use --gain/--normalize")
     seconds_wall = time.perf_counter() - started
     seconds_audio = rendered / sample_rate
     return {
@@ -278,7 +276,9 @@ def render_midi_file(
         "channels": [channel + 1 for channel in song.channels_used],
         "peak_voices": synth.peak_voices,
         "stolen_voices": synth.stolen_voices,
-        "peak_dbfs": peak_dbfs(peak),
+        "peak_dbfs": peak_dbfs(level.written_peak),
+        "peak_before_limiting_dbfs": peak_dbfs(level.peak),
+        "limited_samples": level.limited_samples,
         "notices": notices,
     }
 

@@ -34,10 +34,10 @@ def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLi
     audio = render_note(instrument, note, velocity=velocity, hold_s=hold_s, tail_s=tail_s,
                         sample_rate=sample_rate, program=selected, a4_hz=a4_hz)
     peak = float(abs(audio).max()) if audio.size else 0.0
-    peak = write_audio(out, audio, sample_rate, audio_format, level_gain(peak, gain_db, normalize_dbfs))
-    if peak > 1.0 and audio_format.subtype not in ("FLOAT", "DOUBLE"):
-        print_notice(f"{os.path.basename(os.fspath(out))}: peak level {peak_dbfs(peak):+.1f} dBFS was clipped "
-                     f"to 0 dBFS (lower --gain or use --normalize)")
+    level = write_audio(out, audio, sample_rate, audio_format, level_gain(peak, gain_db, normalize_dbfs))
+    notice = level.notice(out)
+    if notice:
+        print_notice(f"{notice}; lower --gain or use --normalize")
     return {
         "output": os.fspath(out),
         "format": audio_format.container,
@@ -46,5 +46,7 @@ def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLi
         "note": note,
         "sample_rate": sample_rate,
         "seconds_audio": round(len(audio) / sample_rate, 3),
-        "peak_dbfs": peak_dbfs(peak),
+        "peak_dbfs": peak_dbfs(level.written_peak),
+        "peak_before_limiting_dbfs": peak_dbfs(level.peak),
+        "limited_samples": level.limited_samples,
     }

@@ -2,8 +2,8 @@
 
 ``wifm render`` writes WAV, FLAC, Ogg Vorbis or AIFF (chosen by the extension, overridable with
 ``--format``/``--subtype``), or a WAV stream to stdout for ``-o -``. Levels are set here too: a gain in
-dB or a normalisation of the peak, then clipping at full scale for the integer subtypes that cannot
-hold more.
+dB or a normalisation of the peak, then the safety stage (``engine/safety.py``): samples above −1 dBFS
+are soft-limited so no file holds a sample beyond full scale, whatever its subtype.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from wifm_synth.engine.safety import (
+    UNBOUNDED_PEAK_CENTI_DBFS,
+    centi_dbfs,
+    limit_frames,
+    limiting_notice,
+    soft_limit,
+)
 from wifm_synth.errors import OutputError
 from wifm_synth.formats.atomic import atomic_output
 
@@ -28,7 +35,6 @@ WAV_SUBTYPE = "PCM_24"  # rendered audio: 24-bit PCM, which every player reads
 STDOUT = "-"  # ``-o -``: the audio goes to standard output
 FORMAT_OF_EXTENSION = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 DEFAULT_SUBTYPE = {"WAV": WAV_SUBTYPE, "FLAC": "PCM_24", "OGG": "VORBIS", "AIFF": "PCM_24"}
-UNCLIPPED_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS"}  # hold (or encode) levels beyond full scale
 COPY_FRAMES = 1 << 16  # frames per read when converting a finished render into the output format
 
 
@@ -104,35 +110,58 @@ def _writing(path: Path, target: str | os.PathLike, sample_rate: int, channels: 
         raise OutputError(f"cannot write {audio_format.container} ({exc})", target) from None
 
 
-def _levelled(audio: np.ndarray, gain: float, audio_format: AudioFormat) -> np.ndarray:
-    audio = audio * gain if gain != 1.0 else audio
-    return audio if audio_format.subtype in UNCLIPPED_SUBTYPES else np.clip(audio, -1.0, 1.0)
+@dataclass
+class OutputLevel:
+    """What went into a written file: its peak after gain, before the safety stage, and what that stage did."""
+
+    peak: float = 0.0
+    limited_samples: int = 0
+
+    @property
+    def written_peak(self) -> float:
+        """The file's peak: ``peak`` after the safety stage."""
+        return abs(float(soft_limit(self.peak)))
+
+    def notice(self, target: str | os.PathLike) -> str | None:
+        """The notice line when the safety stage changed samples, else None."""
+        if not self.limited_samples:
+            return None
+        peak_centi_dbfs = centi_dbfs(self.peak) if self.peak > 0 else UNBOUNDED_PEAK_CENTI_DBFS
+        return f"{Path(target).name}: {limiting_notice(self.limited_samples, peak_centi_dbfs)}"
+
+
+def _levelled(audio: np.ndarray, gain: float, level: OutputLevel) -> np.ndarray:
+    """``audio`` times ``gain`` through the safety stage, as a new array; adds to ``level``."""
+    levelled = np.multiply(audio, gain, dtype=np.float64)  # × 1.0 is exact: unity gain changes nothing
+    changed, peak = limit_frames(levelled.reshape(len(levelled), -1))
+    if levelled.size:
+        level.peak = max(level.peak, peak if changed else float(np.max(np.abs(levelled))))
+    level.limited_samples += changed
+    return levelled
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
-                audio_format: AudioFormat | None = None, gain: float = 1.0) -> float:
-    """Write mono (n,) or multi-channel (n, channels) audio times ``gain``; returns the peak after gain.
-
-    Integer subtypes cannot hold samples beyond full scale, so those are clipped; the returned peak
-    lets the caller warn about it.
-    """
+                audio_format: AudioFormat | None = None, gain: float = 1.0) -> OutputLevel:
+    """Write mono (n,) or multi-channel (n, channels) audio times ``gain``, through the safety stage."""
     audio_format = audio_format or output_format(path)
     audio = np.asarray(audio, dtype=np.float64)
-    peak = float(np.max(np.abs(audio))) * gain if audio.size else 0.0
     channels = 1 if audio.ndim == 1 else audio.shape[1]
+    level = OutputLevel()
     with delivered(path, audio_format) as temp, _writing(temp, path, sample_rate, channels, audio_format) as sound:
-        sound.write(_levelled(audio, gain, audio_format))
-    return peak
+        sound.write(_levelled(audio, gain, level))
+    return level
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> float:
-    """Write 24-bit WAV whatever the extension; returns the peak before clipping."""
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> OutputLevel:
+    """Write 24-bit WAV whatever the extension."""
     return write_audio(path, audio, sample_rate, AudioFormat("WAV", WAV_SUBTYPE))
 
 
-def convert_render(source: Path, path: str | os.PathLike, audio_format: AudioFormat, gain: float) -> None:
+def convert_render(source: Path, path: str | os.PathLike, audio_format: AudioFormat, gain: float) -> OutputLevel:
     """Copy a finished float render into ``path`` in ``audio_format``, times ``gain``, a slice at a time."""
+    level = OutputLevel()
     with soundfile.SoundFile(source) as rendered, delivered(path, audio_format) as temp, \
             _writing(temp, path, rendered.samplerate, rendered.channels, audio_format) as sound:
         for block in rendered.blocks(COPY_FRAMES, dtype="float64", always_2d=True):
-            sound.write(_levelled(block, gain, audio_format))
+            sound.write(_levelled(block, gain, level))
+    return level

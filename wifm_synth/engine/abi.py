@@ -28,6 +28,7 @@ from wifm_synth.engine.layout import (
     EngineState,
     layout_mismatches,
 )
+from wifm_synth.engine.safety import count_limiting, limit_frames
 from wifm_synth.errors import DeviceError
 
 OUTPUT_CHANNELS = 2  # interleaved stereo float32
@@ -120,6 +121,8 @@ def _stream_callback(input_buffer, output_buffer, frame_count, time_info, status
     # The engine writes the two channels straight into the interleaved buffer through strided views.
     frames = carray(output_buffer, (frame_count, OUTPUT_CHANNELS), np.float32)
     process_block(state, frames[:, 0], frames[:, 1], frame_count)
+    changed, peak = limit_frames(frames)  # the last stage: nothing past 0 dBFS reaches the device
+    count_limiting(state.engine, changed, peak)
     return PA_CONTINUE
 
 

@@ -176,6 +176,8 @@ ENGINE_ARRAYS = (
         "STAGED_ZONE_ROWS",  # the staged instrument (staged_programs, staged_zones): its zone count …
         "STAGED_DRUM_PROGRAM",
         "STAGED_EVERY_PROGRAM",
+        "LIMITED_SAMPLES",  # output samples the safety stage (engine/safety.py) changed, live output
+        "LIMITED_PEAK_CENTI_DBFS",  # … the loudest of them before limiting, 1/100 dBFS
     )), "clock, counters, notices"),
     ArraySpec("scratch", np.float64, (NAMED, BLOCK), RowNames("SCRATCH_", "SCRATCH_ROWS", (
         ("OPERATOR_OUT", MAX_OPERATORS),  # the current voice's operator outputs

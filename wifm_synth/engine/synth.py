@@ -19,6 +19,8 @@ from wifm_synth.engine.layout import (
     ENGINE_DROPPED_NOTES,
     ENGINE_FRAMES_OUT,
     ENGINE_INSTRUMENTS_LOADED,
+    ENGINE_LIMITED_PEAK_CENTI_DBFS,
+    ENGINE_LIMITED_SAMPLES,
     ENGINE_PEAK_VOICES,
     ENGINE_SILENT_DRUM_NOTES,
     ENGINE_STAGED_DRUM_PROGRAM,
@@ -38,6 +40,7 @@ from wifm_synth.engine.layout import (
     EngineState,
 )
 from wifm_synth.engine.ring import ring_publish, ring_queued, ring_read_position
+from wifm_synth.engine.safety import limiting_notice
 from wifm_synth.engine.state import (
     DEFAULT_EVENT_CAPACITY,
     DEFAULT_POLYPHONY,
@@ -70,6 +73,8 @@ from wifm_synth.midi import (
 )
 from wifm_synth.voice.patch import Patch
 
+LIMIT_NOTICE_INTERVAL_S = 10.0  # a live output that keeps being limited is reported at most this often (audio time)
+
 
 class Synth:
     """A polyphonic FM synthesizer playing a Patch, a Bank, or a list of zone entries.
@@ -95,6 +100,8 @@ class Synth:
         self._instrument_loads_posted = 0
         self._reported_unknown_programs = 0
         self._reported_silent_drums = 0
+        self._reported_limited = 0
+        self._limited_reported_at = -(1 << 62)
         # ring write index at which each staging row was last posted; reusable once the engine read past it
         self._staged_posted_at = [-1] * len(self.state.staged_patches)
         self._next_staged_row = 0
@@ -119,6 +126,16 @@ class Synth:
     @property
     def dropped_notes(self) -> int:
         return int(self.state.engine[ENGINE_DROPPED_NOTES])
+
+    @property
+    def limited_samples(self) -> int:
+        """Live output samples the safety stage changed (engine/safety.py); 0 for ``render``, which has none."""
+        return int(self.state.engine[ENGINE_LIMITED_SAMPLES])
+
+    def limiting_report(self) -> str | None:
+        """The safety stage's notice line for everything limited so far, or None."""
+        samples = self.limited_samples
+        return limiting_notice(samples, int(self.state.engine[ENGINE_LIMITED_PEAK_CENTI_DBFS])) if samples else None
 
     @property
     def queued_events(self) -> int:
@@ -257,6 +274,11 @@ class Synth:
             if self._reported_silent_drums == 0:
                 lines.append("channel 10 (drums): the instrument has no drum program, its notes are silent")
             self._reported_silent_drums = silent
+        frame = self.frame
+        if self.limited_samples > self._reported_limited and \
+                frame - self._limited_reported_at >= LIMIT_NOTICE_INTERVAL_S * self.sample_rate:
+            lines.append(f"{self.limiting_report()} so far")
+            self._reported_limited, self._limited_reported_at = self.limited_samples, frame
         return lines
 
 

@@ -63,6 +63,7 @@ from wifm_synth.engine.tables import (
     TUNE_CENTS,
 )
 from wifm_synth.midi import STANDARD_A4_HZ
+from wifm_synth.voice.schema import SCALING_GAIN_CEILING_DB
 
 MIN_NOTE_S = 0.010  # a note-off sooner than this after its note-on waits until then (FluidSynth's min-note-length)
 # The soft pedal (CC67, una corda) acts on the notes struck while it is down, as a piano's does: they
@@ -98,8 +99,9 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
         else:
             operators[OPERATOR_HZ, operator, voice] = (
                 patch_table[patch, base + OP_RATIO] * key_hz * 2.0 ** (patch_table[patch, base + OP_DETUNE_CENTS] / 1200.0))
-        scale_db = (40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
-                    + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0)
+        scale_db = min(40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
+                       + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0,
+                       SCALING_GAIN_CEILING_DB)
         if soft:
             scale_db += SOFT_PEDAL_CARRIER_DB if routing_table[patch, IS_CARRIER + operator] else SOFT_PEDAL_MODULATOR_DB
         scale = db_to_amplitude(scale_db)

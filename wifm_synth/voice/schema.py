@@ -196,8 +196,10 @@ SCHEMA = PatchSchema(
                   low=0.0, high=16.0),
         Parameter(OPERATOR, "envelope", Kind.GROUP, "level over time", child=ENVELOPE),
         Parameter(OPERATOR, "velocity_sensitivity", Kind.NUMBER,
-                  "gain of 40 · this · log10(velocity / reference_velocity) dB", default=1.0, low=0.0, high=2.0),
-        Parameter(OPERATOR, "key_level_db_per_octave", Kind.NUMBER, "gain per octave above the reference note",
+                  "gain of 40 · this · log10(velocity / reference_velocity) dB (with key level: at most "
+                  "SCALING_GAIN_CEILING_DB)", default=1.0, low=0.0, high=2.0),
+        Parameter(OPERATOR, "key_level_db_per_octave", Kind.NUMBER,
+                  "gain per octave above the reference note (with velocity: at most SCALING_GAIN_CEILING_DB)",
                   unit="dB/octave", default=0.0, low=-24.0, high=24.0),
         Parameter(OPERATOR, "rate_scaling", Kind.NUMBER,
                   "envelope times × 2^(-this · octaves above the reference note)", default=0.0, low=0.0, high=1.0),
@@ -212,3 +214,23 @@ SCHEMA = PatchSchema(
                   unit="dB", low=-120.0, high=24.0),
     ),
 )
+
+# Velocity and key scaling together may raise an operator's level by at most this (the engine clamps
+# their sum, as a DX7's output level saturates): with ``reference_velocity`` 1 and the steepest key
+# scaling, their product alone would reach +400 dB, and no range of a single field can prevent that.
+SCALING_GAIN_CEILING_DB = 24.0
+
+
+def db_gain(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
+def voice_peak_ceiling(schema: PatchSchema = SCHEMA) -> float:
+    """The largest amplitude one voice can reach (1 = full scale), from the schema's ranges.
+
+    A carrier's output is level × envelope × velocity-and-key gain × tremolo (at most 0 dB) × sin, and a
+    voice sums at most ``operators.high`` carriers; feedback and modulation change only the sine's phase.
+    A channel's volume, expression and pan only attenuate.
+    """
+    return (schema[f"{PATCH}.operators"].high * schema[f"{OPERATOR}.level"].high
+            * db_gain(schema[f"{SEGMENT}.end_level_db"].high) * db_gain(SCALING_GAIN_CEILING_DB))
