@@ -27,7 +27,11 @@ from benchmark_info import machine_info
 
 from wifm_synth.formats.dx7_bank import export_command, import_command
 from wifm_synth.formats.dx7_parameters import ALL_PARAMETERS, VOICE_UNPACKED_SIZE
-from wifm_synth.formats.dx7_sysex import CARTRIDGE_VOICE_COUNT, Dx7Voice, write_cartridge
+from wifm_synth.formats.dx7_sysex import (
+    CARTRIDGE_VOICE_COUNT,
+    Dx7Voice,
+    write_cartridge,
+)
 
 TARGET_MS = 50.0
 

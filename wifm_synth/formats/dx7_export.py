@@ -12,14 +12,19 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from wifm_synth.formats import dx7_patch as dx7
 from wifm_synth.formats.dx7_voice import Dx7Voice
 from wifm_synth.voice.dx7_algorithms import DX7_ALGORITHMS
+from wifm_synth.voice.envelope import envelope_levels_db
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.topology import Topology
 
 _CENTRE_BREAK_POINT = dx7.REFERENCE_NOTE - 17  # level scaling turns about the reference key
 _LINEAR_DOWN, _LINEAR_UP = 0, 3  # -LIN, +LIN curves
+_EG_FITTED = tuple(f"eg_{kind}_{stage}" for stage in (1, 2, 3) for kind in ("rate", "level"))
+_EG_FIT_RANGE_DB = 60.0
 
 
 def _closest(values, goal, measure) -> int:
@@ -47,7 +52,7 @@ def place_on_algorithm(patch: Patch) -> tuple[int, list[int | None], list[str]]:
     return 32, list(range(count)), ["routing (no DX7 algorithm holds it; exported as algorithm 32, carriers only)"]
 
 
-def _operator_values(operator, carrier: bool) -> dict[str, int]:
+def _operator_values(operator, carrier: bool, tune_cents: float) -> dict[str, int]:
     values = {name: 0 for name in ("level_scaling_left_depth", "level_scaling_right_depth", "amp_mod_sensitivity")}
     values |= {"level_scaling_break_point": _CENTRE_BREAK_POINT, "eg_level_4": 0, "oscillator_mode": 0, "detune": 7}
     values["rate_scaling"] = min(7, max(0, round(8 * operator.rate_scaling)))
@@ -65,12 +70,14 @@ def _operator_values(operator, carrier: bool) -> dict[str, int]:
         depth = _closest(range(100), slope, lambda depth: dx7.key_level_db_per_octave(
             values | {"level_scaling_left_depth": depth, "level_scaling_right_depth": depth}))
         values["level_scaling_left_depth"] = values["level_scaling_right_depth"] = depth
-    values |= _frequency_values(operator)
+    values |= _frequency_values(operator, tune_cents)
     values |= _envelope_values(operator, values)
     return values
 
 
-def _frequency_values(operator) -> dict[str, int]:
+def _frequency_values(operator, tune_cents: float) -> dict[str, int]:
+    """Coarse, fine and detune; the DX7 voice has no tuning of its own, so the patch's ``tune_cents``
+    goes into each key-following operator's detune (±6 cents at most)."""
     if operator.fixed_hz is not None:
         decades = math.log10(operator.fixed_hz)
         coarse = min(3, max(0, math.floor(decades)))
@@ -83,7 +90,7 @@ def _frequency_values(operator) -> dict[str, int]:
     candidates = [(coarse, min(99, max(0, round((operator.ratio / (coarse or 0.5) - 1.0) * 100))))
                   for coarse in range(32)]
     coarse, fine = min(candidates, key=lambda pair: abs(math.log(ratio_of(*pair) / operator.ratio)))
-    cents = operator.detune_cents + 1200.0 * math.log2(operator.ratio / ratio_of(coarse, fine))
+    cents = tune_cents + operator.detune_cents + 1200.0 * math.log2(operator.ratio / ratio_of(coarse, fine))
     detune = min(14, max(0, round(cents / dx7.DETUNE_CENTS_PER_STEP) + 7))
     return {"oscillator_mode": 0, "frequency_coarse": coarse, "frequency_fine": fine, "detune": detune}
 
@@ -112,9 +119,45 @@ def _envelope_values(operator, values: dict[str, int]) -> dict[str, int]:
         result[f"eg_rate_{number}"] = _closest(range(100), math.log(max(seconds, 1e-4)), lambda rate, start=level, end=target: math.log(
             dx7.EgStage(start, end, dx7.eg_increment(rate, rate_steps)).seconds))
         level = target
+    result |= _fitted_eg(segments, result, output, reference, rate_steps)
     result["eg_rate_4"] = _closest(range(100), math.log(operator.envelope.release_s), lambda rate: math.log(
         dx7.release_seconds({"eg_rate_4": rate}, rate_steps)))
     return result
+
+
+def _fitted_eg(segments, start: dict[str, int], output: int, reference: int, rate_steps: int) -> dict[str, int]:
+    """EG rates and levels 1–3 whose held curve is closest to the patch's envelope in dB over time.
+
+    Coordinate descent from ``start`` (the stage-by-stage mapping) on the mean absolute dB difference,
+    both curves floored 60 dB below the envelope's peak, sampled densely over the first 0.1 s (the
+    attack) and evenly over the rest of the envelope and as long again after it (the held level).
+    """
+    ends = np.cumsum([duration for duration, _ in segments])
+    levels = np.array([level for _, level in segments])
+    horizon = max(2.0 * ends[-1], 0.5)
+    times = np.concatenate([np.linspace(0.0, 0.1, 128, endpoint=False), np.linspace(0.1, horizon, 384)])
+    floor = levels.max() - _EG_FIT_RANGE_DB
+    goal = np.maximum(envelope_levels_db(np.maximum(times, 1e-9), ends, levels), floor)
+
+    def cost(values):
+        return float(np.mean(np.abs(np.maximum(dx7.held_eg_db(values, output, rate_steps, reference, times), floor)
+                                    - goal)))
+
+    best = {name: start[name] for name in _EG_FITTED}
+    best_cost = cost(best)
+    improved = True
+    while improved:
+        improved = False
+        for name in _EG_FITTED:
+            for step in (1, -1, 2, -2, 4, -4, 8, -8, 16, -16):
+                value = best[name] + step
+                if not 0 <= value <= 99:
+                    continue
+                trial = best | {name: value}
+                trial_cost = cost(trial)
+                if trial_cost < best_cost - 1e-9:
+                    best, best_cost, improved = trial, trial_cost, True
+    return best
 
 
 def _voice_values(patch: Patch) -> dict[str, int]:
@@ -140,7 +183,7 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
     voice = Dx7Voice.init_voice().with_operator(1, output_level=0).with_values(algorithm=algorithm - 1)
     for index, operator in enumerate(patch.operators):
         carrier = topology.carriers[slots[index]]
-        voice = voice.with_operator(slots[index] + 1, **_operator_values(operator, carrier))
+        voice = voice.with_operator(slots[index] + 1, **_operator_values(operator, carrier, patch.pitch.tune_cents))
         if operator.feedback > 0.0:
             amplitude = operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
             voice = voice.with_values(feedback=_closest(range(1, 8), operator.feedback,

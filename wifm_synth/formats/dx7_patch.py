@@ -138,6 +138,16 @@ class EgStage:
             return max(1, -(-(self.start - target) // self.increment))
         return max(1, sum(blocks for _, blocks, _ in self._attack_bands()))
 
+    def breakpoints(self) -> list[tuple[float, float]]:
+        """(blocks since the stage began, EG units) where the level's slope changes, ending at the target."""
+        if not self.rising:
+            return [(0.0, float(self.start)), (float(self.blocks), float(self.target))]
+        points, elapsed = [(0.0, float(self.start))], 0
+        for level, blocks, step in self._attack_bands():
+            elapsed += blocks
+            points.append((float(elapsed), float(min(self.target, level + blocks * step))))
+        return points
+
     def level_after(self, blocks: float) -> float:
         if blocks >= self.blocks:
             return float(self.target)
@@ -173,6 +183,21 @@ def held_segments(operator: dict[str, int], output: int, rate_scaling: int, refe
             break
         level = target
     return segments
+
+
+def held_eg_db(operator: dict[str, int], output: int, rate_scaling: int, reference_units: int,
+               seconds: np.ndarray) -> np.ndarray:
+    """The DX7 EG before key-off (stages 1–3, level 3 held) at ``seconds``, in dB re ``reference_units``."""
+    times, levels, elapsed, level = [], [], 0.0, 0
+    for stage_index in range(3):
+        target = eg_level_units(operator[f"eg_level_{stage_index + 1}"], output) * EG_UNITS_PER_LEVEL_UNIT
+        stage = EgStage(level, target, eg_increment(operator[f"eg_rate_{stage_index + 1}"], rate_scaling))
+        for blocks, units in stage.breakpoints():
+            times.append(elapsed + blocks * BLOCK / SAMPLE_RATE)
+            levels.append(units)
+        elapsed, level = times[-1], target
+    units = np.interp(seconds, times, levels) / EG_UNITS_PER_LEVEL_UNIT
+    return np.maximum(-120.0, (units - reference_units) * DB_PER_UNIT)
 
 
 def release_seconds(operator: dict[str, int], rate_scaling: int) -> float:
