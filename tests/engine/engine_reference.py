@@ -23,6 +23,14 @@ def held_envelope(envelope: Envelope, t: np.ndarray) -> np.ndarray:
     return np.where(t < ends[0], attack, 10 ** (decay_db / 20))
 
 
+def key_points_db(operator: Operator, key: float) -> float:
+    """Keyboard level-scaling points: linear between them in key order, the end levels held; 0 dB without."""
+    if not operator.key_levels:
+        return 0.0
+    points = sorted(operator.key_levels, key=lambda point: point[0])
+    return float(np.interp(key, [k for k, _ in points], [level for _, level in points]))
+
+
 def released_envelope(envelope: Envelope, release_time: float, t: np.ndarray) -> np.ndarray:
     """60 dB per release_s down from the level at ``release_time``."""
     level_at_release = held_envelope(envelope, release_time)

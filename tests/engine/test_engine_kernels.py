@@ -38,6 +38,17 @@ def test_held_envelope_follows_the_documented_piecewise_function():
     assert 20 * np.log10(kernels.held_envelope(table, 0, 0, 0.11)[0]) == pytest.approx(-7.5)
 
 
+def test_key_level_points_interpolate_like_numpy_in_key_order():
+    points = [(84.0, 6.0), (36.0, -12.0), (60.0, 0.0), (60.0, 2.0), (100.0, -30.0)]
+    operators = [Operator(), Operator(key_levels=points, carrier=False)]
+    patch = Patch(operators=[Operator(modulators=[1]), operators[1]])
+    table = compile_instrument(patch).patch_table
+    for operator in range(2):
+        for key in [*range(128), 59.5, 60.0, 60.5]:
+            assert kernels.key_points_db(table, 0, operator, float(key)) == pytest.approx(
+                reference.key_points_db(patch.operators[operator], key), abs=1e-12)
+
+
 def test_current_level_and_future_peak_bound_every_later_level():
     patch = Patch(operators=[Operator(envelope=ENVELOPE)])
     table = compile_instrument(patch).patch_table

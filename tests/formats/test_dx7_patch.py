@@ -109,3 +109,30 @@ def test_held_eg_db_follows_the_compiled_segments():
     ends = np.cumsum([duration for duration, _ in segments])
     curve = dx7.held_eg_db(operator, output, 0, reference, ends)
     np.testing.assert_allclose(curve, [level for _, level in segments], atol=0.05)
+
+
+@pytest.mark.parametrize("curves", [(0, 3), (1, 2), (2, 1), (3, 0), (1, 1)])
+def test_key_level_points_play_the_dx7_curves_at_every_key(curves):
+    """-LIN / -EXP / +EXP / +LIN on each side of a break point: the points are exact at every key."""
+    operator = Dx7Voice.init_voice().with_operator(
+        1, level_scaling_break_point=39, level_scaling_left_depth=80, level_scaling_right_depth=99,
+        level_scaling_left_curve=curves[0], level_scaling_right_curve=curves[1], output_level=80).operator(1)
+    points = dx7.key_level_points(operator)
+    assert 2 <= len(points) <= 96
+    reference = dx7.output_units(operator, 60, 100)
+    expected = [(dx7.output_units(operator, key, 100) - reference) * dx7.DB_PER_UNIT for key in range(128)]
+    played = np.interp(np.arange(128), [key for key, _ in points], [level for _, level in points])
+    np.testing.assert_allclose(played, expected, atol=1e-9)
+    assert played[20] != played[100]
+
+
+def test_a_compiled_voice_plays_its_level_scaling_away_from_the_reference_key():
+    """The engine's render two octaves below the break point is as much quieter as the DX7 curve says."""
+    voice = Dx7Voice.init_voice().with_operator(1, level_scaling_break_point=39, level_scaling_left_depth=60,
+                                                level_scaling_left_curve=0)
+    patch = dx7.compile_voice(voice)
+    operator = voice.operator(1)
+    drop_db = (dx7.output_units(operator, 36, 100) - dx7.output_units(operator, 60, 100)) * dx7.DB_PER_UNIT
+    assert drop_db < -10
+    rendered = [np.sqrt(np.mean(render_note(patch, key, hold_s=0.5, tail_s=0.0)[4800:] ** 2)) for key in (36, 60)]
+    assert 20 * np.log10(rendered[0] / rendered[1]) == pytest.approx(drop_db, abs=0.05)

@@ -15,10 +15,15 @@ from numba import njit
 
 from wifm_synth.engine.layout import CHANNEL_MOD_WHEEL, CHANNEL_PRESSURE
 from wifm_synth.engine.tables import (
+    KEY_POINT_KEY,
+    KEY_POINT_LEVEL_DB,
+    KEY_POINT_WIDTH,
     LFO_AMP_DB,
     LFO_DELAY_S,
     LFO_PITCH_CENTS,
     LFO_RATE_HZ,
+    OP_KEY_POINT_COUNT,
+    OP_KEY_POINTS,
     OP_RELEASE_S,
     OP_SEGMENT_COUNT,
     OP_SEGMENTS,
@@ -99,6 +104,29 @@ def held_envelope(patch_table, patch, operator, time_s):
             return db_to_amplitude(start_db + (end_db - start_db) * fraction), future_peak
     last_db = patch_table[patch, base + OP_SEGMENTS + (count - 1) * SEGMENT_WIDTH + SEG_END_DB]
     return db_to_amplitude(last_db), last_db
+
+
+@njit(**KERNEL)
+def key_points_db(patch_table, patch, operator, key):
+    """The operator's keyboard level scaling points at ``key``, in dB: linear between points (in key
+    order; at a key two points share, the later one), the first and last level held beyond them; 0 dB
+    without points."""
+    base = OPERATORS + operator * OPERATOR_WIDTH
+    count = int(patch_table[patch, base + OP_KEY_POINT_COUNT])
+    if count == 0:
+        return 0.0
+    first = base + OP_KEY_POINTS
+    if key < patch_table[patch, first + KEY_POINT_KEY]:
+        return patch_table[patch, first + KEY_POINT_LEVEL_DB]
+    for point in range(1, count):
+        cell = first + point * KEY_POINT_WIDTH
+        right_key = patch_table[patch, cell + KEY_POINT_KEY]
+        if key < right_key:
+            left_key = patch_table[patch, cell - KEY_POINT_WIDTH + KEY_POINT_KEY]
+            left_db = patch_table[patch, cell - KEY_POINT_WIDTH + KEY_POINT_LEVEL_DB]
+            right_db = patch_table[patch, cell + KEY_POINT_LEVEL_DB]
+            return left_db + (right_db - left_db) * (key - left_key) / (right_key - left_key)
+    return patch_table[patch, first + (count - 1) * KEY_POINT_WIDTH + KEY_POINT_LEVEL_DB]
 
 
 @njit(inline="always", **KERNEL)

@@ -16,6 +16,7 @@ from wifm_synth.engine.kernels import (
     amplitude_to_db,
     db_to_amplitude,
     held_envelope,
+    key_points_db,
     tremolo,
 )
 from wifm_synth.engine.layout import (
@@ -89,7 +90,8 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
             operators[OPERATOR_HZ, operator, voice] = (
                 patch_table[patch, base + OP_RATIO] * key_hz * 2.0 ** (patch_table[patch, base + OP_DETUNE_CENTS] / 1200.0))
         scale_db = (40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
-                    + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0)
+                    + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0
+                    + key_points_db(patch_table, patch, operator, key))
         scale = db_to_amplitude(scale_db)
         envelope, _ = held_envelope(patch_table, patch, operator, 0.0)
         operators[OPERATOR_PHASE, operator, voice] = 0.0

@@ -58,12 +58,12 @@ def _operator_values(operator, carrier: bool, tune_cents: float) -> dict[str, in
     values["rate_scaling"] = min(7, max(0, round(8 * operator.rate_scaling)))
     values["key_velocity_sensitivity"] = _closest(range(8), operator.velocity_sensitivity,
                                                   lambda kvs: dx7.VELOCITY_SENSITIVITY_BY_KVS[kvs])
-    slope = operator.key_level_db_per_octave
+    slope, reference_db = _key_scaling(operator)
     values["level_scaling_left_curve"] = _LINEAR_DOWN if slope >= 0 else _LINEAR_UP
     values["level_scaling_right_curve"] = _LINEAR_UP if slope >= 0 else _LINEAR_DOWN
     # Output level first at depth 0; the depths then turn about the reference key, where they add nothing.
     amplitude = operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
-    goal = dx7.UNITS_PER_OCTAVE * (math.log2(max(amplitude, 1e-9)) + dx7.FULL_SCALE_EXPONENT)
+    goal = dx7.UNITS_PER_OCTAVE * (math.log2(max(amplitude, 1e-9)) + dx7.FULL_SCALE_EXPONENT) + reference_db / dx7.DB_PER_UNIT
     values["output_level"] = _closest(range(100), goal, lambda level: dx7.eg_level_units(99, dx7.output_units(
         values | {"output_level": level}, dx7.REFERENCE_NOTE, dx7.REFERENCE_VELOCITY)))
     if slope:
@@ -73,6 +73,19 @@ def _operator_values(operator, carrier: bool, tune_cents: float) -> dict[str, in
     values |= _frequency_values(operator, tune_cents)
     values |= _envelope_values(operator, values)
     return values
+
+
+def _key_scaling(operator) -> tuple[float, float]:
+    """(dB per octave, gain at the reference key) of the operator's keyboard level scaling: its slope plus
+    the least-squares line through its ``key_levels`` points over keys 24–108."""
+    if not operator.key_levels:
+        return operator.key_level_db_per_octave, 0.0
+    points = sorted(operator.key_levels, key=lambda point: point[0])
+    point_keys, point_levels = [key for key, _ in points], [level for _, level in points]
+    keys = np.arange(24, 109) - dx7.REFERENCE_NOTE
+    levels = np.interp(keys + dx7.REFERENCE_NOTE, point_keys, point_levels)
+    slope, intercept = np.polyfit(keys, levels, 1)
+    return operator.key_level_db_per_octave + 12.0 * float(slope), float(intercept)
 
 
 def _frequency_values(operator, tune_cents: float) -> dict[str, int]:
@@ -179,6 +192,8 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
         name = _dx7_name(patch.name)
         return (stored if name == stored.name.strip() else stored.with_name(name)), []
     algorithm, slots, losses = place_on_algorithm(patch)
+    if any(operator.key_levels for operator in patch.operators):
+        losses = [*losses, "keyboard level scaling points (exported as the closest straight line)"]
     topology = Topology.from_algorithm(algorithm)
     voice = Dx7Voice.init_voice().with_operator(1, output_level=0).with_values(algorithm=algorithm - 1)
     for index, operator in enumerate(patch.operators):

@@ -9,8 +9,9 @@ it at the reference key (60) and velocity (100):
 - EG rates → segment durations, computed from the DX7's EG arithmetic; decays are linear in dB on
   both sides (exact), the DX7's curved attack is followed by several segments;
 - rate scaling → ``rate_scaling`` (exact up to the DX7's integer steps);
-- keyboard level scaling and key velocity sensitivity → the native straight-line laws fitted by
-  least squares (approximate away from the reference key and velocity);
+- keyboard level scaling → ``key_levels`` points, exact at every key (``key_level_points``);
+- key velocity sensitivity → the native straight-line law fitted by least squares (approximate away
+  from the reference velocity);
 - coarse / fine / detune / fixed mode / transpose → ``ratio``, ``detune_cents``, ``fixed_hz`` — exact;
 - feedback 0–7 → the feedback index in radians, exact (the DX7 halves the phase shift per step down);
 - algorithm → ``algorithm``; LFO speed / delay / PMD·PMS / AMD·AMS → the sine LFO (approximate).
@@ -228,6 +229,27 @@ def key_level_db_per_octave(operator: dict[str, int]) -> float:
         _fitted_slope([key - REFERENCE_NOTE for key in keys], values, 12.0)))
 
 
+def key_level_points(operator: dict[str, int]) -> list[tuple[float, float]]:
+    """The DX7's keyboard level scaling (break point, depths, the four curves) as native ``key_levels``,
+    exact at every key 0..127: its gain re the reference key is constant over runs of keys (groups of
+    3), so a point at each end of every run, less the points in line with their neighbours, plays it
+    (at most 2 × 43 groups + 2 points, within the schema's limit). No points when the scaling is flat."""
+    reference = output_units(operator, REFERENCE_NOTE, REFERENCE_VELOCITY)
+    levels = [(output_units(operator, key, REFERENCE_VELOCITY) - reference) * DB_PER_UNIT for key in range(128)]
+    if not any(levels):
+        return []
+    edges = sorted({0, 127, *(key for changed in range(1, 128) if levels[changed] != levels[changed - 1]
+                              for key in (changed - 1, changed))})
+    kept = [edges[0]]
+    for middle, following in zip(edges[1:-1], edges[2:]):
+        previous = kept[-1]
+        in_line = levels[previous] + (levels[following] - levels[previous]) * (middle - previous) / (following - previous)
+        if abs(in_line - levels[middle]) > 1e-9:
+            kept.append(middle)
+    kept.append(edges[-1])
+    return [(float(key), float(SCHEMA["key_point.level_db"].clip(levels[key]))) for key in kept]
+
+
 def operator_frequency(operator: dict[str, int], transpose: int) -> dict[str, float | None]:
     """``ratio``, ``fixed_hz`` and ``detune_cents`` of a DX7 operator."""
     coarse, fine, detune = operator["frequency_coarse"], operator["frequency_fine"], operator["detune"]
@@ -296,7 +318,7 @@ def compile_voice(voice: Dx7Voice) -> Patch:
                               release_s=release_seconds(dx7, rate_scaling)),
             velocity_sensitivity=float(SCHEMA["operator.velocity_sensitivity"].clip(
                 VELOCITY_SENSITIVITY_BY_KVS[dx7["key_velocity_sensitivity"]])),
-            key_level_db_per_octave=key_level_db_per_octave(dx7),
+            key_levels=key_level_points(dx7),
             rate_scaling=dx7["rate_scaling"] / 8.0,  # 4 rate steps double the speed; an octave adds rs/2 steps
         ))
     carrier_ams = max(voice.value("amp_mod_sensitivity", index + 1) for index in topology.carrier_indices)

@@ -42,6 +42,7 @@ LFO = "lfo"
 OPERATOR = "operator"
 ENVELOPE = "envelope"
 SEGMENT = "segment"  # one [duration_s, end_level_db] pair of an envelope
+KEY_POINT = "key_point"  # one [key, level_db] pair of an operator's keyboard level scaling
 
 
 class Kind(enum.Enum):
@@ -152,6 +153,7 @@ SCHEMA = PatchSchema(
         Scope(OPERATOR, "Operator", "One sine oscillator: frequency, level, routing, envelope and key/velocity scaling."),
         Scope(ENVELOPE, "Envelope", "Segments after note-on (the first a linear attack from silence), then the release."),
         Scope(SEGMENT, None, "One envelope segment: how long it takes and the level it ends at."),
+        Scope(KEY_POINT, None, "One point of keyboard level scaling: a key and the operator's gain there."),
     ),
     parameters=(
         Parameter(PATCH, "name", Kind.TEXT, "what reports and banks call the patch", default="untitled"),
@@ -201,6 +203,11 @@ SCHEMA = PatchSchema(
                   unit="dB/octave", default=0.0, low=-24.0, high=24.0),
         Parameter(OPERATOR, "rate_scaling", Kind.NUMBER,
                   "envelope times × 2^(-this · octaves above the reference note)", default=0.0, low=0.0, high=1.0),
+        Parameter(OPERATOR, "key_levels", Kind.PAIR_LIST,
+                  "[key, level_db] points of keyboard level scaling, on top of key_level_db_per_octave: linear "
+                  "between the points (in key order; at a key two points share, the later one), the first and "
+                  "last level held beyond them",
+                  default=(), low=0, high=96, child=KEY_POINT),
 
         Parameter(ENVELOPE, "segments", Kind.PAIR_LIST, "[duration_s, end_level_db] after note-on; the last level holds",
                   default=((0.005, 0.0),), low=1, high=8, child=SEGMENT, required_in_file=True),
@@ -210,5 +217,9 @@ SCHEMA = PatchSchema(
         Parameter(SEGMENT, "duration_s", Kind.NUMBER, "segment length", unit="s", low=0.0, high=60.0),
         Parameter(SEGMENT, "end_level_db", Kind.NUMBER, "level at the segment's end, re the operator's level",
                   unit="dB", low=-120.0, high=24.0),
+
+        Parameter(KEY_POINT, "key", Kind.NUMBER, "where the point is", unit="MIDI key", low=0.0, high=127.0),
+        Parameter(KEY_POINT, "level_db", Kind.NUMBER, "the operator's gain at that key", unit="dB",
+                  low=-120.0, high=96.0),
     ),
 )
