@@ -31,6 +31,26 @@ def key_points_db(operator: Operator, key: float) -> float:
     return float(np.interp(key, [k for k, _ in points], [level for _, level in points]))
 
 
+def pitch_envelope_cents(patch: Patch, t: float, release_time: float | None = None) -> float:
+    """Start offset, three stages linear in cents (the third held), then towards the release offset at its speed."""
+    envelope = patch.pitch_envelope
+    durations = [getattr(envelope, f"stage_{stage}_s") for stage in (1, 2, 3)]
+    knots = np.concatenate([[0.0], np.cumsum(durations)])
+    levels = [envelope.start_cents] + [getattr(envelope, f"stage_{stage}_cents") for stage in (1, 2, 3)]
+
+    def held(time):
+        for stage in range(3):
+            if time < knots[stage + 1]:
+                return levels[stage] + (levels[stage + 1] - levels[stage]) * (time - knots[stage]) / durations[stage]
+        return levels[3]
+
+    if release_time is None or t < release_time:
+        return float(held(t))
+    level, target = held(release_time), envelope.release_cents
+    step = envelope.release_cents_per_s * (t - release_time)
+    return float(min(target, level + step) if level < target else max(target, level - step))
+
+
 def released_envelope(envelope: Envelope, release_time: float, t: np.ndarray) -> np.ndarray:
     """60 dB per release_s down from the level at ``release_time``."""
     level_at_release = held_envelope(envelope, release_time)

@@ -15,7 +15,7 @@ from wifm_synth.engine.midi import resolve_program
 from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.formats.bank_json import Bank, Program, Zone
 from wifm_synth.midi import MIDI_CHANNELS
-from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, PitchEnvelope
 
 RNG = np.random.default_rng(7)
 ENVELOPE = Envelope(segments=[(0.01, -3.0), (0.2, -12.0), (1.5, -40.0), (0.5, -20.0)], release_s=0.4)
@@ -47,6 +47,19 @@ def test_key_level_points_interpolate_like_numpy_in_key_order():
         for key in [*range(128), 59.5, 60.0, 60.5]:
             assert kernels.key_points_db(table, 0, operator, float(key)) == pytest.approx(
                 reference.key_points_db(patch.operators[operator], key), abs=1e-12)
+
+
+@pytest.mark.parametrize("release_time", [None, 0.05, 0.3, 2.0])
+def test_pitch_envelope_follows_its_numpy_twin(release_time):
+    envelope = PitchEnvelope(start_cents=-300.0, stage_1_s=0.1, stage_1_cents=1200.0, stage_2_s=0.0,
+                             stage_2_cents=400.0, stage_3_s=0.5, stage_3_cents=-50.0, release_cents=700.0,
+                             release_cents_per_s=900.0)
+    patch = Patch(operators=[Operator()], pitch_envelope=envelope)
+    table = compile_instrument(patch).patch_table
+    for t in [*np.linspace(0, 3, 601), 0.1, 0.6]:
+        released = release_time is not None and t >= release_time
+        kernel = kernels.pitch_envelope_cents(table, 0, t, release_time if released else -1.0)
+        assert kernel == pytest.approx(reference.pitch_envelope_cents(patch, t, release_time), abs=1e-9)
 
 
 def test_current_level_and_future_peak_bound_every_later_level():

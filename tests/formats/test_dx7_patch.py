@@ -136,3 +136,28 @@ def test_a_compiled_voice_plays_its_level_scaling_away_from_the_reference_key():
     assert drop_db < -10
     rendered = [np.sqrt(np.mean(render_note(patch, key, hold_s=0.5, tail_s=0.0)[4800:] ** 2)) for key in (36, 60)]
     assert 20 * np.log10(rendered[0] / rendered[1]) == pytest.approx(drop_db, abs=0.05)
+
+
+def test_the_pitch_eg_compiles_to_the_pitch_envelope_and_exports_back():
+    """Levels are 1/32 octave per table step, speeds 1/21.3 octave per second per rate step: a stage
+    from level 4 (50: no offset) to level 1 (99: +127/32 octave) at rate 50 (41 steps/21.3 octave/s)."""
+    voice = Dx7Voice.init_voice().with_values(pitch_eg_level_1=99, pitch_eg_rate_1=50, pitch_eg_level_2=30,
+                                              pitch_eg_rate_2=70, pitch_eg_rate_4=40)
+    envelope = dx7.compile_voice(voice).pitch_envelope
+    assert envelope.start_cents == 0.0 and envelope.release_cents == 0.0
+    assert envelope.stage_1_cents == pytest.approx(127 / 32 * 1200)
+    assert envelope.stage_1_s == pytest.approx((127 / 32) / (41 / 21.3))
+    assert envelope.stage_2_cents == pytest.approx(-20 / 32 * 1200)
+    assert envelope.stage_3_cents == 0.0 and envelope.stage_3_s == pytest.approx(20 / 32 / (255 / 21.3))
+    assert envelope.release_cents_per_s == pytest.approx(27 / 21.3 * 1200)
+    patch = dx7.compile_voice(voice)
+    patch.metadata = {}  # not the stored voice: exported by search
+    exported, _ = export_voice(patch)
+    parameters = exported.voice_parameters()
+    assert [parameters[f"pitch_eg_level_{stage}"] for stage in (1, 2, 3, 4)] == [99, 30, 50, 50]
+    assert [parameters[f"pitch_eg_rate_{stage}"] for stage in (1, 2, 4)] == [50, 70, 40]
+
+
+def test_a_flat_pitch_eg_is_no_pitch_envelope():
+    assert dx7.compile_voice(Dx7Voice.init_voice()).pitch_envelope == type(
+        dx7.compile_voice(Dx7Voice.init_voice()).pitch_envelope)()

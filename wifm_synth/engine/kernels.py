@@ -29,6 +29,11 @@ from wifm_synth.engine.tables import (
     OP_SEGMENTS,
     OPERATOR_WIDTH,
     OPERATORS,
+    PITCH_ENV_RELEASE_CENTS,
+    PITCH_ENV_RELEASE_CENTS_PER_S,
+    PITCH_ENV_STAGE_COUNT,
+    PITCH_ENV_STAGES,
+    PITCH_ENV_START_CENTS,
     SEG_DURATION_S,
     SEG_END_DB,
     SEG_FUTURE_PEAK_DB,
@@ -127,6 +132,35 @@ def key_points_db(patch_table, patch, operator, key):
             right_db = patch_table[patch, cell + KEY_POINT_LEVEL_DB]
             return left_db + (right_db - left_db) * (key - left_key) / (right_key - left_key)
     return patch_table[patch, first + (count - 1) * KEY_POINT_WIDTH + KEY_POINT_LEVEL_DB]
+
+
+@njit(**KERNEL)
+def pitch_envelope_cents(patch_table, patch, time_s, release_time_s):
+    """The patch's pitch envelope ``time_s`` after note-on, in cents; ``release_time_s`` < 0 while the key
+    is down. Held: from the start offset through three stages linear in cents, the third held. After
+    note-off: from the held value at ``release_time_s`` towards the release offset at its speed."""
+    if 0.0 <= release_time_s <= time_s:
+        level = _held_pitch_cents(patch_table, patch, release_time_s)
+        target = patch_table[patch, PITCH_ENV_RELEASE_CENTS]
+        moved = patch_table[patch, PITCH_ENV_RELEASE_CENTS_PER_S] * (time_s - release_time_s)
+        if level < target:
+            return min(target, level + moved)
+        return max(target, level - moved)
+    return _held_pitch_cents(patch_table, patch, time_s)
+
+
+@njit(inline="always", **KERNEL)
+def _held_pitch_cents(patch_table, patch, time_s):
+    level = patch_table[patch, PITCH_ENV_START_CENTS]
+    stage_start = 0.0
+    for stage in range(PITCH_ENV_STAGE_COUNT):
+        duration = patch_table[patch, PITCH_ENV_STAGES + 2 * stage]
+        end = patch_table[patch, PITCH_ENV_STAGES + 2 * stage + 1]
+        if time_s < stage_start + duration:
+            return level + (end - level) * (time_s - stage_start) / duration
+        stage_start += duration
+        level = end
+    return level
 
 
 @njit(inline="always", **KERNEL)

@@ -135,6 +135,13 @@ LFO_RATE_HZ = LAYOUT.column("lfo.rate_hz")
 LFO_DELAY_S = LAYOUT.column("lfo.delay_s")
 LFO_PITCH_CENTS = LAYOUT.column("lfo.pitch_depth_cents")
 LFO_AMP_DB = LAYOUT.column("lfo.amp_depth_db")
+PITCH_ENV_START_CENTS = LAYOUT.column("pitch_envelope.start_cents")
+PITCH_ENV_STAGES = LAYOUT.column("pitch_envelope.stage_1_s")  # then (seconds, cents) for stages 1, 2, 3
+PITCH_ENV_STAGE_COUNT = 3
+PITCH_ENV_RELEASE_CENTS = LAYOUT.column("pitch_envelope.release_cents")
+PITCH_ENV_RELEASE_CENTS_PER_S = LAYOUT.column("pitch_envelope.release_cents_per_s")
+assert [LAYOUT.column(f"pitch_envelope.stage_{stage}_{unit}") for stage in (1, 2, 3) for unit in ("s", "cents")] == \
+    list(range(PITCH_ENV_STAGES, PITCH_ENV_STAGES + 2 * PITCH_ENV_STAGE_COUNT)), "pitch EG stages must be adjacent"
 OPERATORS = LAYOUT.operators  # first operator block
 
 # --- offsets inside one operator block ---

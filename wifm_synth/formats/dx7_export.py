@@ -182,6 +182,26 @@ def _voice_values(patch: Patch) -> dict[str, int]:
     pairs = itertools.product(range(100), range(8))
     values["lfo_pitch_mod_depth"], values["pitch_mod_sensitivity"] = min(
         pairs, key=lambda pair: (abs(dx7.vibrato_cents(*pair) - lfo.pitch_depth_cents), -pair[1]))
+    return values | _pitch_eg_values(patch.pitch_envelope)
+
+
+def _pitch_eg_values(envelope) -> dict[str, int]:
+    """Pitch EG levels closest to the envelope's offsets (level 4: its start), and the rates closest to
+    the speeds its stages move at (99 for a stage that does not move)."""
+    values = {"pitch_eg_level_4": _closest(range(100), envelope.start_cents, dx7.pitch_eg_cents)}
+    level = dx7.pitch_eg_cents(values["pitch_eg_level_4"])
+    for stage in (1, 2, 3):
+        values[f"pitch_eg_level_{stage}"] = _closest(range(100), getattr(envelope, f"stage_{stage}_cents"),
+                                                     dx7.pitch_eg_cents)
+        target = dx7.pitch_eg_cents(values[f"pitch_eg_level_{stage}"])
+        seconds = getattr(envelope, f"stage_{stage}_s")
+        speed = abs(target - level) / seconds if seconds > 0 else math.inf
+        values[f"pitch_eg_rate_{stage}"] = 99 if target == level or speed == math.inf else _closest(
+            range(100), math.log(speed), lambda rate: math.log(dx7.pitch_eg_cents_per_s(rate)))
+        level = target
+    speed = envelope.release_cents_per_s
+    values["pitch_eg_rate_4"] = 99 if speed <= 0 else _closest(
+        range(100), math.log(speed), lambda rate: math.log(dx7.pitch_eg_cents_per_s(rate)))
     return values
 
 
@@ -192,6 +212,8 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
         name = _dx7_name(patch.name)
         return (stored if name == stored.name.strip() else stored.with_name(name)), []
     algorithm, slots, losses = place_on_algorithm(patch)
+    if patch.pitch_envelope.release_cents != patch.pitch_envelope.start_cents:
+        losses = [*losses, "pitch envelope release offset (the DX7 returns to its start offset)"]
     if any(operator.key_levels for operator in patch.operators):
         losses = [*losses, "keyboard level scaling points (exported as the closest straight line)"]
     topology = Topology.from_algorithm(algorithm)

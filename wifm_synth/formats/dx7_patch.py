@@ -16,19 +16,22 @@ it at the reference key (60) and velocity (100):
 - feedback 0–7 → the feedback index in radians, exact (the DX7 halves the phase shift per step down);
 - algorithm → ``algorithm``; LFO speed / delay / PMD·PMS / AMD·AMS → the sine LFO (approximate).
 
-The native model has no pitch EG and only a sine LFO; those are listed by :func:`compile_losses`.
+- pitch EG → ``pitch_envelope`` (levels and speeds exact; the DX7 steps once per 64 samples).
+
+The native model has only a sine LFO; what that loses is listed by :func:`compile_losses`.
 The voice itself is kept in ``metadata["dx7"]`` so that an unchanged patch exports byte for byte.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
 from wifm_synth.errors import PatchError
 from wifm_synth.formats.dx7_voice import Dx7Voice
-from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, Pitch, PitchEnvelope
 from wifm_synth.voice.schema import SCHEMA
 from wifm_synth.voice.topology import Topology
 
@@ -53,6 +56,19 @@ _VELOCITY_CURVE = (
     229, 230, 232, 233, 235, 237, 238, 240, 241, 242, 243, 244, 246, 246, 248, 249, 250, 251, 252, 253, 254)
 _EXPONENTIAL_SCALING = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 16, 19, 23, 27, 33, 39, 47, 56, 66, 80, 94, 110,
                         126, 142, 158, 174, 190, 206, 222, 238, 250)
+# Pitch EG: level 0..99 → offset in 1/32 octave; rate 0..99 → speed in 1/21.3 octave per second.
+_PITCH_EG_LEVEL = (
+    -128, -116, -104, -95, -85, -76, -68, -61, -56, -52, -49, -46, -43, -41, -39, -37, -35, -33, -32, -31, -30,
+    -29, -28, -27, -26, -25, -24, -23, -22, -21, -20, -19, -18, -17, -16, -15, -14, -13, -12, -11, -10, -9, -8,
+    -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+    23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 40, 43, 46, 49, 53, 58, 65, 73, 82, 92, 103, 115, 127)
+_PITCH_EG_RATE = (
+    1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 16, 16, 17, 18, 18,
+    19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 33, 34, 36, 37, 38, 39, 41, 42, 44, 46, 47, 49, 51, 53, 54,
+    56, 58, 60, 62, 64, 66, 68, 70, 72, 74, 76, 79, 82, 85, 88, 91, 94, 98, 102, 106, 110, 115, 120, 125, 130,
+    135, 141, 147, 153, 159, 165, 171, 178, 185, 193, 202, 211, 232, 243, 254, 255)
+_PITCH_EG_CENTS_PER_STEP = 1200.0 / 32
+_PITCH_EG_CENTS_PER_S_PER_STEP = 1200.0 / 21.3
 _PITCH_MOD_SENSITIVITY = (0, 10, 20, 33, 55, 92, 153, 255)
 # Amplitude-modulation depth of AMS 0..3 as a fraction of the deepest; the deepest (AMD 99, AMS 3) is
 # taken as TREMOLO_FULL_DB. An approximation: see docs/DX7.md.
@@ -241,7 +257,7 @@ def key_level_points(operator: dict[str, int]) -> list[tuple[float, float]]:
     edges = sorted({0, 127, *(key for changed in range(1, 128) if levels[changed] != levels[changed - 1]
                               for key in (changed - 1, changed))})
     kept = [edges[0]]
-    for middle, following in zip(edges[1:-1], edges[2:]):
+    for middle, following in itertools.pairwise(edges[1:]):
         previous = kept[-1]
         in_line = levels[previous] + (levels[following] - levels[previous]) * (middle - previous) / (following - previous)
         if abs(in_line - levels[middle]) > 1e-9:
@@ -295,6 +311,31 @@ def feedback_radians(feedback: int, operator_amplitude: float) -> float:
     return float(SCHEMA["operator.feedback"].clip(2.0 * math.pi * 2.0 ** (feedback - 8) * operator_amplitude))
 
 
+def pitch_eg_cents(level: int) -> float:
+    return _PITCH_EG_LEVEL[level] * _PITCH_EG_CENTS_PER_STEP
+
+
+def pitch_eg_cents_per_s(rate: int) -> float:
+    return _PITCH_EG_RATE[rate] * _PITCH_EG_CENTS_PER_S_PER_STEP
+
+
+def pitch_envelope(parameters: dict[str, int]) -> PitchEnvelope:
+    """The DX7 pitch EG: it starts at level 4, moves at constant speed (rates 1–3) through levels 1–3,
+    holds level 3 while the key is down, then moves to level 4 at rate 4. None (all zero) when flat."""
+    if not any(pitch_eg_cents(parameters[f"pitch_eg_level_{stage}"]) for stage in (1, 2, 3, 4)):
+        return PitchEnvelope()
+    level = pitch_eg_cents(parameters["pitch_eg_level_4"])
+    stages = {"start_cents": level}
+    for stage in (1, 2, 3):
+        target = pitch_eg_cents(parameters[f"pitch_eg_level_{stage}"])
+        seconds = abs(target - level) / pitch_eg_cents_per_s(parameters[f"pitch_eg_rate_{stage}"])
+        stages |= {f"stage_{stage}_s": float(SCHEMA[f"pitch_envelope.stage_{stage}_s"].clip(seconds)),
+                   f"stage_{stage}_cents": target}
+        level = target
+    return PitchEnvelope(**stages, release_cents=stages["start_cents"],
+                         release_cents_per_s=pitch_eg_cents_per_s(parameters["pitch_eg_rate_4"]))
+
+
 def compile_voice(voice: Dx7Voice) -> Patch:
     """The native patch playing ``voice`` (clamped to the DX7's ranges): operator 0 is DX7 operator 1."""
     parameters = voice.voice_parameters()
@@ -327,6 +368,7 @@ def compile_voice(voice: Dx7Voice) -> Patch:
               amp_depth_db=tremolo_db(parameters["lfo_amp_mod_depth"], carrier_ams))
     return Patch(name=voice.name.strip() or "untitled", pitch=Pitch(REFERENCE_NOTE, REFERENCE_VELOCITY, 0.0),
                  algorithm=voice.algorithm_number, operators=operators, lfo=lfo,
+                 pitch_envelope=pitch_envelope(parameters),
                  metadata={"dx7": {"voice": voice.raw.hex(), "packed_spare_bits": voice.packed_spare_bits.hex()}})
 
 
@@ -349,8 +391,6 @@ def compile_losses(voice: Dx7Voice) -> list[str]:
     """What of ``voice`` the native patch does not play."""
     parameters = voice.voice_parameters()
     losses = []
-    if any(parameters[f"pitch_eg_level_{stage}"] != 50 for stage in range(1, 5)):
-        losses.append("pitch EG")
     if parameters["lfo_wave"] != 4 and (parameters["lfo_pitch_mod_depth"] or parameters["lfo_amp_mod_depth"]):
         losses.append("LFO wave (played as a sine)")
     return losses

@@ -35,10 +35,11 @@ import numpy as np
 
 from wifm_synth.voice.topology import MAX_OPERATORS
 
-# Scopes: the JSON objects of a patch file. The voice's own fields are in PATCH, PITCH and LFO.
+# Scopes: the JSON objects of a patch file. The voice's own fields are in PATCH, PITCH, LFO and PITCH_ENVELOPE.
 PATCH = "patch"
 PITCH = "pitch"
 LFO = "lfo"
+PITCH_ENVELOPE = "pitch_envelope"
 OPERATOR = "operator"
 ENVELOPE = "envelope"
 SEGMENT = "segment"  # one [duration_s, end_level_db] pair of an envelope
@@ -150,6 +151,9 @@ SCHEMA = PatchSchema(
         Scope(PATCH, "Patch", "An FM voice: pitch reference, operators with their routing, LFO and free metadata."),
         Scope(PITCH, "Pitch", "The key and velocity the patch was fitted at, and its tuning."),
         Scope(LFO, "Lfo", "One sine LFO per voice, started at note-on: vibrato and tremolo."),
+        Scope(PITCH_ENVELOPE, "PitchEnvelope",
+              "A pitch offset of every operator over time: from start_cents through three stages, linear in "
+              "cents, the third held while the key is down, then towards release_cents (all 0: none)."),
         Scope(OPERATOR, "Operator", "One sine oscillator: frequency, level, routing, envelope and key/velocity scaling."),
         Scope(ENVELOPE, "Envelope", "Segments after note-on (the first a linear attack from silence), then the release."),
         Scope(SEGMENT, None, "One envelope segment: how long it takes and the level it ends at."),
@@ -166,6 +170,8 @@ SCHEMA = PatchSchema(
         Parameter(PATCH, "lfo", Kind.GROUP, "vibrato and tremolo", child=LFO),
         Parameter(PATCH, "metadata", Kind.JSON_OBJECT, "free-form; the fitter records its source and settings",
                   default=MappingProxyType({})),
+        Parameter(PATCH, "pitch_envelope", Kind.GROUP, "pitch offset over time (a DX7 pitch EG)",
+                  child=PITCH_ENVELOPE),
 
         Parameter(PITCH, "reference_note", Kind.INTEGER, "the key the patch was fitted at; key scaling is relative to it",
                   unit="MIDI key", default=60, low=0, high=127),
@@ -181,6 +187,26 @@ SCHEMA = PatchSchema(
                   low=0.0, high=1200.0),
         Parameter(LFO, "amp_depth_db", Kind.NUMBER, "tremolo depth: carriers swing between 0 and -depth dB",
                   unit="dB", default=0.0, low=0.0, high=60.0),
+
+        Parameter(PITCH_ENVELOPE, "start_cents", Kind.NUMBER, "offset at note-on", unit="cents", default=0.0,
+                  low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "stage_1_s", Kind.NUMBER, "time to move to stage 1's offset",
+                  unit="s", default=0.0, low=0.0, high=600.0),
+        Parameter(PITCH_ENVELOPE, "stage_1_cents", Kind.NUMBER, "offset at the end of stage 1", unit="cents", default=0.0,
+                  low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "stage_2_s", Kind.NUMBER, "time to move to stage 2's offset",
+                  unit="s", default=0.0, low=0.0, high=600.0),
+        Parameter(PITCH_ENVELOPE, "stage_2_cents", Kind.NUMBER, "offset at the end of stage 2", unit="cents", default=0.0,
+                  low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "stage_3_s", Kind.NUMBER, "time to move to stage 3's offset",
+                  unit="s", default=0.0, low=0.0, high=600.0),
+        Parameter(PITCH_ENVELOPE, "stage_3_cents", Kind.NUMBER, "offset at the end of stage 3; held until the note-off", unit="cents", default=0.0,
+                  low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "release_cents", Kind.NUMBER, "offset the pitch moves to after note-off",
+                  unit="cents", default=0.0, low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "release_cents_per_s", Kind.NUMBER,
+                  "how fast it moves there from wherever it is at note-off", unit="cents/s", default=0.0,
+                  low=0.0, high=1.0e6),
 
         Parameter(OPERATOR, "ratio", Kind.NUMBER, "frequency as a multiple of the played note's",
                   unit="× f(n)", default=1.0, low=0.0, high=64.0, low_open=True),
