@@ -62,15 +62,33 @@ def lfo_fade(delay_s: float, t):
     return np.ones_like(t) if delay_s == 0 else np.minimum(1.0, np.asarray(t) / delay_s)
 
 
+def sample_and_hold_level(cycle: int) -> float:
+    state = (cycle * 2654435761 + 12345) & 0xFFFFFFFF
+    state ^= state >> 15
+    state = (state * 2246822519) & 0xFFFFFFFF
+    state ^= state >> 13
+    return (state & 0xFFFF) / 32767.5 - 1.0
+
+
+def lfo_value(patch: Patch, t):
+    """The LFO's wave in −1..1 at ``t``: sine, triangle, saw down, saw up, square, sample-and-hold."""
+    cycles = patch.lfo.start_phase + patch.lfo.rate_hz * np.asarray(t, dtype=float)
+    position = cycles - np.floor(cycles)
+    waves = [np.sin(2 * np.pi * cycles), np.where(position < 0.5, 4 * position - 1, 3 - 4 * position),
+             1 - 2 * position, 2 * position - 1, np.where(position < 0.5, 1.0, -1.0),
+             np.vectorize(sample_and_hold_level)(np.floor(cycles).astype(np.int64))]
+    return waves[patch.lfo.wave]
+
+
 def tremolo(patch: Patch, t):
     depth = patch.lfo.amp_depth_db * lfo_fade(patch.lfo.delay_s, t)
-    return 10 ** (-depth * 0.5 * (1 - np.sin(2 * np.pi * patch.lfo.rate_hz * t)) / 20)
+    return 10 ** (-depth * 0.5 * (1 - lfo_value(patch, t)) / 20)
 
 
 def vibrato_cents(patch: Patch, t, mod_wheel=0, pressure=0):
     depth = patch.lfo.pitch_depth_cents * lfo_fade(patch.lfo.delay_s, t)
     depth = depth + MOD_WHEEL_VIBRATO_CENTS * (mod_wheel + pressure) / 127
-    return depth * np.sin(2 * np.pi * patch.lfo.rate_hz * t)
+    return depth * lfo_value(patch, t)
 
 
 def channel_gains(volume, expression, pan):

@@ -111,13 +111,15 @@ def test_channel_gains_match_volume_expression_and_equal_power_pan(volume, expre
                                reference.channel_gains(volume, expression, pan), atol=1e-15)
 
 
-def test_lfo_tremolo_and_vibrato_match_numpy():
-    patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0))
+@pytest.mark.parametrize("wave", range(6), ids=["sine", "triangle", "saw-down", "saw-up", "square", "s&h"])
+def test_lfo_tremolo_and_vibrato_match_numpy(wave):
+    patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0,
+                                                  wave=wave, start_phase=0.3))
     table = compile_instrument(patch).patch_table
     channel_ints = np.zeros((CHANNEL_INT_FIELDS, MIDI_CHANNELS), dtype=np.int64)
     channel_ints[CHANNEL_MOD_WHEEL, 2] = 100
     channel_ints[CHANNEL_PRESSURE, 2] = 27
-    for t in np.linspace(0, 1, 41):
+    for t in np.linspace(0, 1, 83):
         assert tremolo(table, 0, t) == pytest.approx(reference.tremolo(patch, t), abs=1e-7)
         assert vibrato_cents(table, 0, channel_ints, 2, t) == pytest.approx(
             reference.vibrato_cents(patch, t, mod_wheel=100, pressure=27), abs=1e-5)

@@ -161,3 +161,17 @@ def test_the_pitch_eg_compiles_to_the_pitch_envelope_and_exports_back():
 def test_a_flat_pitch_eg_is_no_pitch_envelope():
     assert dx7.compile_voice(Dx7Voice.init_voice()).pitch_envelope == type(
         dx7.compile_voice(Dx7Voice.init_voice()).pitch_envelope)()
+
+
+@pytest.mark.parametrize("dx7_wave, native_wave, start_phase", [(0, 1, 0.5), (1, 2, 0.0), (2, 3, 0.0), (3, 4, 0.5),
+                                                                (4, 0, 0.5), (5, 5, 0.5)])
+def test_lfo_waves_compile_and_export_back(dx7_wave, native_wave, start_phase):
+    """Key sync starts the DX7 LFO half a cycle in; the native saws are the DX7's half a cycle on."""
+    voice = Dx7Voice.init_voice().with_values(lfo_wave=dx7_wave, lfo_pitch_mod_depth=40, pitch_mod_sensitivity=3)
+    patch = dx7.compile_voice(voice)
+    assert (patch.lfo.wave, patch.lfo.start_phase) == (native_wave, start_phase)
+    assert dx7.compile_losses(voice) == []
+    free_running = dx7.compile_voice(voice.with_values(lfo_key_sync=0))
+    assert free_running.lfo.start_phase == (start_phase + 0.5) % 1.0
+    patch.metadata = {}
+    assert export_voice(patch)[0].value("lfo_wave") == dx7_wave

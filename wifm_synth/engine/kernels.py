@@ -22,6 +22,13 @@ from wifm_synth.engine.tables import (
     LFO_DELAY_S,
     LFO_PITCH_CENTS,
     LFO_RATE_HZ,
+    LFO_SAMPLE_AND_HOLD,
+    LFO_SAW_DOWN,
+    LFO_SAW_UP,
+    LFO_SQUARE,
+    LFO_START_PHASE,
+    LFO_TRIANGLE,
+    LFO_WAVE,
     OP_KEY_POINT_COUNT,
     OP_KEY_POINTS,
     OP_RELEASE_S,
@@ -171,8 +178,32 @@ def released_envelope(patch_table, patch, operator, release_db, seconds_since_re
 
 
 @njit(inline="always", **KERNEL)
-def lfo_value(rate_hz, time_s):
-    return sin_cycles(rate_hz * time_s)
+def lfo_value(patch_table, patch, time_s):
+    """The patch's LFO at ``time_s`` after note-on, in −1..1, for its wave (schema ``lfo.wave``)."""
+    cycles = patch_table[patch, LFO_START_PHASE] + patch_table[patch, LFO_RATE_HZ] * time_s
+    wave = int(patch_table[patch, LFO_WAVE])
+    position = cycles - math.floor(cycles)
+    if wave == LFO_TRIANGLE:
+        return 4.0 * position - 1.0 if position < 0.5 else 3.0 - 4.0 * position
+    if wave == LFO_SAW_DOWN:
+        return 1.0 - 2.0 * position
+    if wave == LFO_SAW_UP:
+        return 2.0 * position - 1.0
+    if wave == LFO_SQUARE:
+        return 1.0 if position < 0.5 else -1.0
+    if wave == LFO_SAMPLE_AND_HOLD:
+        return sample_and_hold_level(int(math.floor(cycles)))
+    return sin_cycles(cycles)
+
+
+@njit(inline="always", **KERNEL)
+def sample_and_hold_level(cycle):
+    """A pseudo-random level in −1..1 for LFO cycle ``cycle`` (an integer hash: the same every run)."""
+    state = (cycle * 2654435761 + 12345) & 0xFFFFFFFF
+    state ^= state >> 15
+    state = (state * 2246822519) & 0xFFFFFFFF
+    state ^= state >> 13
+    return (state & 0xFFFF) / 32767.5 - 1.0
 
 
 @njit(inline="always", **KERNEL)
@@ -187,7 +218,7 @@ def lfo_fade(delay_s, time_s):
 def tremolo(patch_table, patch, time_s):
     """Amplitude factor of the patch's LFO tremolo: 0 dB at the LFO's peak, −depth at its trough."""
     depth_db = patch_table[patch, LFO_AMP_DB] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
-    swing = 0.5 * (1.0 - lfo_value(patch_table[patch, LFO_RATE_HZ], time_s))
+    swing = 0.5 * (1.0 - lfo_value(patch_table, patch, time_s))
     return db_to_amplitude(-depth_db * swing)
 
 
@@ -197,7 +228,7 @@ def vibrato_cents(patch_table, patch, channel_ints, channel, time_s):
     depth = patch_table[patch, LFO_PITCH_CENTS] * lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
     depth += MOD_WHEEL_VIBRATO_CENTS * (channel_ints[CHANNEL_MOD_WHEEL, channel]
                                         + channel_ints[CHANNEL_PRESSURE, channel]) / 127.0
-    return depth * lfo_value(patch_table[patch, LFO_RATE_HZ], time_s)
+    return depth * lfo_value(patch_table, patch, time_s)
 
 
 @njit(**KERNEL)

@@ -178,7 +178,7 @@ def _voice_values(patch: Patch) -> dict[str, int]:
     values = {"lfo_speed": _closest(range(100), lfo.rate_hz, dx7.lfo_rate_hz),
               "lfo_delay": _closest(range(100), lfo.delay_s, dx7.lfo_delay_s),
               "lfo_amp_mod_depth": _closest(range(100), lfo.amp_depth_db, lambda depth: dx7.tremolo_db(depth, 3)),
-              "lfo_wave": 4, "transpose": 24}
+              "lfo_wave": dx7.NATIVE_LFO_WAVE.index(lfo.wave), "transpose": 24}
     pairs = itertools.product(range(100), range(8))
     values["lfo_pitch_mod_depth"], values["pitch_mod_sensitivity"] = min(
         pairs, key=lambda pair: (abs(dx7.vibrato_cents(*pair) - lfo.pitch_depth_cents), -pair[1]))

@@ -14,11 +14,12 @@ it at the reference key (60) and velocity (100):
   from the reference velocity);
 - coarse / fine / detune / fixed mode / transpose → ``ratio``, ``detune_cents``, ``fixed_hz`` — exact;
 - feedback 0–7 → the feedback index in radians, exact (the DX7 halves the phase shift per step down);
-- algorithm → ``algorithm``; LFO speed / delay / PMD·PMS / AMD·AMS → the sine LFO (approximate).
+- algorithm → ``algorithm``; LFO speed / wave / key sync / delay / PMD·PMS / AMD·AMS → the LFO (delay
+  and AMD approximate).
 
 - pitch EG → ``pitch_envelope`` (levels and speeds exact; the DX7 steps once per 64 samples).
 
-The native model has only a sine LFO; what that loses is listed by :func:`compile_losses`.
+What the native patch does not play is listed by :func:`compile_losses`.
 The voice itself is kept in ``metadata["dx7"]`` so that an unchanged patch exports byte for byte.
 """
 
@@ -69,6 +70,8 @@ _PITCH_EG_RATE = (
     135, 141, 147, 153, 159, 165, 171, 178, 185, 193, 202, 211, 232, 243, 254, 255)
 _PITCH_EG_CENTS_PER_STEP = 1200.0 / 32
 _PITCH_EG_CENTS_PER_S_PER_STEP = 1200.0 / 21.3
+# DX7 LFO wave 0..5 (triangle, saw down, saw up, square, sine, sample-and-hold) → the schema's lfo.wave.
+NATIVE_LFO_WAVE = (1, 2, 3, 4, 0, 5)
 _PITCH_MOD_SENSITIVITY = (0, 10, 20, 33, 55, 92, 153, 255)
 # Amplitude-modulation depth of AMS 0..3 as a fraction of the deepest; the deepest (AMD 99, AMS 3) is
 # taken as TREMOLO_FULL_DB. An approximation: see docs/DX7.md.
@@ -304,6 +307,15 @@ def tremolo_db(depth: int, sensitivity: int) -> float:
     return TREMOLO_FULL_DB * depth / 99.0 * _AMP_MOD_SENSITIVITY[sensitivity]
 
 
+def lfo_start_phase(parameters: dict[str, int]) -> float:
+    """Key sync starts the DX7 LFO half a cycle in; without it the LFO runs free and its phase at a
+    note-on is anyone's: taken as the start of its cycle (as a freshly started LFO is). The native saws
+    are the DX7's half a cycle on."""
+    saw = NATIVE_LFO_WAVE[parameters["lfo_wave"]] in (NATIVE_LFO_WAVE[1], NATIVE_LFO_WAVE[2])
+    phase = (0.5 if parameters["lfo_key_sync"] else 0.0) + (0.5 if saw else 0.0)
+    return phase - math.floor(phase)
+
+
 def feedback_radians(feedback: int, operator_amplitude: float) -> float:
     """The DX7 shifts the phase by the operator's output × 2^(feedback − 8) cycles (none at 0)."""
     if feedback == 0:
@@ -365,7 +377,8 @@ def compile_voice(voice: Dx7Voice) -> Patch:
     carrier_ams = max(voice.value("amp_mod_sensitivity", index + 1) for index in topology.carrier_indices)
     lfo = Lfo(rate_hz=lfo_rate_hz(parameters["lfo_speed"]), delay_s=lfo_delay_s(parameters["lfo_delay"]),
               pitch_depth_cents=vibrato_cents(parameters["lfo_pitch_mod_depth"], parameters["pitch_mod_sensitivity"]),
-              amp_depth_db=tremolo_db(parameters["lfo_amp_mod_depth"], carrier_ams))
+              amp_depth_db=tremolo_db(parameters["lfo_amp_mod_depth"], carrier_ams),
+              wave=NATIVE_LFO_WAVE[parameters["lfo_wave"]], start_phase=lfo_start_phase(parameters))
     return Patch(name=voice.name.strip() or "untitled", pitch=Pitch(REFERENCE_NOTE, REFERENCE_VELOCITY, 0.0),
                  algorithm=voice.algorithm_number, operators=operators, lfo=lfo,
                  pitch_envelope=pitch_envelope(parameters),
@@ -391,6 +404,6 @@ def compile_losses(voice: Dx7Voice) -> list[str]:
     """What of ``voice`` the native patch does not play."""
     parameters = voice.voice_parameters()
     losses = []
-    if parameters["lfo_wave"] != 4 and (parameters["lfo_pitch_mod_depth"] or parameters["lfo_amp_mod_depth"]):
-        losses.append("LFO wave (played as a sine)")
+    if not parameters["lfo_key_sync"] and (parameters["lfo_pitch_mod_depth"] or parameters["lfo_amp_mod_depth"]):
+        losses.append("LFO key sync off (every note starts the LFO at the start of its cycle)")
     return losses

@@ -150,7 +150,7 @@ SCHEMA = PatchSchema(
     scopes=(
         Scope(PATCH, "Patch", "An FM voice: pitch reference, operators with their routing, LFO and free metadata."),
         Scope(PITCH, "Pitch", "The key and velocity the patch was fitted at, and its tuning."),
-        Scope(LFO, "Lfo", "One sine LFO per voice, started at note-on: vibrato and tremolo."),
+        Scope(LFO, "Lfo", "One LFO per voice, started at note-on: vibrato and tremolo."),
         Scope(PITCH_ENVELOPE, "PitchEnvelope",
               "A pitch offset of every operator over time: from start_cents through three stages, linear in "
               "cents, the third held while the key is down, then towards release_cents (all 0: none)."),
@@ -187,6 +187,12 @@ SCHEMA = PatchSchema(
                   low=0.0, high=1200.0),
         Parameter(LFO, "amp_depth_db", Kind.NUMBER, "tremolo depth: carriers swing between 0 and -depth dB",
                   unit="dB", default=0.0, low=0.0, high=60.0),
+        Parameter(LFO, "wave", Kind.INTEGER,
+                  "0 sine, 1 triangle (lowest at phase 0, highest at 1/2), 2 saw down, 3 saw up, 4 square (high "
+                  "for the first half cycle), 5 sample-and-hold (a pseudo-random level held for each cycle)",
+                  default=0, low=0, high=5),
+        Parameter(LFO, "start_phase", Kind.NUMBER, "where in its cycle the LFO is at note-on", unit="cycles",
+                  default=0.0, low=0.0, high=1.0),
 
         Parameter(PITCH_ENVELOPE, "start_cents", Kind.NUMBER, "offset at note-on", unit="cents", default=0.0,
                   low=-4800.0, high=4800.0),
