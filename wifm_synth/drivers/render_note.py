@@ -20,10 +20,10 @@ from wifm_synth.formats.bank_json import Bank, load_instrument
 def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLike, note: int, *, velocity: int = 100,
                         hold_s: float = 2.0, tail_s: float = 1.0, sample_rate: int = 48000,
                         program: int | None = None, audio_format: AudioFormat | None = None,
-                        gain_db: float = 0.0, normalize_dbfs: float | None = None) -> dict:
+                        gain_db: float = 0.0, normalize_dbfs: float | None = None, strict_syx: bool = False) -> dict:
     """Render the note and write it (mono) to ``out`` (``-`` = stdout); returns a summary like a song's."""
     audio_format = audio_format or output_format(out)
-    instrument = load_instrument(instrument_file)
+    instrument = load_instrument(instrument_file, strict_syx=strict_syx)
     selected = None
     if program is not None:
         if not isinstance(instrument, Bank):

@@ -192,7 +192,7 @@ def lfo_value(patch_table, patch, time_s):
     if wave == LFO_SQUARE:
         return 1.0 if position < 0.5 else -1.0
     if wave == LFO_SAMPLE_AND_HOLD:
-        return sample_and_hold_level(int(math.floor(cycles)))
+        return sample_and_hold_level(math.floor(cycles))
     return sin_cycles(cycles)
 
 
