@@ -175,3 +175,15 @@ def test_lfo_waves_compile_and_export_back(dx7_wave, native_wave, start_phase):
     assert free_running.lfo.start_phase == (start_phase + 0.5) % 1.0
     patch.metadata = {}
     assert export_voice(patch)[0].value("lfo_wave") == dx7_wave
+
+
+def test_output_units_by_key_is_output_units_at_every_key():
+    """The array form against the per-key form, over every curve pair and depths that saturate."""
+    for left, right in [(0, 3), (1, 2), (2, 1), (3, 0), (1, 1), (2, 2)]:
+        for output_level, depth, break_point in [(99, 99, 0), (80, 60, 39), (10, 99, 99), (50, 30, 60)]:
+            operator = Dx7Voice.init_voice().with_operator(
+                1, level_scaling_break_point=break_point, level_scaling_left_depth=depth,
+                level_scaling_right_depth=depth, level_scaling_left_curve=left, level_scaling_right_curve=right,
+                output_level=output_level, key_velocity_sensitivity=3).operator(1)
+            assert dx7.output_units_by_key(operator, 90).tolist() == [
+                dx7.output_units(operator, key, 90) for key in range(128)]

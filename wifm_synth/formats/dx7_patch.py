@@ -119,6 +119,19 @@ def output_units(operator: dict[str, int], key: int, velocity: int) -> int:
     return max(0, (steps << 5) + velocity_units(velocity, operator["key_velocity_sensitivity"]))
 
 
+def output_units_by_key(operator: dict[str, int], velocity: int) -> np.ndarray:
+    """``output_units`` at every key 0..127 at once (the same integer arithmetic, in arrays)."""
+    offsets = np.arange(128) - operator["level_scaling_break_point"] - 17
+    right = offsets >= 0
+    groups = np.where(right, offsets, -offsets) // 3
+    depth = np.where(right, operator["level_scaling_right_depth"], operator["level_scaling_left_depth"])
+    curve = np.where(right, operator["level_scaling_right_curve"], operator["level_scaling_left_curve"])
+    exponential = np.asarray(_EXPONENTIAL_SCALING)[np.minimum(groups, len(_EXPONENTIAL_SCALING) - 1)]
+    scale = np.where((curve == 0) | (curve == 3), (groups * depth * 329) >> 12, (exponential * depth * 329) >> 15)
+    steps = np.minimum(127, scaled_output_level(operator["output_level"]) + np.where(curve < 2, -scale, scale))
+    return np.maximum(0, (steps << 5) + velocity_units(velocity, operator["key_velocity_sensitivity"]))
+
+
 def eg_level_units(level: int, output: int) -> int:
     """Where EG level 0..99 puts an operator whose output level is ``output`` units."""
     return max(_MIN_LEVEL_UNITS, ((scaled_output_level(level) >> 1) << 6) + output - _LEVEL_OFFSET)
@@ -241,9 +254,9 @@ VELOCITY_SENSITIVITY_BY_KVS = tuple(
 
 def key_level_db_per_octave(operator: dict[str, int]) -> float:
     """The straight line (dB per octave about the reference key) closest to the DX7's level scaling."""
-    reference = output_units(operator, REFERENCE_NOTE, REFERENCE_VELOCITY)
+    units = output_units_by_key(operator, REFERENCE_VELOCITY)
     keys = range(24, 109)
-    values = [(output_units(operator, key, REFERENCE_VELOCITY) - reference) * DB_PER_UNIT for key in keys]
+    values = (units[24:109] - units[REFERENCE_NOTE]) * DB_PER_UNIT
     return float(SCHEMA["operator.key_level_db_per_octave"].clip(
         _fitted_slope([key - REFERENCE_NOTE for key in keys], values, 12.0)))
 
@@ -253,10 +266,10 @@ def key_level_points(operator: dict[str, int]) -> list[tuple[float, float]]:
     exact at every key 0..127: its gain re the reference key is constant over runs of keys (groups of
     3), so a point at each end of every run, less the points in line with their neighbours, plays it
     (at most 2 × 43 groups + 2 points, within the schema's limit). No points when the scaling is flat."""
-    reference = output_units(operator, REFERENCE_NOTE, REFERENCE_VELOCITY)
-    levels = [(output_units(operator, key, REFERENCE_VELOCITY) - reference) * DB_PER_UNIT for key in range(128)]
-    if not any(levels):
+    units = output_units_by_key(operator, REFERENCE_VELOCITY)
+    if not np.any(units != units[REFERENCE_NOTE]):
         return []
+    levels = SCHEMA["key_point.level_db"].clip((units - units[REFERENCE_NOTE]) * DB_PER_UNIT).tolist()
     edges = sorted({0, 127, *(key for changed in range(1, 128) if levels[changed] != levels[changed - 1]
                               for key in (changed - 1, changed))})
     kept = [edges[0]]
@@ -266,7 +279,7 @@ def key_level_points(operator: dict[str, int]) -> list[tuple[float, float]]:
         if abs(in_line - levels[middle]) > 1e-9:
             kept.append(middle)
     kept.append(edges[-1])
-    return [(float(key), float(SCHEMA["key_point.level_db"].clip(levels[key]))) for key in kept]
+    return [(float(key), levels[key]) for key in kept]
 
 
 def operator_frequency(operator: dict[str, int], transpose: int) -> dict[str, float | None]:
