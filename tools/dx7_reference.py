@@ -5,7 +5,9 @@ nothing of msfa is kept), renders every voice of the cartridge at keys 36, 60 an
 2 s held + 1.5 s release at 44.1 kHz, renders the same voices on this engine (``dx7_patch``), and
 prints JSON: per render the multi-resolution log-magnitude STFT distance (onset-aligned, RMS-matched,
 first 1.8 s, magnitudes floored 60 dB below the reference's peak, bins up to 16 kHz) and the
-engine's loudness relative to msfa's; then the median and 90th percentile distance.
+engine's loudness relative to msfa's; then the median and 90th percentile distance, and how far each
+render's loudness strays from the others' (its loudness minus the median loudness over all renders,
+which takes out the engine's fixed output gain): median and 90th percentile of that deviation.
 
 The driver plays each key transposed by the voice's transpose setting, as a DX7 does.
 """
@@ -98,11 +100,22 @@ def build_driver(checkout: Path, folder: Path) -> Path:
     return binary
 
 
-def reference_render(binary: Path, cartridge: Path, voice: int, key: int, folder: Path) -> np.ndarray:
+def reference_render(binary: Path, cartridge: Path, voice: int, key: int, folder: Path, velocity: int = VELOCITY,
+                     hold_s: float = HOLD_S, release_s: float = RELEASE_S) -> np.ndarray:
+    """msfa's render of voice ``voice`` (0..31) of a 4104-byte cartridge at ``key`` (before transpose)."""
     output = folder / "render.f32"
-    subprocess.run([str(binary), str(cartridge), str(voice), str(key), str(VELOCITY), str(int(HOLD_S * RATE)),
-                    str(int(RELEASE_S * RATE)), str(output)], check=True)
+    subprocess.run([str(binary), str(cartridge), str(voice), str(key), str(velocity), str(int(hold_s * RATE)),
+                    str(int(release_s * RATE)), str(output)], check=True)
     return np.fromfile(output, dtype=np.float32).astype(np.float64)
+
+
+def loudness_spread(loudness_db) -> dict[str, float]:
+    """How far each render's loudness re msfa strays from the median over all renders (the global offset)."""
+    loudness_db = np.asarray(loudness_db, float)
+    offset = float(np.median(loudness_db))
+    deviation = np.abs(loudness_db - offset)
+    return {"offset_db": round(offset, 2), "median_abs_deviation_db": round(float(np.median(deviation)), 2),
+            "p90_abs_deviation_db": round(float(np.percentile(deviation, 90)), 2)}
 
 
 def _onset(signal: np.ndarray) -> int:
@@ -168,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     distances = np.array([entry["distance_db"] for entry in results])
     summary = {"renders": results, "median_db": round(float(np.median(distances)), 2),
                "p90_db": round(float(np.percentile(distances, 90)), 2),
-               "median_loudness_db": round(float(np.median([entry["loudness_db"] for entry in results])), 2)}
+               "loudness": loudness_spread([entry["loudness_db"] for entry in results])}
     print(json.dumps(summary))
     return 0
 

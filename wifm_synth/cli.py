@@ -141,7 +141,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         summary = render_midi_command(instrument, args.midi, args.output, sample_rate=args.sample_rate,
                                       audio_format=audio_format, gain_db=gain_db, normalize_dbfs=args.normalize,
                                       program=args.program, polyphony=args.polyphony,
-                                      max_seconds=args.max_seconds, a4_hz=args.tuning)
+                                      max_seconds=args.max_seconds, a4_hz=args.tuning, strict_syx=args.strict)
     else:
         if args.note is None:
             raise WifmError("render needs --note KEY (one note, e.g. 60 or C4) or --midi SONG.mid", args.instrument)
@@ -151,7 +151,8 @@ def cmd_render(args: argparse.Namespace) -> int:
                                       hold_s=2.0 if args.hold is None else args.hold,
                                       tail_s=1.0 if args.tail is None else args.tail,
                                       sample_rate=args.sample_rate, program=args.program, audio_format=audio_format,
-                                      gain_db=gain_db, normalize_dbfs=args.normalize, a4_hz=args.tuning)
+                                      gain_db=gain_db, normalize_dbfs=args.normalize, a4_hz=args.tuning,
+                                      strict_syx=args.strict)
     if args.json:
         print(json.dumps(summary), file=report)
     else:
@@ -179,6 +180,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             shell=shell_wanted(args.no_shell),
             gain_db=args.gain,
             a4_hz=args.tuning,
+            strict_syx=args.strict,
         )
     except AudioHostLost as error:
         # Leave without the exit hooks: PortAudio's would block or abort on the dead server's clients.
@@ -294,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--sample-rate", type=_sample_rate, default=48000)
     render.add_argument("--max-seconds", type=_number_in(float, 1.0, 1e7, "--max-seconds"), default=3600.0,
                         help="with --midi: refuse songs longer than this (default 3600, one hour)")
+    render.add_argument("--strict", action="store_true",
+                        help="a .syx instrument: refuse a wrong checksum or out-of-range values (default: warn, load)")
     render.add_argument("--json", action="store_true", help="print one JSON object")
     render.set_defaults(handler=cmd_render)
 
@@ -317,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--polyphony", type=_polyphony, default=256, help="maximum voices (default 256)")
     play.add_argument("--sample-rate", type=_sample_rate,
                       help="sample rate in Hz (default: the output device's rate; under JACK, the server's)")
+    play.add_argument("--strict", action="store_true",
+                      help="a .syx instrument: refuse a wrong checksum or out-of-range values (default: warn, load)")
     play.set_defaults(handler=cmd_play)
 
     info = commands.add_parser("info", help="show a patch's or bank's programs, zones, operators and fit quality")

@@ -24,6 +24,34 @@ def held_envelope(envelope: Envelope, t: np.ndarray) -> np.ndarray:
     return np.where(t < ends[0], attack, 10 ** (decay_db / 20))
 
 
+def key_points_db(operator: Operator, key: float) -> float:
+    """Keyboard level-scaling points: linear between them in key order, the end levels held; 0 dB without."""
+    if not operator.key_levels:
+        return 0.0
+    points = sorted(operator.key_levels, key=lambda point: point[0])
+    return float(np.interp(key, [k for k, _ in points], [level for _, level in points]))
+
+
+def pitch_envelope_cents(patch: Patch, t: float, release_time: float | None = None) -> float:
+    """Start offset, three stages linear in cents (the third held), then towards the release offset at its speed."""
+    envelope = patch.pitch_envelope
+    durations = [getattr(envelope, f"stage_{stage}_s") for stage in (1, 2, 3)]
+    knots = np.concatenate([[0.0], np.cumsum(durations)])
+    levels = [envelope.start_cents] + [getattr(envelope, f"stage_{stage}_cents") for stage in (1, 2, 3)]
+
+    def held(time):
+        for stage in range(3):
+            if time < knots[stage + 1]:
+                return levels[stage] + (levels[stage + 1] - levels[stage]) * (time - knots[stage]) / durations[stage]
+        return levels[3]
+
+    if release_time is None or t < release_time:
+        return float(held(t))
+    level, target = held(release_time), envelope.release_cents
+    step = envelope.release_cents_per_s * (t - release_time)
+    return float(min(target, level + step) if level < target else max(target, level - step))
+
+
 def released_envelope(envelope: Envelope, release_time: float, t: np.ndarray) -> np.ndarray:
     """60 dB per release_s down from the level at ``release_time``."""
     level_at_release = held_envelope(envelope, release_time)
@@ -35,15 +63,33 @@ def lfo_fade(delay_s: float, t):
     return np.ones_like(t) if delay_s == 0 else np.minimum(1.0, np.asarray(t) / delay_s)
 
 
+def sample_and_hold_level(cycle: int) -> float:
+    state = (cycle * 2654435761 + 12345) & 0xFFFFFFFF
+    state ^= state >> 15
+    state = (state * 2246822519) & 0xFFFFFFFF
+    state ^= state >> 13
+    return (state & 0xFFFF) / 32767.5 - 1.0
+
+
+def lfo_value(patch: Patch, t):
+    """The LFO's wave in −1..1 at ``t``: sine, triangle, saw down, saw up, square, sample-and-hold."""
+    cycles = patch.lfo.start_phase + patch.lfo.rate_hz * np.asarray(t, dtype=float)
+    position = cycles - np.floor(cycles)
+    waves = [np.sin(2 * np.pi * cycles), np.where(position < 0.5, 4 * position - 1, 3 - 4 * position),
+             1 - 2 * position, 2 * position - 1, np.where(position < 0.5, 1.0, -1.0),
+             np.vectorize(sample_and_hold_level)(np.floor(cycles).astype(np.int64))]
+    return waves[patch.lfo.wave]
+
+
 def tremolo(patch: Patch, t):
     depth = patch.lfo.amp_depth_db * lfo_fade(patch.lfo.delay_s, t)
-    return 10 ** (-depth * 0.5 * (1 - np.sin(2 * np.pi * patch.lfo.rate_hz * t)) / 20)
+    return 10 ** (-depth * 0.5 * (1 - lfo_value(patch, t)) / 20)
 
 
 def vibrato_cents(patch: Patch, t, mod_wheel=0, pressure=0, key_pressure=0):
     depth = patch.lfo.pitch_depth_cents * lfo_fade(patch.lfo.delay_s, t)
     depth = depth + MOD_WHEEL_VIBRATO_CENTS * (mod_wheel + max(pressure, key_pressure)) / 127
-    return depth * np.sin(2 * np.pi * patch.lfo.rate_hz * t)
+    return depth * lfo_value(patch, t)
 
 
 def channel_gains(volume, expression, pan):
@@ -55,8 +101,8 @@ def channel_gains(volume, expression, pan):
 
 def operator_scale(patch: Patch, operator: Operator, note: int, velocity: int) -> float:
     scale_db = min(40 * operator.velocity_sensitivity * np.log10(velocity / patch.pitch.reference_velocity)
-                   + operator.key_level_db_per_octave * (note - patch.pitch.reference_note) / 12,
-                   SCALING_GAIN_CEILING_DB)
+                   + operator.key_level_db_per_octave * (note - patch.pitch.reference_note) / 12
+                   + key_points_db(operator, note), SCALING_GAIN_CEILING_DB)
     return 10 ** (scale_db / 20)
 
 

@@ -15,7 +15,7 @@ from wifm_synth.engine.midi import resolve_program
 from wifm_synth.engine.tables import compile_instrument
 from wifm_synth.formats.bank_json import Bank, Program, Zone
 from wifm_synth.midi import MIDI_CHANNELS
-from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, PitchEnvelope
 
 RNG = np.random.default_rng(7)
 ENVELOPE = Envelope(segments=[(0.01, -3.0), (0.2, -12.0), (1.5, -40.0), (0.5, -20.0)], release_s=0.4)
@@ -36,6 +36,30 @@ def test_held_envelope_follows_the_documented_piecewise_function():
     # attack is linear in amplitude, later segments linear in dB
     assert kernel[5] == pytest.approx(10 ** (-3 / 20) * 0.5)
     assert 20 * np.log10(kernels.held_envelope(table, 0, 0, 0.11)[0]) == pytest.approx(-7.5)
+
+
+def test_key_level_points_interpolate_like_numpy_in_key_order():
+    points = [(84.0, 6.0), (36.0, -12.0), (60.0, 0.0), (60.0, 2.0), (100.0, -30.0)]
+    operators = [Operator(), Operator(key_levels=points, carrier=False)]
+    patch = Patch(operators=[Operator(modulators=[1]), operators[1]])
+    table = compile_instrument(patch).patch_table
+    for operator in range(2):
+        for key in [*range(128), 59.5, 60.0, 60.5]:
+            assert kernels.key_points_db(table, 0, operator, float(key)) == pytest.approx(
+                reference.key_points_db(patch.operators[operator], key), abs=1e-12)
+
+
+@pytest.mark.parametrize("release_time", [None, 0.05, 0.3, 2.0])
+def test_pitch_envelope_follows_its_numpy_twin(release_time):
+    envelope = PitchEnvelope(start_cents=-300.0, stage_1_s=0.1, stage_1_cents=1200.0, stage_2_s=0.0,
+                             stage_2_cents=400.0, stage_3_s=0.5, stage_3_cents=-50.0, release_cents=700.0,
+                             release_cents_per_s=900.0)
+    patch = Patch(operators=[Operator()], pitch_envelope=envelope)
+    table = compile_instrument(patch).patch_table
+    for t in [*np.linspace(0, 3, 601), 0.1, 0.6]:
+        released = release_time is not None and t >= release_time
+        kernel = kernels.pitch_envelope_cents(table, 0, t, release_time if released else -1.0)
+        assert kernel == pytest.approx(reference.pitch_envelope_cents(patch, t, release_time), abs=1e-9)
 
 
 def test_current_level_and_future_peak_bound_every_later_level():
@@ -87,13 +111,15 @@ def test_channel_gains_match_volume_expression_and_equal_power_pan(volume, expre
                                reference.channel_gains(volume, expression, pan), atol=1e-15)
 
 
-def test_lfo_tremolo_and_vibrato_match_numpy():
-    patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0))
+@pytest.mark.parametrize("wave", range(6), ids=["sine", "triangle", "saw-down", "saw-up", "square", "s&h"])
+def test_lfo_tremolo_and_vibrato_match_numpy(wave):
+    patch = Patch(operators=[Operator()], lfo=Lfo(rate_hz=5.0, delay_s=0.3, pitch_depth_cents=20.0, amp_depth_db=6.0,
+                                                  wave=wave, start_phase=0.3))
     table = compile_instrument(patch).patch_table
     channel_ints = np.zeros((CHANNEL_INT_FIELDS, MIDI_CHANNELS), dtype=np.int64)
     channel_ints[CHANNEL_MOD_WHEEL, 2] = 100
     channel_ints[CHANNEL_PRESSURE, 2] = 27
-    for t in np.linspace(0, 1, 41):
+    for t in np.linspace(0, 1, 83):
         assert tremolo(table, 0, t) == pytest.approx(reference.tremolo(patch, t), abs=1e-7)
         for key_pressure in (0, 90):  # polyphonic aftertouch counts when stronger than the channel's
             assert vibrato_cents(table, 0, channel_ints, 2, key_pressure, t) == pytest.approx(

@@ -80,8 +80,48 @@ def test_a_wrong_checksum_warns_once_and_strict_refuses(tmp_path, capsys):
     assert not (tmp_path / "strict").exists()
 
 
+def _song(folder):
+    """One middle C of a quarter second."""
+    import mido
+
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=100, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=240)])
+    path = folder / "song.mid"
+    mido.MidiFile(tracks=[track], ticks_per_beat=480).save(path)
+    return path
+
+
+@pytest.mark.parametrize("song", [False, True], ids=["note", "midi"])
+def test_render_strict_refuses_a_wrong_checksum_and_writes_nothing(tmp_path, capsys, song):
+    data = bytearray(_cartridge())
+    data[-2] ^= 1
+    (tmp_path / "bad_sum.syx").write_bytes(bytes(data))
+    source = ["--midi", str(_song(tmp_path))] if song else ["--note", "60", "--hold", "0.2", "--tail", "0.1"]
+    arguments = ["render", str(tmp_path / "bad_sum.syx"), *source, "-o", str(tmp_path / "x.wav")]
+    assert main([*arguments, "--strict"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "checksum" in errors[0] and errors[0].startswith("wifm: error: ")
+    assert not (tmp_path / "x.wav").exists()
+    assert main(arguments) == 0  # without --strict: one warning, and it plays
+    assert (tmp_path / "x.wav").stat().st_size > 1000
+
+
 def test_render_plays_a_syx_file(tmp_path):
     (tmp_path / "cart.syx").write_bytes(_cartridge())
     assert main(["render", str(tmp_path / "cart.syx"), "--note", "60", "--hold", "0.2", "--tail", "0.1",
                  "-o", str(tmp_path / "x.wav")]) == 0
     assert (tmp_path / "x.wav").stat().st_size > 1000
+
+
+def test_play_strict_refuses_a_wrong_checksum_before_opening_audio(tmp_path):
+    import subprocess
+    import sys
+
+    data = bytearray(_cartridge())
+    data[-2] ^= 1
+    (tmp_path / "bad_sum.syx").write_bytes(bytes(data))
+    result = subprocess.run([sys.executable, "-m", "wifm_synth", "play", str(tmp_path / "bad_sum.syx"), "--strict",
+                             "-i", "--midi-in", "none"], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"wifm: error: {tmp_path / 'bad_sum.syx'}: checksum")

@@ -71,7 +71,8 @@ def test_engine_constants_name_the_schema_fields():
     assert tables.OP_RELEASE_S == layout.column("envelope.release_s")
     voice_columns = [column.index for column in layout.voice_columns]
     assert voice_columns == list(range(tables.OPERATORS))
-    assert tables.OPERATOR_WIDTH == tables.OP_SEGMENTS + tables.SEGMENT_WIDTH * 8
+    assert tables.OP_KEY_POINT_COUNT == tables.OP_SEGMENTS + tables.SEGMENT_WIDTH * 8
+    assert tables.OPERATOR_WIDTH == tables.OP_KEY_POINTS + tables.KEY_POINT_WIDTH * int(SCHEMA["operator.key_levels"].high)
 
 
 def test_dataclass_defaults_are_the_schema_defaults():

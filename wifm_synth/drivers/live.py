@@ -200,7 +200,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_out: str | int | None = None,
                  period: int = 128, polyphony: int = 256, sample_rate: int | None = None, *,
                  client_name: str = CLIENT_NAME, verbose: bool = False, quiet: bool = False,
-                 shell: bool = False, gain_db: float = 0.0, a4_hz: float = STANDARD_A4_HZ) -> int:
+                 shell: bool = False, gain_db: float = 0.0, a4_hz: float = STANDARD_A4_HZ,
+                 strict_syx: bool = False) -> int:
     """``wifm play``: play a patch or bank from MIDI input until Ctrl-C or SIGTERM; 0 on a clean stop.
 
     Raises AudioHostLost if the sound server goes away; the caller should then leave with ``os._exit``.
@@ -208,7 +209,7 @@ def play_command(instrument: str | os.PathLike, midi_in: str = ALL_PORTS, audio_
     silence_alsa_errors()
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a stop request while loading must still end cleanly
-    loaded = load_instrument(instrument)
+    loaded = load_instrument(instrument, strict_syx=strict_syx)
     with LivePlayer(loaded, midi_in=midi_in, audio_out=audio_out, period=period, polyphony=polyphony,
                     sample_rate=sample_rate, client_name=client_name, verbose=verbose, gain_db=gain_db,
                     a4_hz=a4_hz) as player:

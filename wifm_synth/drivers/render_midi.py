@@ -209,8 +209,10 @@ def render_midi_file(
     program: int | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     a4_hz: float = STANDARD_A4_HZ,
+    strict_syx: bool = False,
 ) -> dict:
-    """Render ``midi_path`` with a patch or bank (object or file) into a stereo file at ``out_path``
+    """Render ``midi_path`` with a patch or bank (object or file; ``strict_syx``: a .syx file's checksum
+    and values are checked as ``wifm syx import --strict`` does) into a stereo file at ``out_path``
     (``-`` = stdout) in ``audio_format`` (default: from the extension, 24-bit PCM).
 
     Renders to the end of the song, then on until every voice has died away (see the module docstring).
@@ -227,7 +229,7 @@ def render_midi_file(
         raise MidiFileError("has no notes to render", midi_path)
     refuse_long_song(song.end_frame / sample_rate, MAX_TAIL_S, max_seconds, midi_path)
     if not isinstance(instrument, (Patch, Bank)):
-        instrument = load_instrument(instrument)
+        instrument = load_instrument(instrument, strict_syx=strict_syx)
     if program is not None:
         song = with_program(song, *program_in(instrument, program, instrument_path=None))
     notices: list[str] = []

@@ -22,10 +22,10 @@ def render_note_command(instrument_file: str | os.PathLike, out: str | os.PathLi
                         hold_s: float = 2.0, tail_s: float = 1.0, sample_rate: int = 48000,
                         program: int | None = None, audio_format: AudioFormat | None = None,
                         gain_db: float = 0.0, normalize_dbfs: float | None = None,
-                        a4_hz: float = STANDARD_A4_HZ) -> dict:
+                        a4_hz: float = STANDARD_A4_HZ, strict_syx: bool = False) -> dict:
     """Render the note and write it (mono) to ``out`` (``-`` = stdout); returns a summary like a song's."""
     audio_format = audio_format or output_format(out)
-    instrument = load_instrument(instrument_file)
+    instrument = load_instrument(instrument_file, strict_syx=strict_syx)
     selected = None
     if program is not None:
         if not isinstance(instrument, Bank):

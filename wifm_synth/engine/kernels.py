@@ -15,15 +15,32 @@ from numba import njit
 
 from wifm_synth.engine.layout import CHANNEL_MOD_WHEEL, CHANNEL_PRESSURE
 from wifm_synth.engine.tables import (
+    KEY_POINT_KEY,
+    KEY_POINT_LEVEL_DB,
+    KEY_POINT_WIDTH,
     LFO_AMP_DB,
     LFO_DELAY_S,
     LFO_PITCH_CENTS,
     LFO_RATE_HZ,
+    LFO_SAMPLE_AND_HOLD,
+    LFO_SAW_DOWN,
+    LFO_SAW_UP,
+    LFO_SQUARE,
+    LFO_START_PHASE,
+    LFO_TRIANGLE,
+    LFO_WAVE,
+    OP_KEY_POINT_COUNT,
+    OP_KEY_POINTS,
     OP_RELEASE_S,
     OP_SEGMENT_COUNT,
     OP_SEGMENTS,
     OPERATOR_WIDTH,
     OPERATORS,
+    PITCH_ENV_RELEASE_CENTS,
+    PITCH_ENV_RELEASE_CENTS_PER_S,
+    PITCH_ENV_STAGE_COUNT,
+    PITCH_ENV_STAGES,
+    PITCH_ENV_START_CENTS,
     SEG_DURATION_S,
     SEG_END_DB,
     SEG_FUTURE_PEAK_DB,
@@ -106,6 +123,58 @@ def held_envelope(patch_table, patch, operator, time_s):
     return db_to_amplitude(last_db), last_db
 
 
+@njit(**KERNEL)
+def key_points_db(patch_table, patch, operator, key):
+    """The operator's keyboard level scaling points at ``key``, in dB: linear between points (in key
+    order; at a key two points share, the later one), the first and last level held beyond them; 0 dB
+    without points."""
+    base = OPERATORS + operator * OPERATOR_WIDTH
+    count = int(patch_table[patch, base + OP_KEY_POINT_COUNT])
+    if count == 0:
+        return 0.0
+    first = base + OP_KEY_POINTS
+    if key < patch_table[patch, first + KEY_POINT_KEY]:
+        return patch_table[patch, first + KEY_POINT_LEVEL_DB]
+    for point in range(1, count):
+        cell = first + point * KEY_POINT_WIDTH
+        right_key = patch_table[patch, cell + KEY_POINT_KEY]
+        if key < right_key:
+            left_key = patch_table[patch, cell - KEY_POINT_WIDTH + KEY_POINT_KEY]
+            left_db = patch_table[patch, cell - KEY_POINT_WIDTH + KEY_POINT_LEVEL_DB]
+            right_db = patch_table[patch, cell + KEY_POINT_LEVEL_DB]
+            return left_db + (right_db - left_db) * (key - left_key) / (right_key - left_key)
+    return patch_table[patch, first + (count - 1) * KEY_POINT_WIDTH + KEY_POINT_LEVEL_DB]
+
+
+@njit(**KERNEL)
+def pitch_envelope_cents(patch_table, patch, time_s, release_time_s):
+    """The patch's pitch envelope ``time_s`` after note-on, in cents; ``release_time_s`` < 0 while the key
+    is down. Held: from the start offset through three stages linear in cents, the third held. After
+    note-off: from the held value at ``release_time_s`` towards the release offset at its speed."""
+    if 0.0 <= release_time_s <= time_s:
+        level = _held_pitch_cents(patch_table, patch, release_time_s)
+        target = patch_table[patch, PITCH_ENV_RELEASE_CENTS]
+        moved = patch_table[patch, PITCH_ENV_RELEASE_CENTS_PER_S] * (time_s - release_time_s)
+        if level < target:
+            return min(target, level + moved)
+        return max(target, level - moved)
+    return _held_pitch_cents(patch_table, patch, time_s)
+
+
+@njit(inline="always", **KERNEL)
+def _held_pitch_cents(patch_table, patch, time_s):
+    level = patch_table[patch, PITCH_ENV_START_CENTS]
+    stage_start = 0.0
+    for stage in range(PITCH_ENV_STAGE_COUNT):
+        duration = patch_table[patch, PITCH_ENV_STAGES + 2 * stage]
+        end = patch_table[patch, PITCH_ENV_STAGES + 2 * stage + 1]
+        if time_s < stage_start + duration:
+            return level + (end - level) * (time_s - stage_start) / duration
+        stage_start += duration
+        level = end
+    return level
+
+
 @njit(inline="always", **KERNEL)
 def released_envelope(patch_table, patch, operator, release_db, seconds_since_release):
     """Envelope after note-off: falls linearly in dB, 60 dB per release_s, from ``release_db``."""
@@ -114,8 +183,32 @@ def released_envelope(patch_table, patch, operator, release_db, seconds_since_re
 
 
 @njit(inline="always", **KERNEL)
-def lfo_value(rate_hz, time_s):
-    return sin_cycles(rate_hz * time_s)
+def lfo_value(patch_table, patch, time_s):
+    """The patch's LFO at ``time_s`` after note-on, in −1..1, for its wave (schema ``lfo.wave``)."""
+    cycles = patch_table[patch, LFO_START_PHASE] + patch_table[patch, LFO_RATE_HZ] * time_s
+    wave = int(patch_table[patch, LFO_WAVE])
+    position = cycles - math.floor(cycles)
+    if wave == LFO_TRIANGLE:
+        return 4.0 * position - 1.0 if position < 0.5 else 3.0 - 4.0 * position
+    if wave == LFO_SAW_DOWN:
+        return 1.0 - 2.0 * position
+    if wave == LFO_SAW_UP:
+        return 2.0 * position - 1.0
+    if wave == LFO_SQUARE:
+        return 1.0 if position < 0.5 else -1.0
+    if wave == LFO_SAMPLE_AND_HOLD:
+        return sample_and_hold_level(math.floor(cycles))
+    return sin_cycles(cycles)
+
+
+@njit(inline="always", **KERNEL)
+def sample_and_hold_level(cycle):
+    """A pseudo-random level in −1..1 for LFO cycle ``cycle`` (an integer hash: the same every run)."""
+    state = (cycle * 2654435761 + 12345) & 0xFFFFFFFF
+    state ^= state >> 15
+    state = (state * 2246822519) & 0xFFFFFFFF
+    state ^= state >> 13
+    return (state & 0xFFFF) / 32767.5 - 1.0
 
 
 @njit(inline="always", **KERNEL)
@@ -133,7 +226,7 @@ def tremolo(patch_table, patch, time_s):
     if depth_db == 0.0:  # most patches have no tremolo: skip the sine and the exponential
         return 1.0
     depth_db *= lfo_fade(patch_table[patch, LFO_DELAY_S], time_s)
-    swing = 0.5 * (1.0 - lfo_value(patch_table[patch, LFO_RATE_HZ], time_s))
+    swing = 0.5 * (1.0 - lfo_value(patch_table, patch, time_s))
     return db_to_amplitude(-depth_db * swing)
 
 
@@ -150,7 +243,7 @@ def vibrato_cents(patch_table, patch, channel_ints, channel, key_pressure, time_
     depth += MOD_WHEEL_VIBRATO_CENTS * (channel_ints[CHANNEL_MOD_WHEEL, channel] + pressure) / 127.0
     if depth == 0.0:  # no vibrato: skip the sine
         return 0.0
-    return depth * lfo_value(patch_table[patch, LFO_RATE_HZ], time_s)
+    return depth * lfo_value(patch_table, patch, time_s)
 
 
 @njit(**KERNEL)

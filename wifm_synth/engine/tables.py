@@ -43,13 +43,15 @@ class PatchTableLayout:
     """Where each field sits in a patch_table row: the voice's columns, then ``operator_count`` operator blocks.
 
     An operator block is its schema columns, the segment count, then ``max_segments`` cells of
-    SEGMENT_WIDTH values.
+    SEGMENT_WIDTH values, then the key-level point count and ``max_key_points`` cells of
+    KEY_POINT_WIDTH values (in key order).
     """
 
     voice_columns: tuple[Column, ...]
     operator_columns: tuple[Column, ...]
     operator_count: int
     max_segments: int
+    max_key_points: int
 
     @property
     def operators(self) -> int:
@@ -64,8 +66,16 @@ class PatchTableLayout:
         return self.segment_count + 1
 
     @property
-    def operator_width(self) -> int:
+    def key_point_count(self) -> int:
         return self.segments + SEGMENT_WIDTH * self.max_segments
+
+    @property
+    def key_points(self) -> int:
+        return self.key_point_count + 1
+
+    @property
+    def operator_width(self) -> int:
+        return self.key_points + KEY_POINT_WIDTH * self.max_key_points
 
     @property
     def patch_width(self) -> int:
@@ -101,6 +111,7 @@ def patch_table_layout(schema: PatchSchema = SCHEMA) -> PatchTableLayout:
         operator_columns=_columns(_numeric_fields(schema, OPERATOR)),
         operator_count=int(schema["patch.operators"].high),
         max_segments=int(schema["envelope.segments"].high),
+        max_key_points=int(schema["operator.key_levels"].high),
     )
 
 
@@ -110,6 +121,10 @@ SEG_DURATION_S = 1
 SEG_END_DB = 2
 SEG_FUTURE_PEAK_DB = 3  # loudest end level of this and all later segments
 SEGMENT_WIDTH = 4
+# Cells of one keyboard level-scaling point: its key and level, as in the patch.
+KEY_POINT_KEY = 0
+KEY_POINT_LEVEL_DB = 1
+KEY_POINT_WIDTH = 2
 
 LAYOUT = patch_table_layout(SCHEMA)
 # --- patch_table columns: per patch ---
@@ -120,6 +135,16 @@ LFO_RATE_HZ = LAYOUT.column("lfo.rate_hz")
 LFO_DELAY_S = LAYOUT.column("lfo.delay_s")
 LFO_PITCH_CENTS = LAYOUT.column("lfo.pitch_depth_cents")
 LFO_AMP_DB = LAYOUT.column("lfo.amp_depth_db")
+LFO_WAVE = LAYOUT.column("lfo.wave")
+LFO_START_PHASE = LAYOUT.column("lfo.start_phase")
+LFO_SINE, LFO_TRIANGLE, LFO_SAW_DOWN, LFO_SAW_UP, LFO_SQUARE, LFO_SAMPLE_AND_HOLD = range(6)  # lfo.wave codes
+PITCH_ENV_START_CENTS = LAYOUT.column("pitch_envelope.start_cents")
+PITCH_ENV_STAGES = LAYOUT.column("pitch_envelope.stage_1_s")  # then (seconds, cents) for stages 1, 2, 3
+PITCH_ENV_STAGE_COUNT = 3
+PITCH_ENV_RELEASE_CENTS = LAYOUT.column("pitch_envelope.release_cents")
+PITCH_ENV_RELEASE_CENTS_PER_S = LAYOUT.column("pitch_envelope.release_cents_per_s")
+assert [LAYOUT.column(f"pitch_envelope.stage_{stage}_{unit}") for stage in (1, 2, 3) for unit in ("s", "cents")] == \
+    list(range(PITCH_ENV_STAGES, PITCH_ENV_STAGES + 2 * PITCH_ENV_STAGE_COUNT)), "pitch EG stages must be adjacent"
 OPERATORS = LAYOUT.operators  # first operator block
 
 # --- offsets inside one operator block ---
@@ -134,6 +159,8 @@ OP_RATE_SCALING = LAYOUT.column("operator.rate_scaling")
 OP_RELEASE_S = LAYOUT.column("envelope.release_s")
 OP_SEGMENT_COUNT = LAYOUT.segment_count
 OP_SEGMENTS = LAYOUT.segments  # then SEGMENT_WIDTH values per segment
+OP_KEY_POINT_COUNT = LAYOUT.key_point_count
+OP_KEY_POINTS = LAYOUT.key_points  # then KEY_POINT_WIDTH values per point, in key order
 OPERATOR_WIDTH = LAYOUT.operator_width
 PATCH_WIDTH = LAYOUT.patch_width
 
@@ -208,6 +235,12 @@ def patch_row(patch: Patch, layout: PatchTableLayout = LAYOUT) -> np.ndarray:
             cell[SEG_END_DB] = level
             cell[SEG_FUTURE_PEAK_DB] = max(end_levels[number:])
             start += duration
+        points = sorted(operator.key_levels, key=lambda point: point[0])  # stable: equal keys keep file order
+        block[layout.key_point_count] = len(points)
+        for number, (key, level_db) in enumerate(points):
+            first = layout.key_points + number * KEY_POINT_WIDTH
+            block[first + KEY_POINT_KEY] = key
+            block[first + KEY_POINT_LEVEL_DB] = level_db
     return row
 
 

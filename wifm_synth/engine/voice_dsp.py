@@ -29,6 +29,7 @@ from wifm_synth.engine.kernels import (
     channel_gains,
     db_to_amplitude,
     held_envelope,
+    pitch_envelope_cents,
     released_envelope,
     render_operator,
     render_operator_feedback,
@@ -156,6 +157,12 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
                    + vibrato_cents(patch_table, patch, channel_ints, channel, voice_ints[VOICE_PRESSURE, voice],
                                    (span_frame - start_frame) / sample_rate))
     pitch_factor = tuning * (2.0 ** (pitch_cents / 1200.0) if pitch_cents != 0.0 else 1.0)
+    # The pitch envelope moves every operator, fixed-frequency ones too (as msfa's DX7 does).
+    release_frame = voice_ints[VOICE_RELEASE_FRAME, voice]
+    release_time = (release_frame - start_frame) / sample_rate if (
+        (stage == RELEASED or stage == FADING) and span_frame >= release_frame) else -1.0
+    envelope_cents = pitch_envelope_cents(patch_table, patch, (span_frame - start_frame) / sample_rate, release_time)
+    envelope_factor = 2.0 ** (envelope_cents / 1200.0) if envelope_cents != 0.0 else 1.0
     end_tremolo = tremolo(patch_table, patch, time_end)
     loudest = 0.0
     audible = False
@@ -178,7 +185,7 @@ def update_voice_span(patch_table, routing_table, voice_ints, voice_floats, oper
         operators[OPERATOR_GAIN, operator, voice] = gain_end
         operators[OPERATOR_SPAN_GAIN, operator, voice] = gain_start
         operators[OPERATOR_SPAN_GAIN_STEP, operator, voice] = (gain_end - gain_start) / count
-        increment = operators[OPERATOR_HZ, operator, voice] / sample_rate
+        increment = operators[OPERATOR_HZ, operator, voice] * envelope_factor / sample_rate
         if patch_table[patch, base + OP_FIXED_HZ] == 0.0:  # fixed-frequency operators ignore bend, vibrato, tuning
             increment *= pitch_factor
         operators[OPERATOR_SPAN_INCREMENT, operator, voice] = increment

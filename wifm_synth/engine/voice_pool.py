@@ -16,6 +16,7 @@ from wifm_synth.engine.kernels import (
     amplitude_to_db,
     db_to_amplitude,
     held_envelope,
+    key_points_db,
     tremolo,
 )
 from wifm_synth.engine.layout import (
@@ -100,7 +101,8 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
             operators[OPERATOR_HZ, operator, voice] = (
                 patch_table[patch, base + OP_RATIO] * key_hz * 2.0 ** (patch_table[patch, base + OP_DETUNE_CENTS] / 1200.0))
         scale_db = min(40.0 * patch_table[patch, base + OP_VELOCITY_SENSITIVITY] * velocity_ratio
-                       + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0,
+                       + patch_table[patch, base + OP_KEY_LEVEL_DB_PER_OCTAVE] * key_offset / 12.0
+                       + key_points_db(patch_table, patch, operator, key),
                        SCALING_GAIN_CEILING_DB)
         if soft:
             scale_db += SOFT_PEDAL_CARRIER_DB if routing_table[patch, IS_CARRIER + operator] else SOFT_PEDAL_MODULATOR_DB

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from wifm_synth.errors import InputError
+from wifm_synth.voice.envelope import envelope_levels_db
 from wifm_synth.voice.schema import SCHEMA
 
 MAX_SEGMENTS = int(SCHEMA["envelope.segments"].high)
@@ -200,7 +201,7 @@ def fit_envelope(times, levels_db, weights=None, *, max_segments: int = MAX_SEGM
         breakpoints = _breakpoints(previous, count, times.size - 1)
         knot_levels = _solve_knot_levels(times, levels, weights, breakpoints)
         knot_times = times[breakpoints]
-        mean_square = np.sum(weights * (_envelope_levels(times, knot_times, knot_levels) - levels) ** 2) / weights.sum()
+        mean_square = np.sum(weights * (envelope_levels_db(times, knot_times, knot_levels) - levels) ** 2) / weights.sum()
         criterion = effective_n * math.log(mean_square + RESIDUAL_FLOOR_DB**2) + 2 * count * math.log(effective_n)
         if best is None or criterion < best[0]:
             best = (criterion, knot_times, knot_levels, math.sqrt(mean_square))
@@ -211,13 +212,6 @@ def fit_envelope(times, levels_db, weights=None, *, max_segments: int = MAX_SEGM
         knot_levels_db=knot_levels,
         rms_error_db=rms,
     )
-
-
-def _envelope_levels(times, knot_times, knot_levels) -> np.ndarray:
-    """The fitted envelope in dB at ``times`` (up to the last knot)."""
-    attack = knot_levels[0] + 20.0 * np.log10(np.minimum(times, knot_times[0]) / knot_times[0])
-    decay = np.interp(times, knot_times, knot_levels)
-    return np.where(times <= knot_times[0], attack, decay)
 
 
 def _segments_from_knots(knot_times, knot_levels, extend_decay) -> list[tuple[float, float]]:

@@ -268,13 +268,14 @@ def save_bank(bank: Bank, path: str | os.PathLike) -> None:
     atomic_write_json(bank_path, document)
 
 
-def load_instrument(path: str | os.PathLike) -> Patch | Bank:
-    """Load a patch or a bank, chosen by the file's ``"format"`` field; a .syx file is a bank of DX7 voices."""
+def load_instrument(path: str | os.PathLike, strict_syx: bool = False) -> Patch | Bank:
+    """Load a patch or a bank, chosen by the file's ``"format"`` field; a .syx file is a bank of DX7 voices
+    (``strict_syx``: refusing a wrong checksum or out-of-range values instead of warning)."""
     if Path(path).suffix.lower() == ".syx":
         # Imported here: dx7_bank imports this module.
         from wifm_synth.formats.dx7_bank import bank_from_syx
 
-        return bank_from_syx(path)
+        return bank_from_syx(path, strict=strict_syx)
     document = read_json(path)
     file_format = document.get("format") if isinstance(document, dict) else None
     if file_format == PATCH_FORMAT:

@@ -9,25 +9,30 @@ it at the reference key (60) and velocity (100):
 - EG rates → segment durations, computed from the DX7's EG arithmetic; decays are linear in dB on
   both sides (exact), the DX7's curved attack is followed by several segments;
 - rate scaling → ``rate_scaling`` (exact up to the DX7's integer steps);
-- keyboard level scaling and key velocity sensitivity → the native straight-line laws fitted by
-  least squares (approximate away from the reference key and velocity);
+- keyboard level scaling → ``key_levels`` points, exact at every key (``key_level_points``);
+- key velocity sensitivity → the native straight-line law fitted by least squares (approximate away
+  from the reference velocity);
 - coarse / fine / detune / fixed mode / transpose → ``ratio``, ``detune_cents``, ``fixed_hz`` — exact;
 - feedback 0–7 → the feedback index in radians, exact (the DX7 halves the phase shift per step down);
-- algorithm → ``algorithm``; LFO speed / delay / PMD·PMS / AMD·AMS → the sine LFO (approximate).
+- algorithm → ``algorithm``; LFO speed / wave / key sync / delay / PMD·PMS / AMD·AMS → the LFO (delay
+  and AMD approximate).
 
-The native model has no pitch EG and only a sine LFO; those are listed by :func:`compile_losses`.
+- pitch EG → ``pitch_envelope`` (levels and speeds exact; the DX7 steps once per 64 samples).
+
+What the native patch does not play is listed by :func:`compile_losses`.
 The voice itself is kept in ``metadata["dx7"]`` so that an unchanged patch exports byte for byte.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
 from wifm_synth.errors import PatchError
 from wifm_synth.formats.dx7_voice import Dx7Voice
-from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, Pitch
+from wifm_synth.voice.patch import Envelope, Lfo, Operator, Patch, Pitch, PitchEnvelope
 from wifm_synth.voice.schema import SCHEMA
 from wifm_synth.voice.topology import Topology
 
@@ -52,6 +57,21 @@ _VELOCITY_CURVE = (
     229, 230, 232, 233, 235, 237, 238, 240, 241, 242, 243, 244, 246, 246, 248, 249, 250, 251, 252, 253, 254)
 _EXPONENTIAL_SCALING = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 16, 19, 23, 27, 33, 39, 47, 56, 66, 80, 94, 110,
                         126, 142, 158, 174, 190, 206, 222, 238, 250)
+# Pitch EG: level 0..99 → offset in 1/32 octave; rate 0..99 → speed in 1/21.3 octave per second.
+_PITCH_EG_LEVEL = (
+    -128, -116, -104, -95, -85, -76, -68, -61, -56, -52, -49, -46, -43, -41, -39, -37, -35, -33, -32, -31, -30,
+    -29, -28, -27, -26, -25, -24, -23, -22, -21, -20, -19, -18, -17, -16, -15, -14, -13, -12, -11, -10, -9, -8,
+    -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+    23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 40, 43, 46, 49, 53, 58, 65, 73, 82, 92, 103, 115, 127)
+_PITCH_EG_RATE = (
+    1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 16, 16, 17, 18, 18,
+    19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 33, 34, 36, 37, 38, 39, 41, 42, 44, 46, 47, 49, 51, 53, 54,
+    56, 58, 60, 62, 64, 66, 68, 70, 72, 74, 76, 79, 82, 85, 88, 91, 94, 98, 102, 106, 110, 115, 120, 125, 130,
+    135, 141, 147, 153, 159, 165, 171, 178, 185, 193, 202, 211, 232, 243, 254, 255)
+_PITCH_EG_CENTS_PER_STEP = 1200.0 / 32
+_PITCH_EG_CENTS_PER_S_PER_STEP = 1200.0 / 21.3
+# DX7 LFO wave 0..5 (triangle, saw down, saw up, square, sine, sample-and-hold) → the schema's lfo.wave.
+NATIVE_LFO_WAVE = (1, 2, 3, 4, 0, 5)
 _PITCH_MOD_SENSITIVITY = (0, 10, 20, 33, 55, 92, 153, 255)
 # Amplitude-modulation depth of AMS 0..3 as a fraction of the deepest; the deepest (AMD 99, AMS 3) is
 # taken as TREMOLO_FULL_DB. An approximation: see docs/DX7.md.
@@ -99,6 +119,19 @@ def output_units(operator: dict[str, int], key: int, velocity: int) -> int:
     return max(0, (steps << 5) + velocity_units(velocity, operator["key_velocity_sensitivity"]))
 
 
+def output_units_by_key(operator: dict[str, int], velocity: int) -> np.ndarray:
+    """``output_units`` at every key 0..127 at once (the same integer arithmetic, in arrays)."""
+    offsets = np.arange(128) - operator["level_scaling_break_point"] - 17
+    right = offsets >= 0
+    groups = np.where(right, offsets, -offsets) // 3
+    depth = np.where(right, operator["level_scaling_right_depth"], operator["level_scaling_left_depth"])
+    curve = np.where(right, operator["level_scaling_right_curve"], operator["level_scaling_left_curve"])
+    exponential = np.asarray(_EXPONENTIAL_SCALING)[np.minimum(groups, len(_EXPONENTIAL_SCALING) - 1)]
+    scale = np.where((curve == 0) | (curve == 3), (groups * depth * 329) >> 12, (exponential * depth * 329) >> 15)
+    steps = np.minimum(127, scaled_output_level(operator["output_level"]) + np.where(curve < 2, -scale, scale))
+    return np.maximum(0, (steps << 5) + velocity_units(velocity, operator["key_velocity_sensitivity"]))
+
+
 def eg_level_units(level: int, output: int) -> int:
     """Where EG level 0..99 puts an operator whose output level is ``output`` units."""
     return max(_MIN_LEVEL_UNITS, ((scaled_output_level(level) >> 1) << 6) + output - _LEVEL_OFFSET)
@@ -138,6 +171,16 @@ class EgStage:
             return max(1, -(-(self.start - target) // self.increment))
         return max(1, sum(blocks for _, blocks, _ in self._attack_bands()))
 
+    def breakpoints(self) -> list[tuple[float, float]]:
+        """(blocks since the stage began, EG units) where the level's slope changes, ending at the target."""
+        if not self.rising:
+            return [(0.0, float(self.start)), (float(self.blocks), float(self.target))]
+        points, elapsed = [(0.0, float(self.start))], 0
+        for level, blocks, step in self._attack_bands():
+            elapsed += blocks
+            points.append((float(elapsed), float(min(self.target, level + blocks * step))))
+        return points
+
     def level_after(self, blocks: float) -> float:
         if blocks >= self.blocks:
             return float(self.target)
@@ -175,6 +218,21 @@ def held_segments(operator: dict[str, int], output: int, rate_scaling: int, refe
     return segments
 
 
+def held_eg_db(operator: dict[str, int], output: int, rate_scaling: int, reference_units: int,
+               seconds: np.ndarray) -> np.ndarray:
+    """The DX7 EG before key-off (stages 1–3, level 3 held) at ``seconds``, in dB re ``reference_units``."""
+    times, levels, elapsed, level = [], [], 0.0, 0
+    for stage_index in range(3):
+        target = eg_level_units(operator[f"eg_level_{stage_index + 1}"], output) * EG_UNITS_PER_LEVEL_UNIT
+        stage = EgStage(level, target, eg_increment(operator[f"eg_rate_{stage_index + 1}"], rate_scaling))
+        for blocks, units in stage.breakpoints():
+            times.append(elapsed + blocks * BLOCK / SAMPLE_RATE)
+            levels.append(units)
+        elapsed, level = times[-1], target
+    units = np.interp(seconds, times, levels) / EG_UNITS_PER_LEVEL_UNIT
+    return np.maximum(-120.0, (units - reference_units) * DB_PER_UNIT)
+
+
 def release_seconds(operator: dict[str, int], rate_scaling: int) -> float:
     """Time for the release (EG rate 4) to fall 60 dB."""
     db_per_s = eg_increment(operator["eg_rate_4"], rate_scaling) / EG_UNITS_PER_LEVEL_UNIT * DB_PER_UNIT * (
@@ -196,11 +254,32 @@ VELOCITY_SENSITIVITY_BY_KVS = tuple(
 
 def key_level_db_per_octave(operator: dict[str, int]) -> float:
     """The straight line (dB per octave about the reference key) closest to the DX7's level scaling."""
-    reference = output_units(operator, REFERENCE_NOTE, REFERENCE_VELOCITY)
+    units = output_units_by_key(operator, REFERENCE_VELOCITY)
     keys = range(24, 109)
-    values = [(output_units(operator, key, REFERENCE_VELOCITY) - reference) * DB_PER_UNIT for key in keys]
+    values = (units[24:109] - units[REFERENCE_NOTE]) * DB_PER_UNIT
     return float(SCHEMA["operator.key_level_db_per_octave"].clip(
         _fitted_slope([key - REFERENCE_NOTE for key in keys], values, 12.0)))
+
+
+def key_level_points(operator: dict[str, int]) -> list[tuple[float, float]]:
+    """The DX7's keyboard level scaling (break point, depths, the four curves) as native ``key_levels``,
+    exact at every key 0..127: its gain re the reference key is constant over runs of keys (groups of
+    3), so a point at each end of every run, less the points in line with their neighbours, plays it
+    (at most 2 × 43 groups + 2 points, within the schema's limit). No points when the scaling is flat."""
+    units = output_units_by_key(operator, REFERENCE_VELOCITY)
+    if not np.any(units != units[REFERENCE_NOTE]):
+        return []
+    levels = SCHEMA["key_point.level_db"].clip((units - units[REFERENCE_NOTE]) * DB_PER_UNIT).tolist()
+    edges = sorted({0, 127, *(key for changed in range(1, 128) if levels[changed] != levels[changed - 1]
+                              for key in (changed - 1, changed))})
+    kept = [edges[0]]
+    for middle, following in itertools.pairwise(edges[1:]):
+        previous = kept[-1]
+        in_line = levels[previous] + (levels[following] - levels[previous]) * (middle - previous) / (following - previous)
+        if abs(in_line - levels[middle]) > 1e-9:
+            kept.append(middle)
+    kept.append(edges[-1])
+    return [(float(key), levels[key]) for key in kept]
 
 
 def operator_frequency(operator: dict[str, int], transpose: int) -> dict[str, float | None]:
@@ -241,11 +320,45 @@ def tremolo_db(depth: int, sensitivity: int) -> float:
     return TREMOLO_FULL_DB * depth / 99.0 * _AMP_MOD_SENSITIVITY[sensitivity]
 
 
+def lfo_start_phase(parameters: dict[str, int]) -> float:
+    """Key sync starts the DX7 LFO half a cycle in; without it the LFO runs free and its phase at a
+    note-on is anyone's: taken as the start of its cycle (as a freshly started LFO is). The native saws
+    are the DX7's half a cycle on."""
+    saw = NATIVE_LFO_WAVE[parameters["lfo_wave"]] in (NATIVE_LFO_WAVE[1], NATIVE_LFO_WAVE[2])
+    phase = (0.5 if parameters["lfo_key_sync"] else 0.0) + (0.5 if saw else 0.0)
+    return phase - math.floor(phase)
+
+
 def feedback_radians(feedback: int, operator_amplitude: float) -> float:
     """The DX7 shifts the phase by the operator's output × 2^(feedback − 8) cycles (none at 0)."""
     if feedback == 0:
         return 0.0
     return float(SCHEMA["operator.feedback"].clip(2.0 * math.pi * 2.0 ** (feedback - 8) * operator_amplitude))
+
+
+def pitch_eg_cents(level: int) -> float:
+    return _PITCH_EG_LEVEL[level] * _PITCH_EG_CENTS_PER_STEP
+
+
+def pitch_eg_cents_per_s(rate: int) -> float:
+    return _PITCH_EG_RATE[rate] * _PITCH_EG_CENTS_PER_S_PER_STEP
+
+
+def pitch_envelope(parameters: dict[str, int]) -> PitchEnvelope:
+    """The DX7 pitch EG: it starts at level 4, moves at constant speed (rates 1–3) through levels 1–3,
+    holds level 3 while the key is down, then moves to level 4 at rate 4. None (all zero) when flat."""
+    if not any(pitch_eg_cents(parameters[f"pitch_eg_level_{stage}"]) for stage in (1, 2, 3, 4)):
+        return PitchEnvelope()
+    level = pitch_eg_cents(parameters["pitch_eg_level_4"])
+    stages = {"start_cents": level}
+    for stage in (1, 2, 3):
+        target = pitch_eg_cents(parameters[f"pitch_eg_level_{stage}"])
+        seconds = abs(target - level) / pitch_eg_cents_per_s(parameters[f"pitch_eg_rate_{stage}"])
+        stages |= {f"stage_{stage}_s": float(SCHEMA[f"pitch_envelope.stage_{stage}_s"].clip(seconds)),
+                   f"stage_{stage}_cents": target}
+        level = target
+    return PitchEnvelope(**stages, release_cents=stages["start_cents"],
+                         release_cents_per_s=pitch_eg_cents_per_s(parameters["pitch_eg_rate_4"]))
 
 
 def compile_voice(voice: Dx7Voice) -> Patch:
@@ -271,15 +384,17 @@ def compile_voice(voice: Dx7Voice) -> Patch:
                               release_s=release_seconds(dx7, rate_scaling)),
             velocity_sensitivity=float(SCHEMA["operator.velocity_sensitivity"].clip(
                 VELOCITY_SENSITIVITY_BY_KVS[dx7["key_velocity_sensitivity"]])),
-            key_level_db_per_octave=key_level_db_per_octave(dx7),
+            key_levels=key_level_points(dx7),
             rate_scaling=dx7["rate_scaling"] / 8.0,  # 4 rate steps double the speed; an octave adds rs/2 steps
         ))
     carrier_ams = max(voice.value("amp_mod_sensitivity", index + 1) for index in topology.carrier_indices)
     lfo = Lfo(rate_hz=lfo_rate_hz(parameters["lfo_speed"]), delay_s=lfo_delay_s(parameters["lfo_delay"]),
               pitch_depth_cents=vibrato_cents(parameters["lfo_pitch_mod_depth"], parameters["pitch_mod_sensitivity"]),
-              amp_depth_db=tremolo_db(parameters["lfo_amp_mod_depth"], carrier_ams))
+              amp_depth_db=tremolo_db(parameters["lfo_amp_mod_depth"], carrier_ams),
+              wave=NATIVE_LFO_WAVE[parameters["lfo_wave"]], start_phase=lfo_start_phase(parameters))
     return Patch(name=voice.name.strip() or "untitled", pitch=Pitch(REFERENCE_NOTE, REFERENCE_VELOCITY, 0.0),
                  algorithm=voice.algorithm_number, operators=operators, lfo=lfo,
+                 pitch_envelope=pitch_envelope(parameters),
                  metadata={"dx7": {"voice": voice.raw.hex(), "packed_spare_bits": voice.packed_spare_bits.hex()}})
 
 
@@ -302,8 +417,6 @@ def compile_losses(voice: Dx7Voice) -> list[str]:
     """What of ``voice`` the native patch does not play."""
     parameters = voice.voice_parameters()
     losses = []
-    if any(parameters[f"pitch_eg_level_{stage}"] != 50 for stage in range(1, 5)):
-        losses.append("pitch EG")
-    if parameters["lfo_wave"] != 4 and (parameters["lfo_pitch_mod_depth"] or parameters["lfo_amp_mod_depth"]):
-        losses.append("LFO wave (played as a sine)")
+    if not parameters["lfo_key_sync"] and (parameters["lfo_pitch_mod_depth"] or parameters["lfo_amp_mod_depth"]):
+        losses.append("LFO key sync off (every note starts the LFO at the start of its cycle)")
     return losses

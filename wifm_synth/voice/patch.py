@@ -20,6 +20,7 @@ from wifm_synth.voice.schema import (
     OPERATOR,
     PATCH,
     PITCH,
+    PITCH_ENVELOPE,
     REQUIRED,
     SCHEMA,
     Kind,
@@ -135,5 +136,6 @@ _CLASSES = patch_classes(SCHEMA)
 Patch = _CLASSES[PATCH]
 Pitch = _CLASSES[PITCH]
 Lfo = _CLASSES[LFO]
+PitchEnvelope = _CLASSES[PITCH_ENVELOPE]
 Operator = _CLASSES[OPERATOR]
 Envelope = _CLASSES[ENVELOPE]

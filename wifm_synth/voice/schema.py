@@ -35,13 +35,15 @@ import numpy as np
 
 from wifm_synth.voice.topology import MAX_OPERATORS
 
-# Scopes: the JSON objects of a patch file. The voice's own fields are in PATCH, PITCH and LFO.
+# Scopes: the JSON objects of a patch file. The voice's own fields are in PATCH, PITCH, LFO and PITCH_ENVELOPE.
 PATCH = "patch"
 PITCH = "pitch"
 LFO = "lfo"
+PITCH_ENVELOPE = "pitch_envelope"
 OPERATOR = "operator"
 ENVELOPE = "envelope"
 SEGMENT = "segment"  # one [duration_s, end_level_db] pair of an envelope
+KEY_POINT = "key_point"  # one [key, level_db] pair of an operator's keyboard level scaling
 
 
 class Kind(enum.Enum):
@@ -148,10 +150,14 @@ SCHEMA = PatchSchema(
     scopes=(
         Scope(PATCH, "Patch", "An FM voice: pitch reference, operators with their routing, LFO and free metadata."),
         Scope(PITCH, "Pitch", "The key and velocity the patch was fitted at, and its tuning."),
-        Scope(LFO, "Lfo", "One sine LFO per voice, started at note-on: vibrato and tremolo."),
+        Scope(LFO, "Lfo", "One LFO per voice, started at note-on: vibrato and tremolo."),
+        Scope(PITCH_ENVELOPE, "PitchEnvelope",
+              "A pitch offset of every operator over time: from start_cents through three stages, linear in "
+              "cents, the third held while the key is down, then towards release_cents (all 0: none)."),
         Scope(OPERATOR, "Operator", "One sine oscillator: frequency, level, routing, envelope and key/velocity scaling."),
         Scope(ENVELOPE, "Envelope", "Segments after note-on (the first a linear attack from silence), then the release."),
         Scope(SEGMENT, None, "One envelope segment: how long it takes and the level it ends at."),
+        Scope(KEY_POINT, None, "One point of keyboard level scaling: a key and the operator's gain there."),
     ),
     parameters=(
         Parameter(PATCH, "name", Kind.TEXT, "what reports and banks call the patch", default="untitled"),
@@ -164,6 +170,8 @@ SCHEMA = PatchSchema(
         Parameter(PATCH, "lfo", Kind.GROUP, "vibrato and tremolo", child=LFO),
         Parameter(PATCH, "metadata", Kind.JSON_OBJECT, "free-form; the fitter records its source and settings",
                   default=MappingProxyType({})),
+        Parameter(PATCH, "pitch_envelope", Kind.GROUP, "pitch offset over time (a DX7 pitch EG)",
+                  child=PITCH_ENVELOPE),
 
         Parameter(PITCH, "reference_note", Kind.INTEGER, "the key the patch was fitted at; key scaling is relative to it",
                   unit="MIDI key", default=60, low=0, high=127),
@@ -179,6 +187,26 @@ SCHEMA = PatchSchema(
                   low=0.0, high=1200.0),
         Parameter(LFO, "amp_depth_db", Kind.NUMBER, "tremolo depth: carriers swing between 0 and -depth dB",
                   unit="dB", default=0.0, low=0.0, high=60.0),
+        Parameter(LFO, "wave", Kind.INTEGER,
+                  "0 sine, 1 triangle (lowest at phase 0, highest at 1/2), 2 saw down, 3 saw up, 4 square (high "
+                  "for the first half cycle), 5 sample-and-hold (a pseudo-random level held for each cycle)",
+                  default=0, low=0, high=5),
+        Parameter(LFO, "start_phase", Kind.NUMBER, "where in its cycle the LFO is at note-on", unit="cycles",
+                  default=0.0, low=0.0, high=1.0),
+
+        Parameter(PITCH_ENVELOPE, "start_cents", Kind.NUMBER, "offset at note-on", unit="cents", default=0.0,
+                  low=-4800.0, high=4800.0),
+        *(parameter for stage in (1, 2, 3) for parameter in (
+            Parameter(PITCH_ENVELOPE, f"stage_{stage}_s", Kind.NUMBER, f"time to move to stage {stage}'s offset",
+                      unit="s", default=0.0, low=0.0, high=600.0),
+            Parameter(PITCH_ENVELOPE, f"stage_{stage}_cents", Kind.NUMBER,
+                      f"offset at the end of stage {stage}" + ("; held until the note-off" if stage == 3 else ""),
+                      unit="cents", default=0.0, low=-4800.0, high=4800.0))),
+        Parameter(PITCH_ENVELOPE, "release_cents", Kind.NUMBER, "offset the pitch moves to after note-off",
+                  unit="cents", default=0.0, low=-4800.0, high=4800.0),
+        Parameter(PITCH_ENVELOPE, "release_cents_per_s", Kind.NUMBER,
+                  "how fast it moves there from wherever it is at note-off", unit="cents/s", default=0.0,
+                  low=0.0, high=1.0e6),
 
         Parameter(OPERATOR, "ratio", Kind.NUMBER, "frequency as a multiple of the played note's",
                   unit="× f(n)", default=1.0, low=0.0, high=64.0, low_open=True),
@@ -203,6 +231,11 @@ SCHEMA = PatchSchema(
                   unit="dB/octave", default=0.0, low=-24.0, high=24.0),
         Parameter(OPERATOR, "rate_scaling", Kind.NUMBER,
                   "envelope times × 2^(-this · octaves above the reference note)", default=0.0, low=0.0, high=1.0),
+        Parameter(OPERATOR, "key_levels", Kind.PAIR_LIST,
+                  "[key, level_db] points of keyboard level scaling, on top of key_level_db_per_octave: linear "
+                  "between the points (in key order; at a key two points share, the later one), the first and "
+                  "last level held beyond them",
+                  default=(), low=0, high=96, child=KEY_POINT),
 
         Parameter(ENVELOPE, "segments", Kind.PAIR_LIST, "[duration_s, end_level_db] after note-on; the last level holds",
                   default=((0.005, 0.0),), low=1, high=8, child=SEGMENT, required_in_file=True),
@@ -212,6 +245,10 @@ SCHEMA = PatchSchema(
         Parameter(SEGMENT, "duration_s", Kind.NUMBER, "segment length", unit="s", low=0.0, high=60.0),
         Parameter(SEGMENT, "end_level_db", Kind.NUMBER, "level at the segment's end, re the operator's level",
                   unit="dB", low=-120.0, high=24.0),
+
+        Parameter(KEY_POINT, "key", Kind.NUMBER, "where the point is", unit="MIDI key", low=0.0, high=127.0),
+        Parameter(KEY_POINT, "level_db", Kind.NUMBER, "the operator's gain at that key", unit="dB",
+                  low=-120.0, high=96.0),
     ),
 )
 
