@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from benchmark_info import machine_info
-from eval_fit import AUDIO_SUFFIXES, note_keys
+from eval_fit import note_keys, note_paths
 
 from wifm_synth.fit import graph_fit, multi_op
 from wifm_synth.fit.fitter import FitSettings, fit_file
@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", default="", help="comma-separated file stems (default: every note)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    wanted = {name for name in args.notes.split(",") if name}
-    paths = sorted(p for p in args.notes_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
-                   and (not wanted or p.stem in wanted))
+    paths = note_paths(args.notes_dir, args.notes)
     if not paths:
         parser.error(f"{args.notes_dir}: no matching audio files")
     keys = note_keys(args.notes_dir)
