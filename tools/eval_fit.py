@@ -45,6 +45,14 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg"}
 METRIC_KEYS = ("stft_db", "harmonic_db", "envelope_db", "f0_cents")
 
 
+def note_paths(folder: Path, stems: str = "") -> list[Path]:
+    """The audio files in the folder and its subfolders, only those named in ``stems`` (comma-separated file
+    stems) when given."""
+    wanted = {name for name in stems.split(",") if name}
+    return sorted(path for path in folder.rglob("*")
+                  if path.suffix.lower() in AUDIO_SUFFIXES and (not wanted or path.stem in wanted))
+
+
 def note_keys(folder: Path) -> dict[str, int]:
     """MIDI key per file name from the folder's MANIFEST.tsv, if it has one."""
     manifest = folder / "MANIFEST.tsv"
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     if not args.notes_dir.is_dir():
         parser.error(f"{args.notes_dir}: not a folder")
-    paths = sorted(p for p in args.notes_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    paths = note_paths(args.notes_dir)
     if not paths:
         parser.error(f"{args.notes_dir}: no audio files")
     keys = note_keys(args.notes_dir)

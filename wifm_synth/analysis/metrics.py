@@ -45,21 +45,35 @@ def multires_log_stft_distance_db(
     """
     target = _checked_signal(target, "target")
     rendered = _checked_signal(rendered, "rendered")
-    integer_in(rate, "sample rate", 1, unit=" Hz")
-    # at least one window of the largest size: scipy shrinks a window longer than the signal but not its overlap
+    # every size sees the same padded signals: at least one window of the largest size
     length = max(target.size, rendered.size, max(fft_sizes))
     target = np.pad(target, (0, length - target.size))
     rendered = np.pad(rendered, (0, length - rendered.size))
     distances = []
     for size in fft_sizes:
-        _, _, target_stft = scipy.signal.stft(target, rate, nperseg=size, noverlap=size - size // 4)
-        _, _, rendered_stft = scipy.signal.stft(rendered, rate, nperseg=size, noverlap=size - size // 4)
-        reference = np.abs(target_stft).max()
-        target_db = np.maximum(level_db(np.abs(target_stft), reference), floor_db)
-        rendered_db = np.maximum(level_db(np.abs(rendered_stft), reference), floor_db)
-        audible = (target_db > floor_db) | (rendered_db > floor_db)
-        distances.append(float(np.abs(target_db - rendered_db)[audible].mean()) if audible.any() else 0.0)
+        _, _, difference, audible = log_stft_differences(target, rendered, rate, size, floor_db=floor_db)
+        distances.append(float(difference[audible].mean()) if audible.any() else 0.0)
     return float(np.mean(distances))
+
+
+def log_stft_differences(target: np.ndarray, rendered: np.ndarray, rate: int, size: int, *,
+                         floor_db: float = STFT_FLOOR_DB):
+    """One FFT size of ``multires_log_stft_distance_db``, per bin: (frequencies Hz, frame times s,
+    |dB difference| (F, T), audible mask (F, T)) — for finding where a distance comes from."""
+    target = _checked_signal(target, "target")
+    rendered = _checked_signal(rendered, "rendered")
+    integer_in(rate, "sample rate", 1, unit=" Hz")
+    # at least one window of this size: scipy shrinks a window longer than the signal but not its overlap
+    length = max(target.size, rendered.size, size)
+    target = np.pad(target, (0, length - target.size))
+    rendered = np.pad(rendered, (0, length - rendered.size))
+    frequencies, times, target_stft = scipy.signal.stft(target, rate, nperseg=size, noverlap=size - size // 4)
+    _, _, rendered_stft = scipy.signal.stft(rendered, rate, nperseg=size, noverlap=size - size // 4)
+    reference = np.abs(target_stft).max()
+    target_db = np.maximum(level_db(np.abs(target_stft), reference), floor_db)
+    rendered_db = np.maximum(level_db(np.abs(rendered_stft), reference), floor_db)
+    audible = (target_db > floor_db) | (rendered_db > floor_db)
+    return frequencies, times, np.abs(target_db - rendered_db), audible
 
 
 def harmonic_level_error_db(

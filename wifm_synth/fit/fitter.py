@@ -262,25 +262,31 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
     refined, refine, cache = multi_op.search((axis, amplitudes, weights, times), pairs, settings.ops)
     release_s = pair.patch.operators[0].envelope.release_s
     fitted = refine[_envelope_frames(times[refine], weights[refine], analysis.source)]
-    fits = [None] + [refined[size] for size in sorted(refined)]
-    candidates = [pair.patch]
-    trajectories = [None]
-    for fit in fits[1:]:
-        algorithm, operators, levels = multi_op.operators_for(
-            fit, cache, axis, amplitudes[refine], times[refine], np.searchsorted(refine, fitted), release_s,
-            (ENVELOPE_FLOOR_DB, MODULATOR_FLOOR_DB), MODULATOR_VELOCITY_SENSITIVITY, MIN_INDEX)
-        # The vibrato is the pair's LFO; its tremolo is not, because these level trajectories keep it.
-        lfo = dataclasses.replace(pair.patch.lfo, amp_depth_db=0.0)
-        candidates.append(Patch(name=pair.patch.name, pitch=pair.patch.pitch, algorithm=algorithm,
-                                operators=operators, lfo=lfo, metadata=dict(pair.patch.metadata)))
-        trajectories.append(levels)
+    # The vibrato is the pair's LFO. Its tremolo is either left in these level trajectories (the envelopes
+    # follow what few segments can of it) or played by the LFO with the envelopes following the level without
+    # it, as the pair does; with a tremolo both variants of each fit are offered to the render check.
+    no_tremolo = dataclasses.replace(pair.patch.lfo, amp_depth_db=0.0)
+    variants = [(no_tremolo, None)]
+    if pair.patch.lfo.amp_depth_db > 0.0:
+        variants.append((pair.patch.lfo, fit_lfo(analysis).level_correction_db[frames][refine]))
+    fits, candidates, trajectories = [None], [pair.patch], [None]
+    for fit in refined:
+        for lfo, correction in variants:
+            algorithm, operators, levels = multi_op.operators_for(
+                fit, cache, axis, amplitudes[refine], times[refine], np.searchsorted(refine, fitted), release_s,
+                (ENVELOPE_FLOOR_DB, MODULATOR_FLOOR_DB), MODULATOR_VELOCITY_SENSITIVITY, MIN_INDEX, correction)
+            fits.append(fit)
+            candidates.append(Patch(name=pair.patch.name, pitch=pair.patch.pitch, algorithm=algorithm,
+                                    operators=operators, lfo=lfo, metadata=dict(pair.patch.metadata)))
+            trajectories.append(levels)
     chosen, distances = multi_op.best_by_render(candidates, analysis)
     patch = candidates[chosen]
     seconds = pair.seconds + time.perf_counter() - started
     patch.metadata.update(seconds=round(seconds, 4), candidates=[
         {"operators": 2 if fit is None else fit.structure.operator_count,
          "structure": "" if fit is None else fit.structure.describe(),
-         "algorithm": candidate.algorithm, "render_distance_db": round(distance, 3)}
+         "algorithm": candidate.algorithm, "tremolo_db": candidate.lfo.amp_depth_db,
+         "render_distance_db": round(distance, 3)}
         for fit, candidate, distance in zip(fits, candidates, distances)])
     if chosen == 0:
         pair.seconds = seconds

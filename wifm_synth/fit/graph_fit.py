@@ -150,9 +150,10 @@ def _entry_slope(cache, grown: Structure, levels: np.ndarray, feedback: float, a
 
 
 def grow_structures(cache: SpectrumCache, starts: list[LevelFit], max_operators: int, axis: np.ndarray,
-                    amplitudes: np.ndarray, weights: np.ndarray) -> dict[int, LevelFit]:
+                    amplitudes: np.ndarray, weights: np.ndarray, runners_up: dict | None = None) -> dict[int, LevelFit]:
     """Best fit found per operator count (from the starts' up to ``max_operators``), on these frames.
-    The starts (fits of one operator count) are the first beam."""
+    The starts (fits of one operator count) are the first beam. ``runners_up``, when given, receives the
+    rest of each count's beam (best first), without the feedback trial."""
     first = min(starts, key=lambda fit: fit.loss)
     best = {first.structure.operator_count: first}
     frontier = list(starts)
@@ -176,6 +177,8 @@ def grow_structures(cache: SpectrumCache, starts: list[LevelFit], max_operators:
             break
         frontier = sorted(fits.values(), key=lambda fit: fit.loss)[:BEAM_WIDTH]
         best[size] = frontier[0]
+        if runners_up is not None:
+            runners_up[size] = frontier[1:]
     for size, fit in list(best.items()):
         best[size] = with_best_feedback(cache, fit, axis, amplitudes, weights)
     return best

@@ -33,7 +33,11 @@ from wifm_synth.voice.topology import MAX_OPERATORS, Topology
 
 SCREEN_FRAMES = 12
 REFINE_FRAMES = 40
-REFINED_COUNTS = 3  # the largest operator counts reached (e.g. 4, 5, 6) are refined; the pair always competes
+# The largest operator counts reached (e.g. 5 and 6) are refined, each count's best structure and the next
+# RUNNERS_UP_REFINED of its beam: the screening loss on 12 frames ranks structures only roughly, and a
+# runner-up often renders closer to the recording (dev notes: 7 of 20). The pair always competes.
+REFINED_COUNTS = 2
+RUNNERS_UP_REFINED = 2
 ATTACK_S = 0.25  # every frame this close to the onset is refined: the attack is where envelopes bend
 # --ops auto: another operator must lower the mean screening W1 by this much per second it costs.
 AUTO_GAIN_PER_SECOND = 0.002
@@ -76,31 +80,34 @@ def search(analysis_inputs, pairs, max_operators: int | str):
         loss, _, _ = evaluate(cache, structure, levels, 0.0, axis, amplitudes[screen])
         starts.append(LevelFit(structure, levels, 0.0, weighted_mean(loss, weights[screen])))
     limit = MAX_OPERATORS if max_operators == "auto" else int(max_operators)
-    screened = _grow(cache, starts, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen])
+    runners_up: dict[int, list[LevelFit]] = {}
+    screened = _grow(cache, starts, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen],
+                     runners_up)
     refine = refinement_frames(times, weights)
-    refined = {}
+    refined = []
     largest = max(screened)
-    for size, fit in screened.items():
+    for size, fit in sorted(screened.items()):
         # refinement is most of the cost: only the largest counts are refined and offered to the render check
         if size <= 2 or size < largest - REFINED_COUNTS + 1:
             continue
-        levels = _interpolated(fit.levels, times[screen], times[refine])
-        refined[size] = optimise_levels(cache, fit.structure, levels, fit.feedback, axis, amplitudes[refine],
-                                        weights[refine], graph_fit.REFINE_ITERATIONS)
+        for start in [fit, *runners_up.get(size, [])[:RUNNERS_UP_REFINED]]:
+            levels = _interpolated(start.levels, times[screen], times[refine])
+            refined.append(optimise_levels(cache, start.structure, levels, start.feedback, axis, amplitudes[refine],
+                                           weights[refine], graph_fit.REFINE_ITERATIONS))
     return refined, refine, cache
 
 
-def _grow(cache, starts, limit, auto, axis, amplitudes, weights) -> dict[int, LevelFit]:
+def _grow(cache, starts, limit, auto, axis, amplitudes, weights, runners_up) -> dict[int, LevelFit]:
     """grow_structures one operator count at a time, so ``auto`` can stop when growth stops paying."""
     if not auto:
-        return graph_fit.grow_structures(cache, starts, limit, axis, amplitudes, weights)
+        return graph_fit.grow_structures(cache, starts, limit, axis, amplitudes, weights, runners_up)
     current = min(starts, key=lambda fit: fit.loss)
     best = {2: current}
     frontier = starts
     while current.structure.operator_count < limit:
         started = time.perf_counter()
         size = current.structure.operator_count + 1
-        grown = graph_fit.grow_structures(cache, frontier, size, axis, amplitudes, weights)
+        grown = graph_fit.grow_structures(cache, frontier, size, axis, amplitudes, weights, runners_up)
         if size not in grown:
             break
         gain = current.loss - grown[size].loss
@@ -116,16 +123,21 @@ def _levels_db(values, reference, floor_db):
 
 
 def operators_for(fit: LevelFit, cache: SpectrumCache, axis, amplitudes, times, fitted, release_s, floors,
-                  modulator_velocity_sensitivity, min_index):
+                  modulator_velocity_sensitivity, min_index, level_correction_db=None):
     """The 6 DX7 operators of a refined fit (energy-matched carriers, envelopes per operator), its
-    algorithm and per-operator peak levels. ``fitted`` are the frames the envelopes follow."""
+    algorithm and per-operator peak levels. ``fitted`` are the frames the envelopes follow.
+    ``level_correction_db`` (per frame, dB) is taken out of the carriers' levels when the patch's LFO
+    plays the tremolo (``fit.lfo``), so the envelopes follow the level without it."""
     structure = fit.structure
     algorithm, placement = realise(structure)
     topology = Topology.from_algorithm(algorithm)
     levels = fit.levels.copy()
     magnitudes, _ = cache(structure, levels, fit.feedback)
     carriers = np.array(structure.carriers)
-    levels[:, carriers] *= energy_matched_gains(amplitudes, magnitudes)[:, None]
+    gains = energy_matched_gains(amplitudes, magnitudes)
+    if level_correction_db is not None:
+        gains = gains * 10.0 ** (-level_correction_db / 20.0)
+    levels[:, carriers] *= gains[:, None]
     carrier_floor_db, modulator_floor_db = floors
     by_dx7 = {dx7: k for k, dx7 in enumerate(placement)}
     operators = []

@@ -18,7 +18,7 @@ from wifm_synth.formats import dx7_patch as dx7
 from wifm_synth.formats.dx7_voice import Dx7Voice
 from wifm_synth.voice.dx7_algorithms import DX7_ALGORITHMS
 from wifm_synth.voice.envelope import envelope_levels_db
-from wifm_synth.voice.patch import Patch
+from wifm_synth.voice.patch import Operator, Patch
 from wifm_synth.voice.topology import Topology
 
 _CENTRE_BREAK_POINT = dx7.REFERENCE_NOTE - 17  # level scaling turns about the reference key
@@ -29,6 +29,17 @@ _EG_FIT_RANGE_DB = 60.0
 
 def _closest(values, goal, measure) -> int:
     return min(values, key=lambda value: abs(measure(value) - goal))
+
+
+def feedback_step(operator: Operator, carrier: bool) -> int:
+    """The DX7 feedback setting 1–7 whose phase shift at the operator's peak is closest to its ``feedback``
+    (``dx7.feedback_radians`` of that step and amplitude is what the DX7 plays)."""
+    return _closest(range(1, 8), operator.feedback, lambda step: dx7.feedback_radians(step, feedback_amplitude(operator, carrier)))
+
+
+def feedback_amplitude(operator: Operator, carrier: bool) -> float:
+    """The operator's peak output in the DX7's units (what its feedback shift is proportional to)."""
+    return operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
 
 
 def place_on_algorithm(patch: Patch) -> tuple[int, list[int | None], list[str]]:
@@ -222,9 +233,7 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
         carrier = topology.carriers[slots[index]]
         voice = voice.with_operator(slots[index] + 1, **_operator_values(operator, carrier, patch.pitch.tune_cents))
         if operator.feedback > 0.0:
-            amplitude = operator.level / (dx7.CARRIER_GAIN if carrier else 2.0 * math.pi)
-            voice = voice.with_values(feedback=_closest(range(1, 8), operator.feedback,
-                                                        lambda step, peak=amplitude: dx7.feedback_radians(step, peak)))
+            voice = voice.with_values(feedback=feedback_step(operator, carrier))
     if patch.lfo.amp_depth_db > 0:
         for slot in topology.carrier_indices:
             voice = voice.with_operator(slot + 1, amp_mod_sensitivity=3)
