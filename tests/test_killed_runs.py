@@ -1,9 +1,13 @@
-"""A render stopped by SIGTERM leaves no temporary file; one a SIGKILL left is cleared by the next run."""
+"""A render stopped by SIGTERM or Ctrl-C leaves no temporary file and no traceback; what a SIGKILL left (the
+hidden output temporary, the scratch folder of its float render) is cleared by the next run."""
 
+import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mido
 
@@ -24,15 +28,18 @@ def _long_song(path, notes=3000):
     return path
 
 
-def _start_render(song, output):
+def _start_render(song, output, scratch=None):
+    """``wifm render --midi``; with ``scratch``, its temporary folder (TMPDIR) is that folder."""
+    environment = dict(os.environ, TMPDIR=str(scratch)) if scratch is not None else None
     return subprocess.Popen([sys.executable, "-m", "wifm_synth", "render", str(PATCH), "--midi", str(song),
-                             "-o", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-o", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=environment)
 
 
-def _wait_for_temporary(folder, process, timeout=240):
+def _wait_for_temporary(folder, process, timeout=240, name="out.wav"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if [path for path in folder.iterdir() if path.name.startswith(".out.wav.")]:
+        if [path for path in folder.iterdir() if path.name.startswith(f".{name}.")]:
             time.sleep(0.5)  # into the render proper
             return
         time.sleep(0.05)
@@ -51,18 +58,64 @@ def test_sigterm_removes_the_temporary_output(tmp_path):
 
 
 def test_next_run_clears_what_sigkill_left(tmp_path):
-    song, output = _long_song(tmp_path / "song.mid"), tmp_path / "out.wav"
-    process = _start_render(song, output)
+    song, output, scratch = _long_song(tmp_path / "song.mid"), tmp_path / "out.wav", tmp_path / "tmp"
+    scratch.mkdir()
+    process = _start_render(song, output, scratch)
     _wait_for_temporary(tmp_path, process)
     process.kill()
     process.communicate(timeout=60)
     left = [path for path in tmp_path.iterdir() if path.name.startswith(".out.wav.")]
     assert len(left) == 1
+    # the float render's scratch folder, named with the killed process's id
+    assert [path.name.split("-")[:3] for path in scratch.iterdir()] == [["wifm", "render", str(process.pid)]]
     short = _long_song(tmp_path / "short.mid", notes=4)
     result = subprocess.run([sys.executable, "-m", "wifm_synth", "render", str(PATCH), "--midi", str(short),
-                             "-o", str(output)], capture_output=True, text=True, timeout=300, check=False)
+                             "-o", str(output)], capture_output=True, text=True, timeout=300, check=False,
+                            env=dict(os.environ, TMPDIR=str(scratch)))
     assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.wav", "short.mid", "song.mid"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.wav", "short.mid", "song.mid", "tmp"]
+    assert list(scratch.iterdir()) == []
+
+
+def _wait_for_imports(process, timeout=60):
+    """Until the command imports its machinery (numpy is loaded). Earlier, the interpreter itself is starting
+    (its site module): a Ctrl-C there is the interpreter's to report, before any line of wifm has run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if "numpy" in Path(f"/proc/{process.pid}/maps").read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.002)
+
+
+def test_ctrl_c_at_any_point_of_a_midi_render(tmp_path):
+    """Ctrl-C at seeded random moments: while wifm imports numpy, Numba and the engine, while the song is read
+    and the engine loaded or compiled, and while the render is written. Each ends with status 130 (or 2), at
+    most one line, no traceback, and no file left behind."""
+    rng = random.Random(13)
+    song, scratch = _long_song(tmp_path / "song.mid"), tmp_path / "tmp"
+    scratch.mkdir()
+    moments = ([("imports", rng.uniform(0.0, 0.4)) for _ in range(4)] + [("imports", rng.uniform(0.4, 4.0))
+                                                                           for _ in range(4)]
+               + [("writing", rng.uniform(0.0, 1.5)) for _ in range(4)])
+    for trial, (phase, delay) in enumerate(moments):
+        name = f"out{trial}.wav"
+        process = _start_render(song, tmp_path / name, scratch)
+        if phase == "writing":
+            _wait_for_temporary(tmp_path, process, name=name)
+        else:
+            _wait_for_imports(process)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        what = f"trial {trial} ({phase} + {delay:.2f} s): status {process.returncode}, stderr {stderr!r}"
+        assert process.returncode in (130, 2), what
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr, what
+        assert stderr.count("\n") <= 1, what
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["song.mid", "tmp"], what
+        assert list(scratch.iterdir()) == [], what
 
 
 def test_a_running_writers_temporary_is_kept(tmp_path):

@@ -383,12 +383,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command in COMPILING_COMMANDS:
-        from wifm_synth.warmup import announce_compiling_if_cold
+    from wifm_synth.guards import install_interruption_handlers, received_interruptions
 
-        announce_compiling_if_cold()
+    install_interruption_handlers()
     try:
+        return _run(argv)
+    except BaseException as error:
+        # an interruption, whatever exception it became on its way out (see guards.received_interruptions)
+        if not received_interruptions or isinstance(error, SystemExit):
+            raise
+        return 128 + received_interruptions[0]  # 130 for SIGINT, 143 for SIGTERM
+
+
+def _run(argv: list[str] | None) -> int:
+    # everything inside the try, imports too: a Ctrl-C while numpy or Numba loads is an interruption
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command in COMPILING_COMMANDS:
+            from wifm_synth.warmup import announce_compiling_if_cold
+
+            announce_compiling_if_cold()
         from wifm_synth.guards import before_command
 
         before_command(args)

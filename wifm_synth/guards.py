@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -97,17 +98,49 @@ class Terminated(KeyboardInterrupt):  # an interruption, handled like Ctrl-C
     as it does for Ctrl-C instead of the process vanishing with its temporary files."""
 
 
-def _raise_terminated(signal_number: int, _frame: object) -> None:
-    raise Terminated(signal_number)
+# The signals received so far (SIGINT, SIGTERM). A KeyboardInterrupt that lands inside Numba's compiler or
+# a compiled function can come out as another exception (a SystemError, a RuntimeError about a library with
+# no compiled object); the command still ends as interrupted, because this says it was.
+received_interruptions: list[int] = []
 
 
-def install_termination_handler() -> None:
+def _raise_interrupted(signal_number: int, _frame: object) -> None:
     import signal
 
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    received_interruptions.append(signal_number)
+    raise Terminated(signal_number) if signal_number == signal.SIGTERM else KeyboardInterrupt
+
+
+_REDELIVERY_DELAY_S = 0.01
+
+
+def _raise_again_where_it_counts(unraisable) -> None:
+    """sys.unraisablehook: an interruption raised where Python can only ignore it (a weakref callback of the
+    import system, a __del__) would be lost, and the command would run on to the end; it is delivered again
+    to the main thread, where it stops the command."""
+    import _thread
+    import threading
+
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and received_interruptions:
+        # from another thread, a moment later, so that it lands in the main thread's code, not in this hook
+        redelivery = threading.Timer(_REDELIVERY_DELAY_S, _thread.interrupt_main, args=(received_interruptions[-1],))
+        redelivery.daemon = True
+        redelivery.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def install_interruption_handlers() -> None:
+    """Ctrl-C and SIGTERM raise (and are recorded); a SIGINT the caller ignores (a background job) stays
+    ignored."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    sys.unraisablehook = _raise_again_where_it_counts
 
 
 def before_command(args: object) -> None:
-    """What every ``wifm`` command does first: SIGTERM as an interruption, and the overwrite check."""
-    install_termination_handler()
+    """What every ``wifm`` command does before its work: the overwrite check."""
     refuse_overwriting_command_inputs(args.command, args)

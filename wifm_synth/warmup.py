@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +53,7 @@ def warmup_command(as_json: bool = False) -> int:
     from wifm_synth.engine import render_note
     from wifm_synth.engine.abi import engine_stream_callback
     from wifm_synth.fit.fitter import FitSettings, fit_file
+    from wifm_synth.formats.atomic import scratch_folder
     from wifm_synth.voice.patch import Operator, Patch
 
     timings = {}
@@ -66,8 +66,8 @@ def warmup_command(as_json: bool = False) -> int:
     engine_stream_callback()
     timings["audio_callback"] = time.perf_counter() - started
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="wifm-warmup-") as folder:
-        fit_file(_test_tone(Path(folder)), note=69, settings=FitSettings())
+    with scratch_folder("warmup") as folder:
+        fit_file(_test_tone(folder), note=69, settings=FitSettings())
     timings["fitter"] = time.perf_counter() - started
     if as_json:
         print(json.dumps({name: round(seconds, 2) for name, seconds in timings.items()}))

@@ -110,3 +110,43 @@ def test_integer_pcm_arrays_are_scaled_to_full_scale():
     tone = _sine(440.0, 0.2, RATE)
     analysis = analyze(((tone * 32767).astype(np.int16), RATE))
     np.testing.assert_allclose(analysis.audio, tone, atol=3 / 32768)  # 32767 vs 32768, truncation
+
+
+def test_only_the_first_analysed_seconds_of_a_long_sample_are_read(tmp_path):
+    from wifm_synth.analysis.audio import ANALYSED_SECONDS
+
+    rate = 8000  # a low rate keeps the file small; the analysis rate makes the bound matter
+    path = tmp_path / "long.wav"
+    soundfile.write(path, _sine(220.0, ANALYSED_SECONDS + 5.0, rate), rate, subtype="PCM_16")
+    warnings = []
+    audio, _ = load_audio(path, warnings=warnings)
+    assert audio.size == pytest.approx(ANALYSED_SECONDS * RATE, abs=8)
+    expected = f"lasts {ANALYSED_SECONDS + 5:.1f} s; only its first {ANALYSED_SECONDS:g} s are analysed and fitted"
+    assert warnings == [expected]
+    # an SFZ region's part starts at its offset and is bounded from there
+    audio, _ = load_audio(path, frames=(rate * 2, None))
+    assert audio.size == pytest.approx(ANALYSED_SECONDS * RATE, abs=8)
+    short_warnings = []
+    audio, _ = load_audio(path, frames=(rate * 10, rate * 20), warnings=short_warnings)
+    assert audio.size == pytest.approx(10 * RATE, abs=8) and short_warnings == []
+
+
+def test_a_ten_minute_sample_is_read_in_bounded_memory(tmp_path):
+    """Reading and resampling the whole of ten minutes to 48 kHz would take > 300 MB (28.8 M float64 samples,
+    twice); the bounded read stays near the interpreter's own size."""
+    import subprocess
+    import sys
+
+    rate = 8000
+    path = tmp_path / "ten_minutes.wav"
+    soundfile.write(path, _sine(220.0, 600.0, rate, amplitude=0.3), rate, subtype="PCM_16")
+    # VmHWM, the peak of this process's own memory (ru_maxrss would start from the parent's at fork)
+    script = ("import re, sys; from wifm_synth.analysis import load_audio; "
+              "audio, _ = load_audio(sys.argv[1]); "
+              "status = open('/proc/self/status').read(); "
+              "print(audio.size, int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                            timeout=300, check=True)
+    frames, peak_mb = map(int, result.stdout.split())
+    assert frames == 60 * RATE
+    assert peak_mb < 250, peak_mb

@@ -451,3 +451,21 @@ def test_a_fit_the_patch_format_rejects_fails_alone(tmp_path, monkeypatch):
     document["operators"][0]["envelope"]["segments"][0][0] = 70.0
     assert settle(entry, FitOutcome("key", patch=document), "fitted", tmp_path / "bank")
     assert entry.status == "failed" and "must be <= 60" in entry.detail
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "tcp://192.0.2.1:8786"])  # refused; TEST-NET-1
+def test_unreachable_dask_scheduler_is_one_line_within_the_timeout(small_library, tmp_path, address):
+    pytest.importorskip("distributed")
+    from wifm_synth.bank.executors import DASK_CONNECT_TIMEOUT_S
+
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "wifm_synth", "bank", str(small_library), "-o",
+                             str(tmp_path / "bank"), "--dask-scheduler", address],
+                            capture_output=True, text=True, timeout=120, check=False)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"wifm: error: cannot connect to the Dask scheduler at {address} (")
+    assert result.stderr.count("\n") == 1, result.stderr
+    # the timeout plus start-up (imports, on a loaded machine), far from Dask's own 30 s + 60 s of closing
+    assert elapsed < DASK_CONNECT_TIMEOUT_S + 15, elapsed
+    assert not (tmp_path / "bank").exists()

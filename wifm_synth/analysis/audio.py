@@ -16,11 +16,14 @@ MIN_DURATION_S = 0.05
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int = 48000,
-               frames: tuple[int, int | None] | None = None) -> tuple[np.ndarray, int]:
+               frames: tuple[int, int | None] | None = None,
+               warnings: list[str] | None = None) -> tuple[np.ndarray, int]:
     """Read ``path`` (WAV/FLAC/AIFF/OGG...), mix to mono and resample to ``sample_rate``.
 
     ``frames`` = (first, stop) reads only the file's frames first..stop-1 (stop None: to the end; a stop
     past the end reads to the end), as an SFZ region's ``offset``/``end`` play only part of a sample.
+    Only the first ANALYSED_SECONDS from ``first`` are read (and resampled): the note, not what follows;
+    when more is left unread, a warning saying so is appended to ``warnings``.
 
     Returns ``(audio, sample_rate)`` with ``audio`` a 1-D float64 array. Raises InputError when the file
     is missing, a folder, unreadable or not audio, and AnalysisError when it is empty, silent, too short or
@@ -30,7 +33,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 48000,
     with open_input(path, "an audio file") as stream:
         try:
             start, stop = frames if frames is not None else (0, None)
-            _refuse_overlong(soundfile.info(stream), start, stop, path)
+            info = soundfile.info(stream)
+            _refuse_overlong(info, start, stop, path)
+            stop = _analysed_stop(info, start, stop, warnings)
             stream.seek(0)
             samples, file_rate = soundfile.read(stream, dtype="float64", always_2d=True, start=start, stop=stop)
         except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -85,7 +90,12 @@ def _within_analysable_range(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-MAX_SAMPLE_SECONDS = 600.0  # ten minutes: a note, not a song; bounds the memory analysis needs
+MAX_SAMPLE_SECONDS = 600.0  # ten minutes: a note, not a song; longer files are refused
+# Of a longer sample only its first minute is read and analysed, which bounds the memory a fit, its
+# verification and a report need whatever the file's length. A minute holds the longest natural decays
+# (a low piano string fades in well under a minute); what a sustained note does after it, its
+# envelope's last segment carries on. A release after the first minute is not measured.
+ANALYSED_SECONDS = 60.0
 
 
 def _refuse_overlong(info, start: int, stop: int | None, path: str | os.PathLike) -> None:
@@ -95,6 +105,20 @@ def _refuse_overlong(info, start: int, stop: int | None, path: str | os.PathLike
     if info.samplerate > 0 and claimed / info.samplerate > MAX_SAMPLE_SECONDS:
         raise AnalysisError(f"lasts {claimed / info.samplerate:.0f} s (by its header), longer than the "
                             f"{MAX_SAMPLE_SECONDS:.0f} s a sample may", path)
+
+
+def _analysed_stop(info, start: int, stop: int | None, warnings: list[str] | None) -> int | None:
+    """``stop``, moved in to ANALYSED_SECONDS after ``start`` when the file (or part) lasts longer."""
+    if info.samplerate <= 0:
+        return stop  # soundfile's read refuses it
+    end = min(stop, info.frames) if stop is not None else info.frames
+    bound = start + int(ANALYSED_SECONDS * info.samplerate)
+    if end <= bound:
+        return stop
+    if warnings is not None:
+        warnings.append(f"lasts {(end - start) / info.samplerate:.1f} s; only its first {ANALYSED_SECONDS:g} s "
+                        f"are analysed and fitted")
+    return bound
 
 
 def _check_sample_rate(rate: object, source: str | os.PathLike) -> None:

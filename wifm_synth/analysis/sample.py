@@ -53,7 +53,7 @@ BETWEEN_PARTIAL_PROMINENCE_DB = 6.0
 class SampleAnalysis:
     source: str
     sample_rate: int
-    audio: np.ndarray  # mono float64, the whole file at sample_rate
+    audio: np.ndarray  # mono float64 at sample_rate: the file, up to its first ANALYSED_SECONDS
     onset_index: int
     f0_hz: float
     midi_note: float  # fractional, from f0_hz
@@ -109,6 +109,7 @@ def analyze(
     warning, and an octave error is resolved in the hint's favour. ``f0_hz`` skips detection and
     measures the partials of that fundamental (for scoring a render against its target's pitch).
     """
+    reading_warnings: list[str] = []
     if isinstance(source, tuple):
         if len(source) != 2:
             raise InputError("audio source must be a path or an (audio, rate) pair")
@@ -118,7 +119,7 @@ def analyze(
     else:
         name = os.fspath(source)
         _check_options(name, note_hint, hop_s, f0_hz)
-        audio, _ = load_audio(source, sample_rate)
+        audio, _ = load_audio(source, sample_rate, warnings=reading_warnings)
 
     hop = max(1, round(hop_s * sample_rate))
     onset = detect_onset(audio, sample_rate)
@@ -159,7 +160,7 @@ def analyze(
         release_start_s=detect_release(rms_env, hop / sample_rate),
         partial_hz=series.freqs,
         inharmonicity=series.stretch,
-        warnings=warnings,
+        warnings=reading_warnings + warnings,
     )
 
 

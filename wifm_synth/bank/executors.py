@@ -7,6 +7,7 @@ samples at the same paths.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -256,16 +257,41 @@ def _future_outcome(future: Future, job: FitJob) -> FitOutcome:
         return FitOutcome(job.cache_key, error=f"{job.sample}: worker process failed ({error})")
 
 
+# An unreachable scheduler fails the bank within this many seconds (Dask's own default waits 30 s, retrying);
+# a shorter Dask setting of the user's applies.
+DASK_CONNECT_TIMEOUT_S = 10.0
+
+
 def dask_client(address: str):
-    """A client of the Dask scheduler at ``address``; its workers must see the samples at the same paths."""
+    """A client of the Dask scheduler at ``address``; its workers must see the samples at the same paths.
+
+    Any failure to connect (refused, unroutable, a peer that is not a Dask scheduler) is one WifmError
+    within DASK_CONNECT_TIMEOUT_S. The address is tried with a bare comm first: a Client that fails half-way
+    hangs again as long closing itself when it is collected, and prints a traceback then."""
     try:
+        import dask
+        from dask.utils import parse_timedelta
         from distributed import Client
     except ImportError:
         raise WifmError("--dask-scheduler needs Dask: pip install 'wifm_synth[dask]'") from None
+    configured = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
+    timeout = min(configured, DASK_CONNECT_TIMEOUT_S)
     try:
-        return Client(address, set_as_default=False)  # connect timeout: Dask's own setting
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise WifmError(f"cannot connect to the Dask scheduler at {address} ({exc})") from None
+        asyncio.run(_handshake(address, timeout))
+        with dask.config.set({"distributed.comm.timeouts.connect": timeout}):
+            return Client(address, set_as_default=False, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - whatever the peer did, the bank cannot run there
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else f"no answer within {timeout:g} s"
+        if not isinstance(exc, (OSError, TimeoutError)):
+            reason = f"not a Dask scheduler? {type(exc).__name__}: {reason}"
+    raise WifmError(f"cannot connect to the Dask scheduler at {address} ({reason[:200]})")
+
+
+async def _handshake(address: str, timeout: float) -> None:
+    from distributed.comm import connect
+
+    comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+    await comm.close()
 
 
 def _dask_outcomes(jobs: list[FitJob], client) -> Iterator[FitOutcome]:

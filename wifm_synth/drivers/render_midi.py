@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from wifm_synth.engine import Synth
 from wifm_synth.engine.layout import BLOCK, VOICE_STAGE
 from wifm_synth.engine.state import DEFAULT_POLYPHONY, HELD, SUSTAINED
 from wifm_synth.errors import MidiFileError, OutputError, PatchError
+from wifm_synth.formats.atomic import scratch_folder
 from wifm_synth.formats.bank_json import Bank, load_instrument
 from wifm_synth.formats.limits import (
     DEFAULT_MAX_SECONDS,
@@ -238,12 +238,12 @@ def render_midi_file(
         notices.append(message)
         notify(message)
 
-    with delivered(out_path, audio_format) as final, tempfile.TemporaryDirectory(prefix="wifm-render-") as work:
+    with delivered(out_path, audio_format) as final, scratch_folder("render") as work:
         # checks the output folder (in delivered) before any notice is given
         for message in _song_notices(song, instrument):
             notice(message)
         synth = Synth(instrument, sample_rate=sample_rate, polyphony=polyphony, a4_hz=a4_hz)
-        float_render = Path(work) / "render.wav"
+        float_render = work / "render.wav"
         try:  # RF64 when the float render would pass the 4 GiB limit of WAV
             sound = soundfile.SoundFile(float_render, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",
                                         format=wav_container(song.end_frame + int(MAX_TAIL_S * sample_rate),

@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from wifm_synth.engine.safety import (
     soft_limit,
 )
 from wifm_synth.errors import OutputError
-from wifm_synth.formats.atomic import atomic_output
+from wifm_synth.formats.atomic import atomic_output, scratch_folder
 
 WAV_SUBTYPE = "PCM_24"  # rendered audio: 24-bit PCM, which every player reads
 STDOUT = "-"  # ``-o -``: the audio goes to standard output
@@ -89,8 +88,8 @@ def delivered(path: str | os.PathLike, audio_format: AudioFormat) -> Iterator[Pa
         with atomic_output(path) as temp:
             yield temp
         return
-    with tempfile.TemporaryDirectory(prefix="wifm-") as folder:
-        temp = Path(folder) / f"audio{audio_format.extension}"
+    with scratch_folder("stdout") as folder:
+        temp = folder / f"audio{audio_format.extension}"
         yield temp
         with open(temp, "rb") as stream:
             shutil.copyfileobj(stream, sys.stdout.buffer)

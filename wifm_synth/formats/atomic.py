@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,6 +95,50 @@ def clear_stale_temporaries(directory: Path, name: str, suffix: str) -> None:
                 os.unlink(entry.path)
         finally:
             os.close(handle)
+
+
+# Scratch folders in the system's temporary folder: "wifm-<use>-<owner pid>-<8 random characters>".
+_SCRATCH_FOLDER = re.compile(r"wifm-[a-z]+-(\d+)-[a-z0-9_]{8}\Z")
+
+
+@contextlib.contextmanager
+def scratch_folder(use: str) -> Iterator[Path]:
+    """A private folder in the system's temporary folder (a MIDI render's float audio, say), removed on exit.
+
+    Its name carries this process's id, so that the next run removes those whose process died without
+    cleaning up (SIGKILL, the OOM killer, power loss): first thing, it clears them."""
+    clear_stale_scratch_folders()
+    with tempfile.TemporaryDirectory(prefix=f"wifm-{use}-{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def clear_stale_scratch_folders(parent: str | os.PathLike | None = None) -> None:
+    """Remove this user's wifm scratch folders in ``parent`` (default: the temporary folder) whose owner
+    process is gone. A folder whose pid is alive is kept, even when the pid has been reused since."""
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = _SCRATCH_FOLDER.match(entry.name)
+        try:
+            if match is None or not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid \
+                    != os.getuid() or _process_alive(int(match.group(1))):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; a pid beyond any: nobody's folder
+        return True
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -31,9 +31,10 @@ def fit_region_sample(sample: str, note: int | None, settings: FitSettings,
     """Fit the region's part of ``sample`` and apply its sound; also returns what the fit was made from (the
     sample, or its part as audio) for scoring."""
     source: AnalysisSource = sample
+    reading_warnings: list[str] = []
     try:
         if sound.frame_range is not None:
-            audio, rate = load_audio(sample, frames=sound.frame_range)
+            audio, rate = load_audio(sample, frames=sound.frame_range, warnings=reading_warnings)
             source = (audio, rate)
         result = fit_analysis(analyze(source, note_hint=note), settings)
     except WifmError as error:
@@ -43,6 +44,7 @@ def fit_region_sample(sample: str, note: int | None, settings: FitSettings,
         raise InputError(f"frames {first}..{'end' if stop is None else stop - 1}: {error.reason}", sample) from None
     result.patch.name = Path(sample).stem
     result.patch.metadata["source"] = os.path.basename(sample)
+    result.analysis.warnings[:0] = reading_warnings
     result.analysis.warnings.extend(_apply_sound(result.patch, result.analysis, note, sound))
     return result, source
 
