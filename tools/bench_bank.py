@@ -1,7 +1,7 @@
 """`wifm bank` throughput: a 60-note sample folder converted with 1 and with 2 worker processes.
 
 Usage: python tools/bench_bank.py [NOTES_DIR] [--json]
-       python tools/bench_bank.py --sf2 FONT.sf2 [--presets LIST] [--jobs N]
+       python tools/bench_bank.py --sf2 FONT.sf2 [--presets LIST] [--jobs N] [--out DIR]
 NOTES_DIR is any folder of single-note recordings (default: the bundled samples/freepats). The benchmark
 folder holds each of them at several levels named as velocity layers (``piano/piano_55_100.wav``,
 ``piano_55_80.wav``...), so every file is a distinct fit. Each conversion runs the real command (`python -m wifm_synth bank`) in
@@ -96,15 +96,22 @@ GM_SET_PRESETS = 129
 SF2_TARGET_SECONDS = 15 * 60
 
 
-def bench_soundfont(font: Path, presets: str, jobs: int) -> dict:
-    """One `wifm bank FONT.sf2` run: wall and CPU seconds, and per preset what was fitted and what failed."""
+def bench_soundfont(font: Path, presets: str, jobs: int, out_dir: Path | None = None) -> dict:
+    """One `wifm bank FONT.sf2` run: wall and CPU seconds, and per preset what was fitted and what failed.
+
+    The bank is written to ``out_dir`` and kept when given (for a report or a song through it), else to a
+    temporary folder; an existing ``out_dir`` is refused, so a resumed (cached) run is never timed."""
+    if out_dir is not None and out_dir.exists():
+        raise RuntimeError(f"{out_dir} exists: the benchmark converts into a new folder")
     with tempfile.TemporaryDirectory(prefix="wifm-bench-sf2-") as temp:
+        bank_dir = out_dir if out_dir is not None else Path(temp) / "bank"
         load = os.getloadavg()[0]
         cpu_before, started = children_cpu_seconds(), time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "wifm_synth", "bank", str(font), "-o", str(Path(temp) / "bank"),
+        result = subprocess.run([sys.executable, "-m", "wifm_synth", "bank", str(font), "-o", str(bank_dir),
                                  "--presets", presets, "--keys", "6", "--velocities", "100", "--ops", "2",
                                  "--jobs", str(jobs), "--json"], capture_output=True, text=True, check=False)
         seconds, cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu_before
+        load_after = os.getloadavg()[0]
     if result.returncode not in (0, 1):  # 1: some notes failed, which the report lists
         raise RuntimeError(f"wifm bank {font} failed ({result.returncode}): {result.stderr.strip()}")
     summary = json.loads(result.stdout)
@@ -122,6 +129,7 @@ def bench_soundfont(font: Path, presets: str, jobs: int) -> dict:
     return {
         "benchmark": "bank-sf2", "soundfont": font.name, "presets": presets, "preset_count": count, "jobs": jobs,
         "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "load_average_before": round(load, 2),
+        "load_average_after": round(load_after, 2),
         "seconds_per_preset": round(seconds / count, 2) if count else None,
         "gm_set_seconds": round(seconds, 1) if presets == GM_SET else gm_set_estimate(per_preset, seconds),
         "gm_set_extrapolated": presets != GM_SET,
@@ -150,12 +158,13 @@ def main() -> int:
     parser.add_argument("--sf2", type=Path, help="convert this General MIDI SoundFont instead of a notes folder")
     parser.add_argument("--presets", default=GM_SET, help=f"with --sf2: the presets to convert (default {GM_SET})")
     parser.add_argument("--jobs", type=int, default=2, help="with --sf2: worker processes (default 2)")
+    parser.add_argument("--out", type=Path, help="with --sf2: write the bank to this new folder and keep it")
     parser.add_argument("notes_dir", nargs="?", type=Path, default=BUNDLED_NOTES,
                         help="any folder of single-note recordings (default: the bundled samples/freepats)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     args = parser.parse_args()
     if args.sf2 is not None:
-        print(json.dumps(bench_soundfont(args.sf2, args.presets, args.jobs)))
+        print(json.dumps(bench_soundfont(args.sf2, args.presets, args.jobs, args.out)))
         return 0
     notes = source_notes(args.notes_dir)
     if not notes:
