@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 import mido
-from make_demo_midi import TICKS_PER_BEAT, Part
+from make_demo_midi import TICKS_PER_BEAT, Part, channel_part, conductor_part
 
 from wifm_synth.midi import DRUM_CHANNEL
 
@@ -37,19 +37,8 @@ LEAD = [(4, 1.5, 76, 90), (5.5, 0.5, 74, 76), (6, 2, 72, 84), (8, 1, 71, 80), (9
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, CRASH, LOW_TOM, MID_TOM, HIGH_TOM = 36, 38, 42, 46, 49, 45, 47, 50
 
 
-def conductor() -> Part:
-    part = Part(None, "wifm GM song")
-    part.meta(0, "time_signature", numerator=4, denominator=4)
-    part.meta(0, "set_tempo", tempo=mido.bpm2tempo(TEMPO_BPM))
-    return part
-
-
 def melodic(channel: int) -> Part:
-    name, program, volume, pan = CHANNELS[channel]
-    part = Part(channel, name)
-    part.add(0, "program_change", program=program)
-    part.add(0, "control_change", control=7, value=volume)
-    part.add(0, "control_change", control=10, value=pan)
+    part = channel_part(channel, *CHANNELS[channel])
     for bar, (root, tones) in enumerate(CHORDS):
         start = 4.0 * bar
         if channel == 0:  # piano: chord on 1, arpeggio after
@@ -97,7 +86,7 @@ def drums() -> Part:
 
 def song() -> mido.MidiFile:
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    for part in [conductor(), *(melodic(channel) for channel in CHANNELS), drums()]:
+    for part in [conductor_part("wifm GM song", TEMPO_BPM), *(melodic(channel) for channel in CHANNELS), drums()]:
         midi.tracks.append(part.track())
     return midi
 
