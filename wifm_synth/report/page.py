@@ -270,9 +270,11 @@ def _shared_settings_section(instrument: Instrument, shared: SharedSettings) -> 
     if shared.common:
         parts.append(f"<h3>Shared by every note</h3>{_settings_rows_table(shared.common)}")
     names = {(program.bank, program.program): program.name for program in instrument.bank.programs}
+    programs_by_rows: dict[tuple[Row, ...], list[str]] = {}  # programs with the same rows share one table
     for (bank, program), rows in shared.per_program.items():
-        parts.append(f"<h3>Shared by every note of {bank}:{program} {escape(names.get((bank, program), ''))}</h3>"
-                     + _settings_rows_table(rows))
+        programs_by_rows.setdefault(tuple(rows), []).append(f"{bank}:{program} {names.get((bank, program), '')}".strip())
+    for rows, programs in programs_by_rows.items():
+        parts.append(f"<h3>Shared by every note of {escape(', '.join(programs))}</h3>" + _settings_rows_table(list(rows)))
     return "".join(parts) + "</section>"
 
 
