@@ -1,4 +1,5 @@
-"""The self-contained HTML page: every figure and sound is a data URI, so the file works offline alone."""
+"""The report page: every figure and sound is a data URI (the file works offline alone), or a link into the
+page's media folder for a page that would be too large (:mod:`wifm_synth.report.media`)."""
 
 from __future__ import annotations
 
