@@ -1,12 +1,16 @@
 """The report's media go inline while the page stays under its size limit, else into NAME_media/ beside it."""
 
+import errno
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 from matplotlib.image import imread
 
+from wifm_synth.errors import OutputError
 from wifm_synth.report import report_command
 from wifm_synth.report.media import media_folder_for
 
@@ -66,3 +70,25 @@ def test_linked_report_replaces_an_older_media_folder_and_inline_one_leaves_it(w
     assert (folder / "stale.flac").exists()
     assert report_command(workspace / "bank" / "bank.json", page, max_inline_bytes=1000) == 0
     assert not (folder / "stale.flac").exists() and len(list(folder.iterdir())) == 20
+
+
+def test_a_media_folder_that_cannot_be_placed_leaves_the_older_page_and_folder(workspace, monkeypatch):
+    page = workspace / "blocked" / "bank.html"
+    folder = media_folder_for(page)
+    folder.mkdir(parents=True)
+    (folder / "note-1-render.flac").write_bytes(b"old media")
+    page.write_text("old page")
+    real_rename, refused = os.rename, []
+
+    def refuse_new_folder(source, target):
+        """The first move of a hidden folder into place fails (the new media); putting the older one back works."""
+        if Path(source).name.startswith(".bank_media.") and Path(target) == folder and not refused:
+            refused.append(source)
+            raise OSError(errno.EACCES, "Permission denied")
+        return real_rename(source, target)
+
+    monkeypatch.setattr("wifm_synth.report.media.os.rename", refuse_new_folder)
+    with pytest.raises(OutputError, match="cannot write the media folder"):
+        report_command(workspace / "bank" / "bank.json", page, max_inline_bytes=1000)
+    assert page.read_text() == "old page" and (folder / "note-1-render.flac").read_bytes() == b"old media"
+    assert sorted(entry.name for entry in page.parent.iterdir()) == ["bank.html", "bank_media"]

@@ -19,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from wifm_synth.errors import OutputError
+
 # 24 kHz keeps everything a listener can judge a fit by (harmonics up to 12 kHz) at half the size of 48 kHz.
 PLAYER_SAMPLE_RATE = 24000
 # Players hold a few seconds per note to keep the page small; longer notes are cut with a short fade.
@@ -133,9 +135,21 @@ def temporary_media_folder(page: Path) -> tempfile.TemporaryDirectory:
 def place_media_folder(store: MediaStore, page: Path) -> None:
     """Make the store's folder the page's media folder, replacing an older one."""
     final = media_folder_for(page)
-    if final.is_dir() and not final.is_symlink():
-        shutil.rmtree(final)
-    elif final.exists() or final.is_symlink():
-        os.unlink(final)
-    os.chmod(store.folder, 0o755)  # mkdtemp makes it private; a report folder is shared like the page
-    os.rename(store.folder, final)
+    older = store.folder.with_name(store.folder.name + ".older")  # hidden like the store's folder
+    try:
+        os.chmod(store.folder, 0o755)  # mkdtemp makes it private; a report folder is shared like the page
+        had_older = final.exists() or final.is_symlink()
+        if had_older:
+            os.rename(final, older)  # kept until the new one is in place, so a failure leaves it as it was
+        try:
+            os.rename(store.folder, final)
+        except OSError:
+            if had_older:
+                os.rename(older, final)
+            raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the media folder ({exc.strerror})", final) from None
+    if older.is_dir() and not older.is_symlink():
+        shutil.rmtree(older, ignore_errors=True)
+    elif older.exists() or older.is_symlink():
+        older.unlink()
