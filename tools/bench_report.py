@@ -21,9 +21,11 @@ from benchmark_info import machine_info
 
 from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
 from wifm_synth.library.naming import parse_sample_name
+from wifm_synth.report.media import MediaStore
 from wifm_synth.report.notes import load_report_instrument
 from wifm_synth.report.page import note_section, render_page
 from wifm_synth.report.scoring import evaluate_note
+from wifm_synth.report.settings import shared_settings
 from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "samples" / "freepats"
@@ -52,11 +54,17 @@ def bundled_bank(folder: Path) -> Path:
 
 def measure(instrument_path: Path) -> dict:
     instrument = load_report_instrument(instrument_path)
-    evaluate_note(instrument.notes[0])
+    shared = shared_settings(instrument)
+    evaluate_note(instrument.notes[0], instrument.bank)
     started = time.perf_counter()
-    evaluations = [evaluate_note(note) for note in instrument.notes]
+    evaluations = [evaluate_note(note, instrument.bank) for note in instrument.notes]
     evaluated = time.perf_counter()
-    page = render_page(instrument, evaluations, [note_section(e) for e in evaluations], generated="benchmark")
+    with tempfile.TemporaryDirectory() as media_folder:
+        media = MediaStore(Path(media_folder))
+        sections = [note_section(evaluation, media, shared) for evaluation in evaluations]
+        text = render_page(instrument, [evaluation.summary() for evaluation in evaluations], sections,
+                           generated="benchmark", media=media, shared=shared)
+        page = media.resolve(text, None)  # measured inline, whatever its size
     paged = time.perf_counter()
     embedded: dict[str, int] = {}
     for kind, payload in DATA_URI.findall(page):

@@ -86,22 +86,32 @@ class Part:
         return track
 
 
-def conductor() -> Part:
-    part = Part(None, "wifm demo")
+def conductor_part(title: str, bpm: float) -> Part:
+    """The first track: the song's title, 4/4 and its tempo."""
+    part = Part(None, title)
     part.meta(0, "time_signature", numerator=4, denominator=4)
-    part.meta(0, "set_tempo", tempo=mido.bpm2tempo(TEMPO_BPM))
+    part.meta(0, "set_tempo", tempo=mido.bpm2tempo(bpm))
+    return part
+
+
+def channel_part(channel: int, name: str, program: int, volume: int, pan: int) -> Part:
+    """A track for one channel, starting with its GM program, volume (CC7) and pan (CC10)."""
+    part = Part(channel, name)
+    part.add(0, "program_change", program=program)
+    part.add(0, "control_change", control=7, value=volume)
+    part.add(0, "control_change", control=10, value=pan)
+    return part
+
+
+def conductor() -> Part:
+    part = conductor_part("wifm demo", TEMPO_BPM)
     for beat, bpm in RITARDANDO_BPM:
         part.meta(beat, "set_tempo", tempo=mido.bpm2tempo(bpm))
     return part
 
 
 def instrument_part(channel: int) -> Part:
-    name, program, volume, pan = CHANNELS[channel]
-    part = Part(channel, name)
-    part.add(0, "program_change", program=program)
-    part.add(0, "control_change", control=7, value=volume)
-    part.add(0, "control_change", control=10, value=pan)
-    return part
+    return channel_part(channel, *CHANNELS[channel])
 
 
 def piano() -> Part:

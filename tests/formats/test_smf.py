@@ -200,3 +200,17 @@ def test_demo_song_is_the_documented_piece(tmp_path):
     subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_demo_midi.py"), "--output",
                     str(tmp_path / "demo.mid")], check=True, capture_output=True)
     assert (tmp_path / "demo.mid").read_bytes() == demo.read_bytes()
+
+
+def test_gm_song_has_drums_on_channel_10_and_is_what_its_script_composes(tmp_path):
+    gm_song = REPO_ROOT / "samples" / "gm_song.mid"
+    song = read_midi_file(gm_song)
+    assert 15 <= song.duration_s <= 20
+    assert song.channels_used == [0, 1, 2, 3, 4, 9] and song.uses_drum_channel
+    kinds = song.status & 0xF0
+    assert sorted(song.data1[kinds == 0xC0].tolist()) == [0, 16, 33, 48, 80]
+    drum_hits = (kinds == 0x90) & (song.status & 0x0F == 9) & (song.data2 > 0)
+    assert {36, 38, 42, 46, 49} <= set(song.data1[drum_hits].tolist())
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_gm_song.py"), "--output",
+                    str(tmp_path / "gm_song.mid")], check=True, capture_output=True)
+    assert (tmp_path / "gm_song.mid").read_bytes() == gm_song.read_bytes()

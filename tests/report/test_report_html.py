@@ -1,7 +1,9 @@
 """End to end: reports for a small bank and a single patch, loaded in headless Chromium.
 
-The screenshot must not be blank, and the DOM Chromium built must hold the audio players and figures
-with data URIs that decode to FLAC and PNG, and each note's operator graph, operator table and LFO row.
+The screenshot must not be blank, and the DOM Chromium built must hold one A/B player per note (switching
+in place between target and fit), the renders across each note's zones, figures with data URIs that
+decode to FLAC and PNG, the settings shared by every note once, and each note's operator graph, operator
+table and LFO row.
 """
 
 import base64
@@ -16,10 +18,7 @@ import pytest
 import soundfile
 from matplotlib.image import imread
 
-from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
-from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.report import report_command
-from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -27,26 +26,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def fm_patch(name: str, note: int, source: str) -> Patch:
-    """A plucked 2-operator patch at ``note`` (hand-made, standing in for a fitted one)."""
-    return Patch(
-        name=name,
-        pitch=Pitch(reference_note=note),
-        operators=[
-            Operator(level=0.25, modulators=[1], envelope=Envelope([(0.005, 0.0), (2.5, -30.0)], 0.2)),
-            Operator(level=1.2, carrier=False, envelope=Envelope([(0.005, 0.0), (0.8, -18.0)], 0.2)),
-        ],
-        metadata={"source": source, "midi_note": note, "loss": 0.2, "loss_kind": "w1", "method": "wifm",
-                  "settings": {"ops": 2}},
-    )
-
-
 class MediaCollector(HTMLParser):
     """Sources of <audio> and <img> elements, section ids and in-page links, grouped by note section."""
 
     def __init__(self):
         super().__init__()
-        self.audio: list[tuple[str, str]] = []  # (section id, src)
+        self.audio: list[tuple[str, str]] = []  # (section id, src): players' sources, then an A/B player's B
+        self.ab_players: list[dict] = []  # attributes of each A/B box, its buttons and its audio
         self.images: list[tuple[str, str]] = []
         self.section_ids: list[str] = []
         self.links: list[str] = []
@@ -59,8 +45,16 @@ class MediaCollector(HTMLParser):
         if tag == "section":
             self.section_ids.append(attributes.get("id", ""))
         current = self.section_ids[-1] if self.section_ids else ""
+        if tag == "div" and "ab" in attributes.get("class", "").split():
+            self.ab_players.append({"section": current, "box": attributes, "buttons": []})
+            if "data-render" in attributes:
+                self.audio.append((current, attributes["data-render"]))
+        elif tag == "button" and "data-side" in attributes:
+            self.ab_players[-1]["buttons"].append(attributes)
         if tag == "audio":
             self.audio.append((current, attributes["src"]))
+            if self.ab_players and self.ab_players[-1]["section"] == current and "audio" not in self.ab_players[-1]:
+                self.ab_players[-1]["audio"] = attributes
         elif tag == "img":
             self.images.append((current, attributes["src"]))
         elif tag == "svg" and attributes.get("class") == "operator-graph":
@@ -113,31 +107,6 @@ def check_not_blank(screenshot: np.ndarray) -> None:
     assert (np.abs(grey - np.median(grey)) > 0.2).mean() > 0.05
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, bundled_notes) -> Path:
-    folder = tmp_path_factory.mktemp("report")
-    by_name = {path.name: path for path in bundled_notes}
-    (folder / "bank" / "patches").mkdir(parents=True)
-    shutil.copy(by_name["bass_40_100.wav"], folder / "bank" / "bass_40_100.wav")  # found via the bank folder
-    shutil.copy(by_name["flute_67_100.wav"], folder / "bank" / "patches" / "flute_67_100.wav")  # beside its patch
-    bank = Bank(
-        name="report test",
-        programs=[
-            Program(program=33, name="bass", zones=[Zone("patches/bass.json", 40, 0, 127, 1, 127)]),
-            Program(program=73, name="flute", zones=[
-                Zone("patches/flute.json", 67, 0, 127, 1, 100), Zone("patches/lost.json", 79, 0, 127, 101, 127)]),
-        ],
-        patches={
-            "patches/bass.json": fm_patch("bass_40_100", 40, "bass_40_100.wav"),
-            "patches/flute.json": fm_patch("flute_67_100", 67, "flute_67_100.wav"),
-            "patches/lost.json": fm_patch("flute_79_100", 79, "flute_79_100.wav"),
-        },
-    )
-    save_bank(bank, folder / "bank" / "bank.json")
-    save_patch(fm_patch("piano_55_100", 55, str(by_name["piano_55_100.wav"])), folder / "piano.json")
-    return folder
-
-
 def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     page = workspace / "bank.html"
     assert report_command(workspace / "bank" / "bank.json", page) == 0
@@ -146,15 +115,28 @@ def test_bank_report_shows_keyboard_map_players_and_figures(workspace, capsys):
     check_not_blank(screenshot)
     check_media(collector)
 
-    assert collector.section_ids == ["overview", "note-1", "note-2", "note-3"]
+    assert collector.section_ids == ["overview", "settings", "note-1", "note-2", "note-3"]
     # Each note: the comparison figure and the harmonic trajectories.
     assert [section for section, _ in collector.images] == ["overview"] + [
         note for note in ("note-1", "note-2", "note-3") for _ in range(2)]
     assert collector.graphs == ["note-1", "note-2", "note-3"]
-    # Target and render for the two notes whose samples were found; the render alone for the lost one.
-    assert [section for section, _ in collector.audio] == ["note-1", "note-1", "note-2", "note-2", "note-3"]
+    # One player per note: B then A for the two notes whose samples were found, the render alone for the lost
+    # one; then the renders across its zones: both key edges, and the other velocity layer of the flute.
+    assert [section for section, _ in collector.audio] == (
+        ["note-1"] * 2 + ["note-1"] * 2 + ["note-2"] * 2 + ["note-2"] * 3 + ["note-3"] + ["note-3"] * 3)
+    assert [player["section"] for player in collector.ab_players] == ["note-1", "note-2", "note-3"]
+    for player in collector.ab_players[:2]:
+        assert [button["data-side"] for button in player["buttons"]] == ["target", "render"]
+        assert "loop" in player["audio"] and player["box"]["data-render"] != player["audio"]["src"]
+    assert collector.ab_players[2]["buttons"] == [] and "loop" in collector.ab_players[2]["audio"]
     assert collector.links == ["note-1", "note-2", "note-3"]  # zone table: program order, then velocity
     text = " ".join(collector.text)
+    assert "E1: lowest key of its zone E1–E3, velocity 100" in text and "C6: highest key" in text
+    assert "velocity layer 101–127: G4 at velocity 101" in text and "velocity layer 1–100: G5 at velocity 100" in text
+    # Settings every note shares are listed once; the notes keep only their own (source, key).
+    assert text.count("loss_kind") == 1 and text.count("settings.ops") == 1 and text.count("midi_note") == 3
+    # Every metric column says which way is better.
+    assert "lower is better" in text and "higher is better" in text and "fit ↓" in text and "position ↑" in text
     assert "Target sample unavailable" in text and "flute_79_100.wav" in text
     assert text.count("Target sample unavailable") == 1
     assert "2 of 3 fitted notes scored" in text
@@ -172,4 +154,22 @@ def test_single_patch_report_has_one_comparison_and_no_overview(workspace):
     assert collector.section_ids == ["note-1"]
     assert len(collector.audio) == 2 and len(collector.images) == 2 and collector.graphs == ["note-1"]
     text = " ".join(collector.text)
+    assert "loss_kind" in text  # a single note keeps all its settings
     assert "multi-resolution log-spectral distance" in text and "Target sample unavailable" not in text
+
+
+def test_ab_player_switches_to_the_fit_in_place(workspace):
+    """Clicking B makes the one player play the fit (its source swapped in place), and the buttons say so."""
+    page = workspace / "bank.html"
+    report_command(workspace / "bank" / "bank.json", page)
+    clicked = workspace / "clicked.html"
+    click = "<script>document.querySelector('div.ab[data-render] button[data-side=render]').click()</script>"
+    clicked.write_text(page.read_text().replace("</body>", click + "</body>"))
+    before, after = MediaCollector(), MediaCollector()
+    before.feed(page.read_text())
+    after.feed(chromium(clicked, workspace / "profile", "--dump-dom"))
+    first_before, first_after = before.ab_players[0], after.ab_players[0]
+    assert first_after["audio"]["src"] == first_before["box"]["data-render"]
+    assert "showing-render" in first_after["box"]["class"]
+    assert [button["aria-pressed"] for button in first_after["buttons"]] == ["false", "true"]
+    assert after.ab_players[1]["audio"]["src"] == before.ab_players[1]["audio"]["src"]  # the others stay on A

@@ -1,8 +1,8 @@
-"""The self-contained HTML page: every figure and sound is a data URI, so the file works offline alone."""
+"""The report page: every figure and sound is a data URI (the file works offline alone), or a link into the
+page's media folder for a page that would be too large (:mod:`wifm_synth.report.media`)."""
 
 from __future__ import annotations
 
-import json
 from html import escape
 
 import numpy as np
@@ -18,16 +18,11 @@ from wifm_synth.report.figures import (
     note_figure,
     quality_colour,
 )
-from wifm_synth.report.media import (
-    MAX_PLAYER_SECONDS,
-    audio_data_uri,
-    figure_data_uri,
-    is_cut_for_player,
-)
+from wifm_synth.report.media import MAX_PLAYER_SECONDS, MediaStore, is_cut_for_player
 from wifm_synth.report.notes import Instrument
 from wifm_synth.report.operators import operators_part, operators_table
-from wifm_synth.report.scoring import NoteEvaluation
-from wifm_synth.voice.patch import Patch
+from wifm_synth.report.scoring import NoteEvaluation, NoteSummary
+from wifm_synth.report.settings import Row, SharedSettings
 
 STYLE = """
 :root { --ink: #1d2330; --muted: #5d6677; --line: #dde1e8; --target: #1f3b73; --render: #e0701b; }
@@ -45,12 +40,18 @@ h3 { margin: 18px 0 6px; font-size: 15px; }
 .badge { font-size: 12px; font-weight: 600; padding: 2px 9px; border-radius: 999px; color: #1d2330;
          border: 1px solid rgba(0, 0, 0, 0.15); }
 .notice { background: #fff6e0; border: 1px solid #f0d48a; border-radius: 6px; padding: 8px 12px; margin: 12px 0; }
-.ab { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin: 14px 0 6px; }
-.ab figure { margin: 0; padding: 10px 12px; border-radius: 8px; border: 1px solid var(--line); }
-.ab figure.target { border-left: 5px solid var(--target); }
-.ab figure.render { border-left: 5px solid var(--render); }
-.ab figcaption { font-weight: 600; margin-bottom: 6px; }
-.ab audio { width: 100%; }
+.ab { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; margin: 14px 0 6px; padding: 10px 12px;
+      border-radius: 8px; border: 1px solid var(--line); border-left: 5px solid var(--target); }
+.ab.showing-render { border-left-color: var(--render); }
+.ab audio { flex: 1 1 320px; }
+.ab button { font: inherit; font-weight: 600; padding: 4px 12px; border-radius: 6px; cursor: pointer;
+             border: 1px solid var(--line); background: white; color: var(--ink); }
+.ab button[data-side="target"][aria-pressed="true"] { background: var(--target); color: white; }
+.ab button[data-side="render"][aria-pressed="true"] { background: var(--render); color: white; }
+.ab .caption { font-weight: 600; }
+.zone-renders { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 8px 16px; }
+.zone-renders figure { margin: 0; font-size: 12px; color: var(--muted); }
+.zone-renders audio { width: 100%; height: 32px; }
 .absent { color: var(--muted); font-style: italic; margin: 10px 0; }
 .columns { display: grid; grid-template-columns: minmax(0, 1.15fr) minmax(0, 1fr); gap: 22px; align-items: start; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
@@ -82,7 +83,31 @@ table.lfo { margin-top: 10px; }
 footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 """
 
-MAX_SETTING_CHARS = 160
+# One player per note: A (target) and B (fit) swap in place at the same position, looping by default.
+AB_SCRIPT = """
+document.querySelectorAll('div.ab[data-render]').forEach(box => {
+  const audio = box.querySelector('audio');
+  const sources = {target: audio.getAttribute('src'), render: box.dataset.render};
+  const buttons = box.querySelectorAll('button[data-side]');
+  buttons.forEach(button => button.addEventListener('click', () => {
+    const side = button.dataset.side;
+    if (audio.getAttribute('src') === sources[side]) return;
+    const time = audio.currentTime, playing = !audio.paused;
+    audio.addEventListener('loadedmetadata', () => {
+      audio.currentTime = Math.min(time, Math.max(audio.duration - 0.05, 0));
+      if (playing) audio.play();
+    }, {once: true});
+    audio.src = sources[side];
+    box.classList.toggle('showing-render', side === 'render');
+    buttons.forEach(other => other.setAttribute('aria-pressed', String(other === button)));
+  }));
+  box.querySelector('input[data-loop]').addEventListener('change', event => { audio.loop = event.target.checked; });
+});
+"""
+METRIC_DIRECTIONS = (
+    "fit, floor and limit are distances from the target: lower is better. Position places the fit from the "
+    "floor (0) to the limit (1): higher is better."
+)
 QUALITY_EXPLAINED = (
     "Quality is where the fit sits between two references scored in the same run: 0 = the floor "
     "(a sine at f0 carrying the target's RMS envelope), 1 = the limit (the target resynthesised from its "
@@ -106,14 +131,38 @@ def _badge(quality: float | None) -> str:
             f"{escape(_quality_text(quality))}</span>")
 
 
-def _player(kind: str, caption: str, track: Track | None, absent: str) -> str:
-    if track is None:
-        body = f'<p class="absent">{escape(absent)}</p>'
-    else:
-        if is_cut_for_player(track.audio, track.sample_rate):
-            caption += f" (first {MAX_PLAYER_SECONDS:g} s)"
-        body = f'<audio controls preload="metadata" src="{audio_data_uri(track.audio, track.sample_rate)}"></audio>'
-    return f'<figure class="{kind}"><figcaption>{escape(caption)}</figcaption>{body}</figure>'
+def _cut_note(track: Track) -> str:
+    return f" (first {MAX_PLAYER_SECONDS:g} s)" if is_cut_for_player(track.audio, track.sample_rate) else ""
+
+
+def _ab_player(evaluation: NoteEvaluation, media: MediaStore) -> str:
+    """One player that switches between the target (A) and the fit (B) at the same position, with loop."""
+    anchor, rendered = evaluation.note.anchor, evaluation.rendered
+    render_source = media.audio(f"{anchor}-render", rendered.audio, rendered.sample_rate)
+    if evaluation.target is None:
+        return (f'<div class="ab showing-render"><span class="caption">B · fitted render{_cut_note(rendered)}</span>'
+                f'<audio controls loop preload="metadata" src="{render_source}"></audio></div>')
+    target = evaluation.target
+    target_source = media.audio(f"{anchor}-target", target.audio, target.sample_rate)
+    return (
+        f'<div class="ab" data-render="{render_source}">'
+        '<button type="button" data-side="target" aria-pressed="true" title="the target sample">A · target</button>'
+        '<button type="button" data-side="render" aria-pressed="false" title="the fitted patch">B · fit</button>'
+        f'<audio controls loop preload="metadata" src="{target_source}"></audio>'
+        f'<label><input type="checkbox" data-loop checked> loop</label>{escape(_cut_note(target))}</div>'
+    )
+
+
+def _zone_renders(evaluation: NoteEvaluation, media: MediaStore) -> str:
+    if not evaluation.zone_renders:
+        return ""
+    figures = []
+    for number, render in enumerate(evaluation.zone_renders, start=1):
+        source = media.audio(f"{evaluation.note.anchor}-zone-{number}", render.track.audio, render.track.sample_rate)
+        figures.append(f'<figure><figcaption>{escape(render.label)}</figcaption>'
+                       f'<audio controls preload="none" src="{source}"></audio></figure>')
+    return ('<details class="zones"><summary>Across its zones: the bank at zone edges and velocity layers '
+            f'({len(figures)})</summary><div class="zone-renders">' + "".join(figures) + "</div></details>")
 
 
 def _metrics_table(evaluation: NoteEvaluation) -> str:
@@ -133,54 +182,47 @@ def _metrics_table(evaluation: NoteEvaluation) -> str:
     quality = evaluation.quality
     marker = "" if quality is None else f'<span style="left:{100 * min(max(quality, 0.0), 1.0):.1f}%"></span>'
     return (
-        "<h3>Metrics <small>(lower is better)</small></h3><table><thead><tr><th>metric</th>"
-        "<th class='number'>fit</th><th class='number'>floor</th><th class='number'>limit</th>"
-        "<th class='number'>position</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        f"<h3>Metrics</h3><p class='where'>{escape(METRIC_DIRECTIONS)}</p><table><thead><tr><th>metric</th>"
+        "<th class='number' title='lower is better'>fit ↓</th><th class='number' title='lower is better'>floor ↓</th>"
+        "<th class='number' title='lower is better'>limit ↓</th>"
+        "<th class='number' title='higher is better'>position ↑</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
         f"<div class='scale' title='{escape(QUALITY_EXPLAINED)}'>{marker}</div>"
         "<div class='scale-labels'><span>0 floor: sine at f0</span>"
         f"<span>{escape(_quality_text(quality))}</span><span>limit: harmonic resynthesis 1</span></div>"
     )
 
 
-def _flatten(prefix: str, value, rows: list[tuple[str, str]]) -> None:
-    """Metadata as (dotted key, text) rows; long values (e.g. per-frame arrays) are cut to keep the table readable."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), item, rows)
-        return
-    if isinstance(value, float):
-        text = f"{value:.6g}"
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value)
-    rows.append((prefix, text if len(text) <= MAX_SETTING_CHARS else text[: MAX_SETTING_CHARS - 1] + "…"))
-
-
-def _settings_table(patch: Patch) -> str:
-    rows: list[tuple[str, str]] = []
-    _flatten("", patch.metadata, rows)
-    if not rows:
-        return "<h3>Fit settings</h3><p class='absent'>The patch carries no fit metadata.</p>"
+def _settings_rows_table(rows: list[Row]) -> str:
     body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows)
-    return f"<h3>Fit settings</h3><table class='settings'><tbody>{body}</tbody></table>"
+    return f"<table class='settings'><tbody>{body}</tbody></table>"
+
+
+def _settings_table(rows: list[Row], shared: bool) -> str:
+    if not rows:
+        reason = "all its settings are shown once for the bank above" if shared else \
+            "the patch carries no fit metadata"
+        return f"<h3>Fit settings</h3><p class='absent'>Nothing of its own: {reason}.</p>"
+    heading = "Fit settings <small>(beyond those shared above)</small>" if shared else "Fit settings"
+    return f"<h3>{heading}</h3>" + _settings_rows_table(rows)
 
 
 # tests/voice/test_schema.py checks through this name that a parameter added to the schema reaches the report.
 _operators_table = operators_table
 
 
-def _trajectories_image(evaluation: NoteEvaluation) -> str:
+def _trajectories_image(evaluation: NoteEvaluation, media: MediaStore) -> str:
     figure = harmonic_trajectories_figure(evaluation.target, evaluation.rendered)
     if figure is None:
         return ""
+    source = media.figure(f"{evaluation.note.anchor}-harmonics", figure)
     return (f'<img class="plot trajectories" alt="{escape(evaluation.note.title)}: strongest harmonics over time, '
-            f'target and render" src="{figure_data_uri(figure)}">')
+            f'target and render" src="{source}">')
 
 
-def note_section(evaluation: NoteEvaluation) -> str:
-    """One note's section: A/B players, metrics, fit settings, operators, the comparison figure and the
-    strongest harmonics' trajectories."""
+def note_section(evaluation: NoteEvaluation, media: MediaStore, shared: SharedSettings) -> str:
+    """One note's section: the A/B player, renders across its zones, metrics, its own fit settings, operators,
+    the comparison figure and the strongest harmonics' trajectories."""
     note = evaluation.note
     key = note.midi_note
     where = [f"patch <code>{escape(str(note.patch_file))}</code>"]
@@ -199,20 +241,19 @@ def note_section(evaluation: NoteEvaluation) -> str:
         f'<section class="note" id="{note.anchor}"><h2>{escape(note.title)} {_badge(evaluation.quality)}</h2>'
         f'<p class="where">{" · ".join(where)}</p>'
         + "".join(f'<p class="notice">{escape(text)}</p>' for text in notices)
-        + '<div class="ab">'
-        + _player("target", "A · target sample", evaluation.target, "no target sample")
-        + _player("render", "B · fitted render", evaluation.rendered, "")
-        + "</div>"
-        + f'<div class="columns"><div>{_metrics_table(evaluation)}</div><div>{_settings_table(note.patch)}</div></div>'
+        + _ab_player(evaluation, media)
+        + _zone_renders(evaluation, media)
+        + f'<div class="columns"><div>{_metrics_table(evaluation)}</div>'
+          f'<div>{_settings_table(shared.own_rows(note), bool(shared.common))}</div></div>'
         + operators_part(note.patch)
         + f'<img class="plot" alt="{escape(note.title)}: spectrograms, harmonic levels and envelopes" '
-          f'src="{figure_data_uri(figure)}">'
-        + _trajectories_image(evaluation)
+          f'src="{media.figure(f"{note.anchor}-comparison", figure)}">'
+        + _trajectories_image(evaluation, media)
         + "</section>"
     )
 
 
-def _quality_summary(evaluations: list[NoteEvaluation]) -> str:
+def _quality_summary(evaluations: list[NoteSummary]) -> str:
     qualities = [evaluation.quality for evaluation in evaluations if evaluation.quality is not None]
     parts = [f"{len(qualities)} of {len(evaluations)} fitted notes scored"]
     if qualities:
@@ -223,7 +264,22 @@ def _quality_summary(evaluations: list[NoteEvaluation]) -> str:
     return "; ".join(parts) + "."
 
 
-def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation]) -> str:
+def _shared_settings_section(instrument: Instrument, shared: SharedSettings) -> str:
+    if not shared.common and not shared.per_program:
+        return ""
+    parts = ['<section id="settings"><h2>Fit settings</h2>']
+    if shared.common:
+        parts.append(f"<h3>Shared by every note</h3>{_settings_rows_table(shared.common)}")
+    names = {(program.bank, program.program): program.name for program in instrument.bank.programs}
+    programs_by_rows: dict[tuple[Row, ...], list[str]] = {}  # programs with the same rows share one table
+    for (bank, program), rows in shared.per_program.items():
+        programs_by_rows.setdefault(tuple(rows), []).append(f"{bank}:{program} {names.get((bank, program), '')}".strip())
+    for rows, programs in programs_by_rows.items():
+        parts.append(f"<h3>Shared by every note of {escape(', '.join(programs))}</h3>" + _settings_rows_table(list(rows)))
+    return "".join(parts) + "</section>"
+
+
+def _overview_section(instrument: Instrument, evaluations: list[NoteSummary], media: MediaStore) -> str:
     """Bank overview: a keyboard map per program coloured by fit quality, and the zone table."""
     evaluation_of_zone = {id(zone): evaluation for evaluation in evaluations for _, zone in evaluation.note.zones}
     rows = []
@@ -246,18 +302,21 @@ def _overview_section(instrument: Instrument, evaluations: list[NoteEvaluation])
     return (
         f'<section id="overview"><h2>Keyboard map</h2><p>{escape(_quality_summary(evaluations))}</p>'
         f'<p class="where">{escape(QUALITY_EXPLAINED)} Hatched grey: not scored (no target sample).</p>'
-        f'<img class="plot" alt="keyboard map of zones by fit quality" src="{figure_data_uri(figure)}">'
+        f'<img class="plot" alt="keyboard map of zones by fit quality" src="{media.figure("overview-keyboard", figure)}">'
         "<table><thead><tr><th>program</th><th>name</th><th>keys</th><th>velocities</th><th>root</th>"
-        "<th>patch</th><th>fit</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>"
+        "<th>patch</th><th title='higher is better'>quality ↑</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>"
     )
 
 
-def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], note_sections: list[str],
-                generated: str) -> str:
-    """The whole page; ``note_sections`` are ``note_section(evaluation)`` of each evaluation, in order."""
+def render_page(instrument: Instrument, evaluations: list[NoteSummary], note_sections: list[str],
+                generated: str, media: MediaStore, shared: SharedSettings) -> str:
+    """The whole page, media still as placeholders (:class:`MediaStore`); ``note_sections`` are
+    ``note_section(evaluation, media, shared)`` of each evaluation, ``evaluations`` their summaries, in order."""
     kind = "bank" if instrument.bank is not None else "patch"
     title = f"wifm report — {instrument.name}"
-    overview = _overview_section(instrument, evaluations) if instrument.bank is not None else ""
+    overview = ""
+    if instrument.bank is not None:
+        overview = _overview_section(instrument, evaluations, media) + _shared_settings_section(instrument, shared)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -267,5 +326,5 @@ def render_page(instrument: Instrument, evaluations: list[NoteEvaluation], note_
         f"by wifm_synth {escape(__version__)}</p></header>"
         + overview
         + "".join(note_sections)
-        + f"<footer>{escape(QUALITY_EXPLAINED)}</footer></main></body></html>\n"
+        + f"<footer>{escape(QUALITY_EXPLAINED)}</footer></main><script>{AB_SCRIPT}</script></body></html>\n"
     )
