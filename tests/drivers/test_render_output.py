@@ -157,3 +157,19 @@ def test_a_reader_closing_the_pipe_early_ends_the_render_quietly():
         stderr = process.stderr.read().decode()
         assert process.wait(timeout=300) == 141
     assert "Traceback" not in stderr and "Error" not in stderr
+
+
+def test_normalizing_to_the_limiter_threshold_never_sets_it_off():
+    """--normalize (−1 dBFS by default) puts the peak at the safety stage's threshold, never a rounding above it."""
+    from wifm_synth.drivers.wav import level_gain
+    from wifm_synth.engine.safety import LIMIT_THRESHOLD, LIMIT_THRESHOLD_DBFS
+
+    rng = np.random.default_rng(7)
+    above = 0
+    for _ in range(2000):
+        audio = rng.standard_normal(64).astype(np.float32) * rng.uniform(1e-4, 4.0)
+        peak = float(np.max(np.abs(audio)))
+        levelled = np.multiply(audio, level_gain(peak, normalize_dbfs=LIMIT_THRESHOLD_DBFS), dtype=np.float64)
+        above += int(np.max(np.abs(levelled)) > LIMIT_THRESHOLD)
+        assert np.max(np.abs(levelled)) >= LIMIT_THRESHOLD * (1 - 1e-12)
+    assert above == 0

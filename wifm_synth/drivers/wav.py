@@ -73,7 +73,13 @@ def output_format(path: str | os.PathLike, container: str | None = None, subtype
 def level_gain(peak: float, gain_db: float = 0.0, normalize_dbfs: float | None = None) -> float:
     """Linear gain: ``gain_db``, or (with ``normalize_dbfs``) the gain that puts ``peak`` at that level."""
     if normalize_dbfs is not None:
-        return 10 ** (normalize_dbfs / 20) / peak if peak > 0 else 1.0
+        if peak <= 0:
+            return 1.0
+        target = 10 ** (normalize_dbfs / 20)
+        gain = target / peak
+        while peak * gain > target:  # one rounding up would put the peak a hair above the level asked for
+            gain = float(np.nextafter(gain, 0.0))
+        return gain
     return 10 ** (gain_db / 20)
 
 
