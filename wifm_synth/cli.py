@@ -252,7 +252,8 @@ def cmd_syx(args: argparse.Namespace) -> int:
         summary = dx7_bank.import_command(args.source, args.output, strict=args.strict)
         print(json.dumps(summary) if args.json else f"{summary['bank']}: {summary['programs']} programs")
     else:
-        summary = dx7_bank.export_command(args.instrument, args.output, single=args.single, measure=args.json)
+        summary = dx7_bank.export_command(args.instrument, args.output, single=args.single, measure=args.json,
+                                           one_voice=args.one_voice, program=args.program)
         print(json.dumps(summary) if args.json else f"{summary['output']}: {len(summary['voices'])} voices")
     return 0
 
@@ -377,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     syx_export.add_argument("instrument", type=Path, help="patch (.json), bank (bank.json) or .syx")
     syx_export.add_argument("-o", "--output", type=Path, required=True, help=".syx file to write")
     syx_export.add_argument("--single", action="store_true", help="a single-voice dump (163 bytes)")
+    syx_export.add_argument("--one-voice", action="store_true",
+                            help="one voice for all zones of a bank program: keyboard level and rate scaling fitted "
+                                 "to the zones (a 32-voice dump with it in slot 1, or --single)")
+    syx_export.add_argument("--program", type=int, metavar="N",
+                            help="with --one-voice: the bank's program N (default the first)")
     syx_export.add_argument("--json", action="store_true", help="print a JSON summary with each voice's export loss")
     syx.set_defaults(handler=cmd_syx)
     return parser

@@ -17,7 +17,9 @@ import numpy as np
 from wifm_synth.errors import OutputError, PatchError
 from wifm_synth.formats.atomic import atomic_write_bytes
 from wifm_synth.formats.bank_json import Bank, Program, Zone, load_instrument, save_bank
+from wifm_synth.formats.dx7_export import dx7_name as _dx7_name
 from wifm_synth.formats.dx7_export import export_voice
+from wifm_synth.formats.dx7_one_voice import one_voice
 from wifm_synth.formats.dx7_patch import compile_losses, compile_voice
 from wifm_synth.formats.dx7_sysex import (
     CARTRIDGE_VOICE_COUNT,
@@ -81,13 +83,13 @@ def instrument_patches(instrument: Patch | Bank) -> list[tuple[str, Patch]]:
             for index, zone in enumerate(program.zones)]
 
 
-def export_loss_db(patch: Patch, voice: Dx7Voice) -> float:
-    """Multi-resolution log-STFT distance between the patch's render and its DX7 version's."""
+def export_loss_db(patch: Patch, voice: Dx7Voice, note: int = LOSS_NOTE) -> float:
+    """Multi-resolution log-STFT distance between the patch's render and its DX7 version's at ``note``."""
     from wifm_synth.analysis.metrics import multires_log_stft_distance_db
     from wifm_synth.engine import render_note
 
     def render(instrument):
-        return render_note(instrument, LOSS_NOTE, velocity=LOSS_VELOCITY, hold_s=LOSS_HOLD_S, tail_s=LOSS_TAIL_S,
+        return render_note(instrument, note, velocity=LOSS_VELOCITY, hold_s=LOSS_HOLD_S, tail_s=LOSS_TAIL_S,
                            sample_rate=LOSS_RATE)
 
     native, exported = render(patch), render(compile_voice(voice))
@@ -96,9 +98,28 @@ def export_loss_db(patch: Patch, voice: Dx7Voice) -> float:
     return float(multires_log_stft_distance_db(native, exported, LOSS_RATE))
 
 
-def export_command(instrument_path: Path, output: Path, single: bool = False, measure: bool = False) -> dict:
-    """``wifm syx export``: a 32-voice dump (or, with ``single``, a single-voice dump) of the instrument."""
-    entries = instrument_patches(load_instrument(instrument_path))
+def export_command(instrument_path: Path, output: Path, single: bool = False, measure: bool = False,
+                   one_voice: bool = False, program: int | None = None) -> dict:
+    """``wifm syx export``: a 32-voice dump (or, with ``single``, a single-voice dump) of the instrument;
+    with ``one_voice``, one voice for all zones of a program (``program``, default the first)."""
+    instrument = load_instrument(instrument_path)
+    if program is not None and not one_voice:
+        raise PatchError("--program needs --one-voice", instrument_path)
+    if one_voice:
+        voices = []
+        report = [_one_voice_entry(instrument, instrument_path, program, measure, voices)]
+    else:
+        voices, report = _voice_per_zone(instrument, instrument_path, single, measure)
+    if single:
+        data = write_single(voices[0])
+    else:
+        data = write_cartridge(voices + [Dx7Voice.init_voice()] * (CARTRIDGE_VOICE_COUNT - len(voices)))
+    atomic_write_bytes(output, data)
+    return {"output": str(output), "bytes": len(data), "voices": report}
+
+
+def _voice_per_zone(instrument, instrument_path: Path, single: bool, measure: bool) -> tuple[list, list]:
+    entries = instrument_patches(instrument)
     if single and len(entries) != 1:
         raise PatchError(f"--single needs exactly one voice; this has {len(entries)}", instrument_path)
     if len(entries) > CARTRIDGE_VOICE_COUNT:
@@ -112,11 +133,27 @@ def export_command(instrument_path: Path, output: Path, single: bool = False, me
         if measure:
             entry["loss_db"] = round(export_loss_db(patch, voice), 3)
         report.append(entry)
-    if single:
-        data = write_single(voices[0])
-    else:
-        data = write_cartridge(voices + [Dx7Voice.init_voice()] * (CARTRIDGE_VOICE_COUNT - len(voices)))
-    atomic_write_bytes(output, data)
-    return {"output": str(output), "bytes": len(data), "voices": report}
+    return voices, report
 
 
+def _one_voice_entry(instrument, instrument_path: Path, number: int | None, measure: bool, voices: list) -> dict:
+    """Appends the program's one voice to ``voices``; its report entry lists each zone (and its loss)."""
+    if not isinstance(instrument, Bank):
+        instrument = Bank(programs=[Program(program=0, zones=[Zone(patch="patch", root_key=instrument.pitch.reference_note)],
+                                            name=instrument.name)], name=instrument.name, patches={"patch": instrument})
+    programs = sorted(instrument.programs, key=lambda entry: (entry.bank, entry.program))
+    chosen = programs[0] if number is None else next((entry for entry in programs if entry.program == number), None)
+    if chosen is None:
+        raise PatchError(f"--program {number}: no such program in the bank", instrument_path)
+    labels = [f"program {chosen.bank}:{chosen.program} zone {index}" for index in range(len(chosen.zones))]
+    patches = [instrument.patch_for(zone) for zone in chosen.zones]
+    voice, losses = one_voice(chosen, patches, labels, instrument_path)
+    voice = voice.with_name(_dx7_name(chosen.name or voice.name))
+    voices.append(voice)
+    zones = []
+    for label, zone, patch in zip(labels, chosen.zones, patches, strict=True):
+        entry = {"from": label, "root_key": zone.root_key}
+        if measure:
+            entry["loss_db"] = round(export_loss_db(patch, voice, zone.root_key), 3)
+        zones.append(entry)
+    return {"voice": voice.name, "from": f"program {chosen.bank}:{chosen.program}", "not_kept": losses, "zones": zones}

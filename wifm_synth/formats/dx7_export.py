@@ -150,22 +150,12 @@ def _envelope_values(operator, values: dict[str, int]) -> dict[str, int]:
 
 
 def _fitted_eg(segments, start: dict[str, int], output: int, reference: int, rate_steps: int) -> dict[str, int]:
-    """EG rates and levels 1–3 whose held curve is closest to the patch's envelope in dB over time.
-
-    Coordinate descent from ``start`` (the stage-by-stage mapping) on the mean absolute dB difference,
-    both curves floored 60 dB below the envelope's peak, sampled densely over the first 0.1 s (the
-    attack) and evenly over the rest of the envelope and as long again after it (the held level).
-    """
-    ends = np.cumsum([duration for duration, _ in segments])
-    levels = np.array([level for _, level in segments])
-    horizon = max(2.0 * ends[-1], 0.5)
-    times = np.concatenate([np.linspace(0.0, 0.1, 128, endpoint=False), np.linspace(0.1, horizon, 384)])
-    floor = levels.max() - _EG_FIT_RANGE_DB
-    goal = np.maximum(envelope_levels_db(np.maximum(times, 1e-9), ends, levels), floor)
+    """EG rates and levels 1–3 whose held curve is closest to the patch's envelope in dB over time:
+    coordinate descent from ``start`` (the stage-by-stage mapping) on ``eg_distance_db``."""
+    distance = eg_distance_db(segments)
 
     def cost(values):
-        return float(np.mean(np.abs(np.maximum(dx7.held_eg_db(values, output, rate_steps, reference, times), floor)
-                                    - goal)))
+        return distance(values, output, rate_steps, reference)
 
     best = {name: start[name] for name in _EG_FITTED}
     best_cost = cost(best)
@@ -182,6 +172,24 @@ def _fitted_eg(segments, start: dict[str, int], output: int, reference: int, rat
                 if trial_cost < best_cost - 1e-9:
                     best, best_cost, improved = trial, trial_cost, True
     return best
+
+
+def eg_distance_db(segments):
+    """The mean absolute dB difference between the DX7 held EG (``values``, ``output``, ``rate_steps``,
+    ``reference`` as ``dx7.held_eg_db`` takes them) and the native envelope ``segments``, both floored
+    60 dB below the envelope's peak, sampled densely over the first 0.1 s (the attack) and evenly over
+    the rest of the envelope and as long again after it (the held level)."""
+    ends = np.cumsum([duration for duration, _ in segments])
+    levels = np.array([level for _, level in segments])
+    horizon = max(2.0 * ends[-1], 0.5)
+    times = np.concatenate([np.linspace(0.0, 0.1, 128, endpoint=False), np.linspace(0.1, horizon, 384)])
+    floor = levels.max() - _EG_FIT_RANGE_DB
+    goal = np.maximum(envelope_levels_db(np.maximum(times, 1e-9), ends, levels), floor)
+
+    def distance(values, output: int, rate_steps: int, reference: int) -> float:
+        return float(np.mean(np.abs(np.maximum(dx7.held_eg_db(values, output, rate_steps, reference, times), floor)
+                                    - goal)))
+    return distance
 
 
 def _voice_values(patch: Patch) -> dict[str, int]:
@@ -220,7 +228,7 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
     """The DX7 voice for ``patch`` and what of the patch it does not keep (empty when exact)."""
     stored = dx7.stored_voice(patch)
     if stored is not None:
-        name = _dx7_name(patch.name)
+        name = dx7_name(patch.name)
         return (stored if name == stored.name.strip() else stored.with_name(name)), []
     algorithm, slots, losses = place_on_algorithm(patch)
     if patch.pitch_envelope.release_cents != patch.pitch_envelope.start_cents:
@@ -237,10 +245,10 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
     if patch.lfo.amp_depth_db > 0:
         for slot in topology.carrier_indices:
             voice = voice.with_operator(slot + 1, amp_mod_sensitivity=3)
-    voice = voice.with_values(**_voice_values(patch)).with_name(_dx7_name(patch.name))
+    voice = voice.with_values(**_voice_values(patch)).with_name(dx7_name(patch.name))
     return voice, losses
 
 
-def _dx7_name(name: str) -> str:
+def dx7_name(name: str) -> str:
     """At most 10 printable ASCII characters of ``name``."""
     return "".join(character if 32 <= ord(character) < 127 else "?" for character in name)[:10]

@@ -115,8 +115,13 @@ def rate_scaling_steps(key: int, sensitivity: int) -> int:
 
 def output_units(operator: dict[str, int], key: int, velocity: int) -> int:
     """The operator's output level at ``key`` and ``velocity`` in level units (before the EG)."""
-    steps = min(127, scaled_output_level(operator["output_level"]) + key_scaling_steps(key, operator))
-    return max(0, (steps << 5) + velocity_units(velocity, operator["key_velocity_sensitivity"]))
+    steps = scaled_output_level(operator["output_level"]) + key_scaling_steps(key, operator)
+    return output_units_of_steps(steps, velocity_units(velocity, operator["key_velocity_sensitivity"]))
+
+
+def output_units_of_steps(steps: int, velocity_change: int) -> int:
+    """Output level (units) of an output level plus key scaling of ``steps`` (0..127 scale, capped at 127)."""
+    return max(0, (min(127, steps) << 5) + velocity_change)
 
 
 def output_units_by_key(operator: dict[str, int], velocity: int) -> np.ndarray:
