@@ -157,12 +157,16 @@ def _fitted_eg(segments, start: dict[str, int], output: int, reference: int, rat
     def cost(values):
         return distance(values, output, rate_steps, reference)
 
-    best = {name: start[name] for name in _EG_FITTED}
-    best_cost = cost(best)
+    return descend({name: start[name] for name in _EG_FITTED}, _EG_FITTED, cost)[0]
+
+
+def descend(start: dict[str, int], names, cost) -> tuple[dict[str, int], float]:
+    """Coordinate descent over the 0..99 values ``names`` from ``start``: (best values, their cost)."""
+    best, best_cost = dict(start), cost(start)
     improved = True
     while improved:
         improved = False
-        for name in _EG_FITTED:
+        for name in names:
             for step in (1, -1, 2, -2, 4, -4, 8, -8, 16, -16):
                 value = best[name] + step
                 if not 0 <= value <= 99:
@@ -171,7 +175,7 @@ def _fitted_eg(segments, start: dict[str, int], output: int, reference: int, rat
                 trial_cost = cost(trial)
                 if trial_cost < best_cost - 1e-9:
                     best, best_cost, improved = trial, trial_cost, True
-    return best
+    return best, best_cost
 
 
 def eg_distance_db(segments):

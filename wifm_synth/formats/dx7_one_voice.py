@@ -20,7 +20,7 @@ from wifm_synth.engine.tables import patch_row
 from wifm_synth.errors import PatchError
 from wifm_synth.formats import dx7_patch as dx7
 from wifm_synth.formats.bank_json import Program
-from wifm_synth.formats.dx7_export import eg_distance_db, export_voice, place_on_algorithm
+from wifm_synth.formats.dx7_export import descend, eg_distance_db, export_voice, place_on_algorithm
 from wifm_synth.formats.dx7_voice import Dx7Voice
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCALING_GAIN_CEILING_DB
@@ -32,6 +32,9 @@ _OUTPUT_LEVELS = range(100)
 # Among fits equally close, the shallowest: no keyboard scaling is invented where no zone asks for it.
 _DEPTH_PENALTY_DB2 = 1e-6
 _SILENT_AMPLITUDE = 1e-9
+_EG_RATES = ("eg_rate_1", "eg_rate_2", "eg_rate_3")
+_LEVEL_SCALING = ("output_level", "level_scaling_break_point", "level_scaling_left_curve", "level_scaling_left_depth",
+                  "level_scaling_right_curve", "level_scaling_right_depth")
 
 
 def base_zone(program: Program) -> int:
@@ -110,21 +113,24 @@ def fit_level_scaling(values: dict[str, int], keys: list[int], goals: np.ndarray
             "level_scaling_right_curve": right_pick // len(_DEPTHS), "level_scaling_right_depth": right_pick % len(_DEPTHS)}
 
 
-def fit_rate_scaling(values: dict[str, int], keys: list[int], envelopes: list, velocity: int) -> int:
-    """The rate scaling 0–7 whose held EG at each zone's root key is closest (``eg_distance_db``, summed) to
-    that zone's envelope; the current one unless another is strictly closer."""
+def fit_rate_scaling(values: dict[str, int], keys: list[int], envelopes: list, velocity: int) -> dict[str, int]:
+    """Rate scaling 0–7 and EG rates 1–3 whose held EG at each zone's root key is closest (``eg_distance_db``,
+    summed over the zones) to that zone's envelope: for each rate scaling the rates are refitted by coordinate
+    descent from the exported ones; the exported values stay unless another rate scaling is strictly closer."""
     distances = [eg_distance_db(envelope.segments) for envelope in envelopes]
+    outputs = [dx7.output_units(values, key, velocity) for key in keys]
 
-    def cost(rate_scaling: int) -> float:
-        total = 0.0
-        for key, distance in zip(keys, distances, strict=True):
-            output = dx7.output_units(values, key, velocity)
-            total += distance(values, output, dx7.rate_scaling_steps(key, rate_scaling), dx7.eg_level_units(99, output))
-        return total
+    def cost(trial: dict[str, int]) -> float:
+        return sum(distance(trial, output, dx7.rate_scaling_steps(key, trial["rate_scaling"]),
+                            dx7.eg_level_units(99, output))
+                   for key, output, distance in zip(keys, outputs, distances, strict=True))
 
-    costs = {rate_scaling: cost(rate_scaling) for rate_scaling in range(8)}
-    best = min(costs, key=costs.get)
-    return best if costs[best] < costs[values["rate_scaling"]] - 1e-9 else values["rate_scaling"]
+    best, best_cost = values, cost(values)
+    for rate_scaling in range(8):
+        trial, trial_cost = descend(values | {"rate_scaling": rate_scaling}, _EG_RATES, cost)
+        if trial_cost < best_cost - 1e-9:
+            best, best_cost = trial, trial_cost
+    return {name: best[name] for name in ("rate_scaling", *_EG_RATES)}
 
 
 def one_voice(program: Program, patches: list[Patch], labels: list[str], source,
@@ -144,11 +150,9 @@ def one_voice(program: Program, patches: list[Patch], labels: list[str], source,
                                                                                                        strict=True)])
         values = voice.operator(slot + 1)
         values |= fit_level_scaling(values, keys, goals, velocity, table)
-        values["rate_scaling"] = fit_rate_scaling(values, keys, [patch.operators[index].envelope for patch in patches],
-                                                  velocity)
-        voice = voice.with_operator(slot + 1, **{name: values[name] for name in (
-            "output_level", "level_scaling_break_point", "level_scaling_left_curve", "level_scaling_left_depth",
-            "level_scaling_right_curve", "level_scaling_right_depth", "rate_scaling")})
+        values |= fit_rate_scaling(values, keys, [patch.operators[index].envelope for patch in patches], velocity)
+        voice = voice.with_operator(slot + 1, **{name: values[name] for name in (*_LEVEL_SCALING, "rate_scaling",
+                                                                                 *_EG_RATES)})
     if len(program.zones) > 1:
         losses = [*losses, "zones other than the one nearest the reference key (kept only as level and rate scaling)"]
     return voice, losses
