@@ -6,6 +6,7 @@ operator levels (no key scaling of its own). A good one-voice export puts the sc
 """
 
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -19,7 +20,11 @@ from wifm_synth.formats.bank_json import Bank, Program, Zone, save_bank
 from wifm_synth.formats.dx7_bank import export_loss_db
 from wifm_synth.formats.dx7_export import export_voice
 from wifm_synth.formats.dx7_one_voice import one_voice
-from wifm_synth.formats.dx7_sysex import CARTRIDGE_MESSAGE_SIZE, SINGLE_MESSAGE_SIZE, Dx7Voice
+from wifm_synth.formats.dx7_sysex import (
+    CARTRIDGE_MESSAGE_SIZE,
+    SINGLE_MESSAGE_SIZE,
+    Dx7Voice,
+)
 
 ROOT_KEYS = (36, 48, 60, 72, 84)
 SCALED_SLOTS = (1, 2)
@@ -51,7 +56,7 @@ def _zone_patch(voice: Dx7Voice, key: int, **operator_changes):
 
 def _bank(patches) -> Bank:
     keys = [patch.pitch.reference_note for patch in patches]
-    edges = [0, *((low + high) // 2 + 1 for low, high in zip(keys, keys[1:], strict=False)), 128]  # tile 0..127
+    edges = [0, *((low + high) // 2 + 1 for low, high in itertools.pairwise(keys)), 128]  # tile 0..127
     zones = [Zone(patch=f"zone_{index}.json", root_key=key, key_lo=edges[index], key_hi=edges[index + 1] - 1)
              for index, key in enumerate(keys)]
     return Bank(programs=[Program(program=0, zones=zones, name="split")], name="split",

@@ -20,7 +20,12 @@ from wifm_synth.engine.tables import patch_row
 from wifm_synth.errors import PatchError
 from wifm_synth.formats import dx7_patch as dx7
 from wifm_synth.formats.bank_json import Program
-from wifm_synth.formats.dx7_export import descend, eg_distance_db, export_voice, place_on_algorithm
+from wifm_synth.formats.dx7_export import (
+    descend,
+    eg_distance_db,
+    export_voice,
+    place_on_algorithm,
+)
 from wifm_synth.formats.dx7_voice import Dx7Voice
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCALING_GAIN_CEILING_DB
