@@ -24,6 +24,7 @@ from wifm_synth.formats.dx7_sysex import (
     CARTRIDGE_MESSAGE_SIZE,
     SINGLE_MESSAGE_SIZE,
     Dx7Voice,
+    write_single,
 )
 
 ROOT_KEYS = (36, 48, 60, 72, 84)
@@ -157,3 +158,11 @@ def test_program_without_one_voice_is_refused(tmp_path, capsys):
     assert main(["syx", "export", str(tmp_path / "bank.json"), "-o", str(tmp_path / "x.syx"), "--program", "0"]) == 2
     assert "--program needs --one-voice" in capsys.readouterr().err
     assert not (tmp_path / "x.syx").exists()
+
+
+def test_a_one_zone_program_exports_its_voice_unchanged(tmp_path):
+    original = _original()
+    (tmp_path / "one.syx").write_bytes(write_single(original))
+    out = tmp_path / "back.syx"
+    assert main(["syx", "export", str(tmp_path / "one.syx"), "-o", str(out), "--one-voice", "--single"]) == 0
+    assert out.read_bytes() == write_single(original)

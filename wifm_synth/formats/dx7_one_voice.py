@@ -144,6 +144,8 @@ def one_voice(program: Program, patches: list[Patch], labels: list[str], source,
     algorithm, slots = check_same_routing(patches, labels, source)
     base = base_zone(program)
     voice, losses = export_voice(patches[base])
+    if len(patches) == 1:  # nothing to fit: the plain export (a DX7 voice's own scaling, byte for byte)
+        return voice, losses
     topology = Topology.from_algorithm(algorithm)
     keys = [zone.root_key for zone in program.zones]
     table = _ScalingTable(keys)
@@ -158,6 +160,4 @@ def one_voice(program: Program, patches: list[Patch], labels: list[str], source,
         values |= fit_rate_scaling(values, keys, [patch.operators[index].envelope for patch in patches], velocity)
         voice = voice.with_operator(slot + 1, **{name: values[name] for name in (*_LEVEL_SCALING, "rate_scaling",
                                                                                  *_EG_RATES)})
-    if len(program.zones) > 1:
-        losses = [*losses, "zones other than the one nearest the reference key (kept only as level and rate scaling)"]
-    return voice, losses
+    return voice, [*losses, "zones other than the one nearest the reference key (kept only as level and rate scaling)"]
