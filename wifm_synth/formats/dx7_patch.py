@@ -25,6 +25,7 @@ The voice itself is kept in ``metadata["dx7"]`` so that an unchanged patch expor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -408,6 +409,8 @@ def stored_voice(patch: Patch) -> Dx7Voice | None:
     except (KeyError, TypeError, ValueError, PatchError):  # a malformed record: export by fitting instead
         return None
     compiled = compile_voice(voice.clamped())
+    if dataclasses.replace(compiled, name=patch.name, metadata=patch.metadata) == patch:
+        return voice  # equal fields: the documents are equal too, no need to build them
     same = {key: value for key, value in compiled.to_dict().items() if key not in ("metadata", "name")}
     mine = {key: value for key, value in patch.to_dict().items() if key not in ("metadata", "name")}
     return voice if same == mine else None
