@@ -396,6 +396,7 @@ def compile_voice(voice: Dx7Voice) -> Patch:
     return Patch(name=voice.name.strip() or "untitled", pitch=Pitch(REFERENCE_NOTE, REFERENCE_VELOCITY, 0.0),
                  algorithm=voice.algorithm_number, operators=operators, lfo=lfo,
                  pitch_envelope=pitch_envelope(parameters),
+                 oscillator_key_sync=bool(parameters["oscillator_key_sync"]),
                  metadata={"dx7": {"voice": voice.raw.hex(), "packed_spare_bits": voice.packed_spare_bits.hex()}})
 
 
