@@ -116,6 +116,15 @@ def operator_hz(patch: Patch, operator: Operator, note: int, a4_hz: float = 440.
     return operator.ratio * key_hz * 2 ** (operator.detune_cents / 1200)
 
 
+def operator_start_phase(patch: Patch, operator: Operator, note: int, frame: int, sample_rate: int) -> float:
+    """Phase (cycles) at note-on: 0 with key sync, else that of an oscillator at the operator's
+    frequency (A4 = 440 Hz, as the engine's note-on computes it) running since frame 0."""
+    if patch.oscillator_key_sync:
+        return 0.0
+    cycles = operator_hz(patch, operator, note) * (frame / sample_rate)
+    return cycles - np.floor(cycles)
+
+
 def render_operator(modulation, phase, increment, gain_start, gain_end):
     """One span of a feedback-free operator; returns (output, next phase)."""
     count = len(modulation)
@@ -141,9 +150,11 @@ def render_operator_feedback(modulation, phase, increment, gain_start, gain_end,
 
 
 def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_frame: int | None,
-                 sample_rate: int = 48000, mod_wheel: int = 0, a4_hz: float = 440.0, soft: bool = False) -> np.ndarray:
+                 sample_rate: int = 48000, mod_wheel: int = 0, a4_hz: float = 440.0, soft: bool = False,
+                 note_on_frame: int = 0) -> np.ndarray:
     """Mono output of one voice started at frame 0, spans cut at the 64-frame grid and the release;
-    ``soft``: struck with the soft pedal down."""
+    ``soft``: struck with the soft pedal down; ``note_on_frame``: the engine's frame count at the note-on,
+    where free-running oscillators (``oscillator_key_sync`` false) have got to."""
     topology = patch.check_routing()
     carriers, modulators, order = topology.carriers, topology.modulators, topology.order
     feedback = [operator.feedback for operator in patch.operators]
@@ -168,7 +179,7 @@ def render_voice(patch: Patch, note: int, velocity: int, n_frames: int, release_
         gain = envelope_at(k, frame) * scales[k]
         return gain * tremolo(patch, frame / sample_rate) if carriers[k] else gain
 
-    phases = [0.0] * len(operators)
+    phases = [operator_start_phase(patch, op, note, note_on_frame, sample_rate) for op in operators]
     gains = [gain_at(k, 0) for k in range(len(operators))]
     histories = [(0.0, 0.0)] * len(operators)
     output = np.zeros(padded_frames)

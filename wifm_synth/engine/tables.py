@@ -90,9 +90,11 @@ class PatchTableLayout:
 
 
 def _numeric_fields(schema: PatchSchema, scope: str, attributes: tuple[str, ...] = ()) -> list[tuple[str, tuple]]:
-    """(key, attributes) of the numeric fields of ``scope``, then of the objects nested in it (not in lists)."""
+    """(key, attributes) of the numeric and boolean (0/1) fields of ``scope``, then of the objects nested in it
+    (not in lists)."""
     fields = schema.fields(scope)
-    found = [(field.key, (*attributes, field.name)) for field in fields if field.numeric and field.in_patch_table]
+    found = [(field.key, (*attributes, field.name)) for field in fields
+             if (field.numeric or field.kind is Kind.BOOLEAN) and field.in_patch_table]
     for field in fields:
         if field.kind is Kind.GROUP:
             found += _numeric_fields(schema, field.child, (*attributes, field.name))
@@ -137,6 +139,7 @@ LFO_PITCH_CENTS = LAYOUT.column("lfo.pitch_depth_cents")
 LFO_AMP_DB = LAYOUT.column("lfo.amp_depth_db")
 LFO_WAVE = LAYOUT.column("lfo.wave")
 LFO_START_PHASE = LAYOUT.column("lfo.start_phase")
+OSCILLATOR_KEY_SYNC = LAYOUT.column("patch.oscillator_key_sync")  # 1: phases start at 0; 0: free-running
 LFO_SINE, LFO_TRIANGLE, LFO_SAW_DOWN, LFO_SAW_UP, LFO_SQUARE, LFO_SAMPLE_AND_HOLD = range(6)  # lfo.wave codes
 PITCH_ENV_START_CENTS = LAYOUT.column("pitch_envelope.start_cents")
 PITCH_ENV_STAGES = LAYOUT.column("pitch_envelope.stage_1_s")  # then (seconds, cents) for stages 1, 2, 3

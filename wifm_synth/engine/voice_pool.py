@@ -59,6 +59,7 @@ from wifm_synth.engine.tables import (
     OPERATOR_COUNT,
     OPERATOR_WIDTH,
     OPERATORS,
+    OSCILLATOR_KEY_SYNC,
     REFERENCE_NOTE,
     REFERENCE_VELOCITY,
     TUNE_CENTS,
@@ -92,6 +93,8 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
     velocity_ratio = math.log10(velocity / patch_table[patch, REFERENCE_VELOCITY])
     start_tremolo = tremolo(patch_table, patch, 0.0)
     soft = state.channel_ints[CHANNEL_SOFT, channel] != 0
+    key_sync = patch_table[patch, OSCILLATOR_KEY_SYNC] != 0.0
+    sample_rate = state.engine[ENGINE_SAMPLE_RATE]
     for operator in range(routing_table[patch, OPERATOR_COUNT]):
         base = OPERATORS + operator * OPERATOR_WIDTH
         fixed_hz = patch_table[patch, base + OP_FIXED_HZ]
@@ -108,7 +111,9 @@ def start_voice(state, voice, channel, key, velocity, patch, frame):
             scale_db += SOFT_PEDAL_CARRIER_DB if routing_table[patch, IS_CARRIER + operator] else SOFT_PEDAL_MODULATOR_DB
         scale = db_to_amplitude(scale_db)
         envelope, _ = held_envelope(patch_table, patch, operator, 0.0)
-        operators[OPERATOR_PHASE, operator, voice] = 0.0
+        # Key sync off: where an oscillator running at this frequency since frame 0 is now (deterministic).
+        cycles = 0.0 if key_sync else operators[OPERATOR_HZ, operator, voice] * (frame / sample_rate)
+        operators[OPERATOR_PHASE, operator, voice] = cycles - math.floor(cycles)
         operators[OPERATOR_SCALE, operator, voice] = scale
         operators[OPERATOR_TIME_RATE, operator, voice] = 2.0 ** (patch_table[patch, base + OP_RATE_SCALING] * key_offset / 12.0)
         operators[OPERATOR_ENVELOPE, operator, voice] = envelope

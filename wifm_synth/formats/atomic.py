@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -76,7 +77,10 @@ def _temporary_pattern(name: str, suffix: str) -> re.Pattern[str]:
 def clear_stale_temporaries(directory: Path, name: str, suffix: str) -> None:
     """Remove the temporaries of output ``name`` in ``directory`` that no running writer holds locked:
     what a killed run (SIGKILL, power loss) left behind."""
-    pattern = _temporary_pattern(name, suffix)
+    _clear_stale_matching(directory, _temporary_pattern(name, suffix))
+
+
+def _clear_stale_matching(directory: Path, pattern: re.Pattern[str]) -> None:
     try:
         candidates = [entry for entry in os.scandir(directory) if pattern.match(entry.name)]
     except OSError:  # an unreadable folder: atomic_output's own error names it
@@ -148,13 +152,112 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         os.fsync(stream.fileno())
 
 
-_INNERMOST_NUMERIC_LIST = re.compile(r'\[\s+([^\[\]{}"]*?)\s+\]')
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Write several files, each atomically, with one pass of syncing: every temporary is written and
+    locked first (as ``atomic_output`` does, so a killed run's leftovers are cleared by the next), then all
+    are fsynced, then each replaces its target in the order given (the file that references the others
+    last). One scan per folder for leftovers instead of one per file. A crash
+    leaves each target either old or new, never half-written."""
+    by_folder: dict[Path, list[Path]] = {}
+    for target in files:
+        by_folder.setdefault(target.parent if str(target.parent) else Path("."), []).append(target)
+    for directory, targets in by_folder.items():  # one scan of each folder for all its outputs' leftovers
+        _clear_stale_matching(directory, re.compile("|".join(
+            _temporary_pattern(target.name, target.suffix).pattern for target in targets)))
+    written: list[tuple[int, Path, Path]] = []  # (locked handle, temporary, target)
+    try:
+        for target, data in files.items():
+            directory = target.parent if str(target.parent) else Path(".")
+            if target.is_dir():
+                raise OutputError("is a folder, expected a file name", target)
+            try:
+                handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=directory)
+            except OSError as exc:
+                raise OutputError(f"cannot write here ({exc.strerror})", target) from None
+            lock_descriptor(handle)
+            written.append((handle, Path(temp_name), target))
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(handle, view):]
+                os.chmod(temp_name, _OUTPUT_MODE)
+            except OSError as exc:
+                if exc.errno not in _OUTPUT_FULL:
+                    raise
+                raise OutputError(f"cannot write ({exc.strerror})", target) from None
+        for handle, _, target in written:  # all data first, then all renames: no rename waits for a sync
+            try:
+                os.fsync(handle)
+            except OSError as exc:
+                raise OutputError(f"cannot write ({exc.strerror})", target) from None
+        for _, temp, target in written:
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                raise OutputError(f"cannot write ({exc.strerror})", target) from None
+    except BaseException:
+        for _, temp, _ in written:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        raise
+    finally:
+        for handle, _, _ in written:
+            os.close(handle)
 
 
 def readable_json(document: object) -> str:
-    """Indented JSON with lists of numbers (envelope segments, modulators) kept on one line."""
-    text = json.dumps(document, indent=2, allow_nan=False)
-    return _INNERMOST_NUMERIC_LIST.sub(lambda match: "[" + re.sub(r",\s+", ", ", match.group(1)) + "]", text) + "\n"
+    """Indented JSON (2 spaces) with lists of numbers (envelope segments, modulators) kept on one line.
+
+    Built here rather than by ``json.dumps(indent=2)``, whose indenting encoder is pure Python and the
+    main cost of writing a bank; the scalars and the one-line lists go through json's C encoder."""
+    parts: list[str] = []
+    _append_readable(document, "", parts)
+    parts.append("\n")
+    return "".join(parts)
+
+
+_ONE_LINE = (int, float, bool, type(None))
+_ENCODE_STRING = json.encoder.encode_basestring_ascii  # what json.dumps uses for strings (ensure_ascii)
+_ENCODE_ONE_LINE = json.JSONEncoder(allow_nan=False).encode  # C encoder, separators ", "
+
+
+def _scalar(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return _ENCODE_STRING(value)
+    return json.dumps(value, allow_nan=False)  # anything else: json's own answer (empty containers, errors)
+
+
+def _append_readable(value: object, indent: str, parts: list[str]) -> None:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        parts.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            parts.append(("\n" if index == 0 else ",\n") + inner + _ENCODE_STRING(str(key)) + ": ")
+            _append_readable(item, inner, parts)
+        parts.append("\n" + indent + "}")
+    elif isinstance(value, (list, tuple)) and value:
+        if all(isinstance(item, _ONE_LINE) for item in value):
+            parts.append(_ENCODE_ONE_LINE(value))
+            return
+        parts.append("[")
+        for index, item in enumerate(value):
+            parts.append(("\n" if index == 0 else ",\n") + inner)
+            _append_readable(item, inner, parts)
+        parts.append("\n" + indent + "]")
+    else:
+        parts.append(_scalar(value))
 
 
 def atomic_write_json(path: str | os.PathLike, document: object) -> None:

@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 
 from wifm_synth.errors import OutputError, PatchError
-from wifm_synth.formats.atomic import atomic_write_json, read_json
+from wifm_synth.formats.atomic import atomic_write_files, read_json, readable_json
 from wifm_synth.formats.fields import FieldReader, read_document
 from wifm_synth.formats.inputs import is_existing_file
 from wifm_synth.formats.patch_json import (
     PATCH_FORMAT,
     Patch,
     load_patch,
+    patch_document_bytes,
     patch_from_dict,
-    save_patch,
 )
 from wifm_synth.library.zones import (
     KEY_RANGE,
@@ -242,11 +242,13 @@ def load_bank(path: str | os.PathLike) -> Bank:
     return _load_patches(bank_from_dict(read_json(path), path), Path(path))
 
 
-def save_bank(bank: Bank, path: str | os.PathLike) -> None:
-    """Write the bank's loaded patches (beside it, at their relative paths), then the bank file; each atomically.
+def save_bank(bank: Bank, path: str | os.PathLike, patches_checked: bool = False) -> None:
+    """Write the bank's loaded patches (beside it, at their relative paths), then the bank file; each atomically,
+    synced together.
 
     A zone whose patch is not in ``bank.patches`` must already exist on disk, so the written bank
-    never references a missing file.
+    never references a missing file. Each patch document is read back before writing unless
+    ``patches_checked`` (patches just built by code whose output is already validated, a DX7 compile).
     """
     bank_path = Path(path)
     document = bank.to_dict()
@@ -258,14 +260,16 @@ def save_bank(bank: Bank, path: str | os.PathLike) -> None:
             if zone.patch not in bank.patches and not _patch_file(bank_path, zone.patch).is_file():
                 raise PatchError(f"programs[{program_index}].zones[{zone_index}].patch: "
                                  f"{zone.patch!r} is neither loaded nor on disk", bank_path)
+    files = {}
     for relative, patch in bank.patches.items():
         patch_path = _patch_file(bank_path, relative)
         try:
             patch_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder ({exc.strerror})", patch_path.parent) from None
-        save_patch(patch, patch_path)
-    atomic_write_json(bank_path, document)
+        files[patch_path] = patch_document_bytes(patch, patch_path, check=not patches_checked)
+    files[bank_path] = readable_json(document).encode()  # last: it references the patches
+    atomic_write_files(files)
 
 
 def load_instrument(path: str | os.PathLike, strict_syx: bool = False) -> Patch | Bank:

@@ -68,9 +68,9 @@ def import_command(source: Path, output: Path, strict: bool = False) -> dict:
     if not output.parent.is_dir():
         raise OutputError("output folder does not exist", output.parent)
     output.mkdir(exist_ok=True)
-    save_bank(bank, output / "bank.json")
-    losses = {program.name: compile_losses(voice) for program, voice in zip(bank.programs, read.voices, strict=True)
-              if compile_losses(voice)}
+    save_bank(bank, output / "bank.json", patches_checked=True)
+    losses = {program.name: lost for program, voice in zip(bank.programs, read.voices, strict=True)
+              if (lost := compile_losses(voice))}
     return {"bank": str(output / "bank.json"), "programs": len(bank.programs), "not_played": losses}
 
 

@@ -249,8 +249,8 @@ def export_voice(patch: Patch) -> tuple[Dx7Voice, list[str]]:
     if patch.lfo.amp_depth_db > 0:
         for slot in topology.carrier_indices:
             voice = voice.with_operator(slot + 1, amp_mod_sensitivity=3)
-    voice = voice.with_values(**_voice_values(patch)).with_name(dx7_name(patch.name))
-    return voice, losses
+    voice = voice.with_values(**_voice_values(patch), oscillator_key_sync=int(patch.oscillator_key_sync))
+    return voice.with_name(dx7_name(patch.name)), losses
 
 
 def dx7_name(name: str) -> str:

@@ -25,6 +25,7 @@ The voice itself is kept in ``metadata["dx7"]`` so that an unchanged patch expor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -400,6 +401,7 @@ def compile_voice(voice: Dx7Voice) -> Patch:
     return Patch(name=voice.name.strip() or "untitled", pitch=Pitch(REFERENCE_NOTE, REFERENCE_VELOCITY, 0.0),
                  algorithm=voice.algorithm_number, operators=operators, lfo=lfo,
                  pitch_envelope=pitch_envelope(parameters),
+                 oscillator_key_sync=bool(parameters["oscillator_key_sync"]),
                  metadata={"dx7": {"voice": voice.raw.hex(), "packed_spare_bits": voice.packed_spare_bits.hex()}})
 
 
@@ -413,6 +415,8 @@ def stored_voice(patch: Patch) -> Dx7Voice | None:
     except (KeyError, TypeError, ValueError, PatchError):  # a malformed record: export by fitting instead
         return None
     compiled = compile_voice(voice.clamped())
+    if dataclasses.replace(compiled, name=patch.name, metadata=patch.metadata) == patch:
+        return voice  # equal fields: the documents are equal too, no need to build them
     same = {key: value for key, value in compiled.to_dict().items() if key not in ("metadata", "name")}
     mine = {key: value for key, value in patch.to_dict().items() if key not in ("metadata", "name")}
     return voice if same == mine else None

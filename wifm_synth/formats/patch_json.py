@@ -11,7 +11,7 @@ import copy
 import os
 from typing import Any
 
-from wifm_synth.formats.atomic import atomic_write_json, read_json
+from wifm_synth.formats.atomic import atomic_write_bytes, read_json, readable_json
 from wifm_synth.formats.fields import FieldReader, read_document
 from wifm_synth.voice.patch import Patch, patch_classes
 from wifm_synth.voice.schema import (
@@ -44,11 +44,17 @@ def load_patch(path: str | os.PathLike) -> Patch:
     return patch_from_dict(read_json(path), path)
 
 
+def patch_document_bytes(patch: Patch, path: str | os.PathLike, check: bool = True) -> bytes:
+    """The file's bytes for ``patch`` at ``path``; ``check``: validated by reading the document back."""
+    document = patch_to_dict(patch)
+    if check:
+        patch_from_dict(document, path, type(patch).schema)
+    return readable_json(document).encode()
+
+
 def save_patch(patch: Patch, path: str | os.PathLike) -> None:
     """Validate (round-trip) then write atomically."""
-    document = patch_to_dict(patch)
-    patch_from_dict(document, path, type(patch).schema)
-    atomic_write_json(path, document)
+    atomic_write_bytes(path, patch_document_bytes(patch, path))
 
 
 def _read_object(fields: FieldReader, schema: PatchSchema, scope: str, operator_count: int):

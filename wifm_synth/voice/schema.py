@@ -89,7 +89,8 @@ class Parameter:
     child: str | None = None  # the scope of the nested fields, for GROUP, GROUP_LIST and PAIR_LIST
     # A file must give it, although code building a Patch may leave it at its default.
     required_in_file: bool = False
-    # False for numeric fields the engine does not read from patch_table (algorithm goes to routing_table).
+    # False for numeric and boolean fields the engine does not read from patch_table (algorithm and carrier
+    # go to routing_table).
     in_patch_table: bool = True
 
     @property
@@ -172,6 +173,9 @@ SCHEMA = PatchSchema(
                   default=MappingProxyType({})),
         Parameter(PATCH, "pitch_envelope", Kind.GROUP, "pitch offset over time (a DX7 pitch EG)",
                   child=PITCH_ENVELOPE),
+        Parameter(PATCH, "oscillator_key_sync", Kind.BOOLEAN,
+                  "operators start at phase 0 on note-on; false: they run freely (a DX7's OSC KEY SYNC off)",
+                  default=True),
 
         Parameter(PITCH, "reference_note", Kind.INTEGER, "the key the patch was fitted at; key scaling is relative to it",
                   unit="MIDI key", default=60, low=0, high=127),
@@ -217,7 +221,7 @@ SCHEMA = PatchSchema(
         Parameter(OPERATOR, "level", Kind.NUMBER,
                   "a carrier's output amplitude (1 = full scale); a modulator's peak modulation index",
                   unit="amplitude or rad", default=1.0, low=0.0, high=64.0),
-        Parameter(OPERATOR, "carrier", Kind.BOOLEAN, "summed to the output", default=True),
+        Parameter(OPERATOR, "carrier", Kind.BOOLEAN, "summed to the output", default=True, in_patch_table=False),
         Parameter(OPERATOR, "modulators", Kind.OPERATOR_INDICES, "operators whose outputs modulate this one's phase",
                   default=()),
         Parameter(OPERATOR, "feedback", Kind.NUMBER, "self-modulation index", unit="rad", default=0.0,
