@@ -33,6 +33,7 @@ from wifm_synth.drivers.midi_in import (
     CLIENT_NAME,
     NO_PORTS,
     OWN_PORT_NAME,
+    POSTED_ANSWER_S,
     MidiInput,
     api_name,
     available_apis,
@@ -51,7 +52,6 @@ JACK_HOST_API = "JACK Audio Connection Kit"
 JACK_MIDI_CLIENT_SUFFIX = "-midi"
 STATUS_POLL_S = 0.1
 RELEASE_RING_S = 0.5  # at most this long for releases to fade after stop
-LOAD_ANSWER_S = 5.0  # the MIDI pump takes a posted load within a poll; this only guards against a hang
 # The MIDI pump must get the GIL well within one period even if other Python threads are busy
 # (the default switch interval is 5 ms, about two periods at 128 frames).
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -157,7 +157,7 @@ class LivePlayer:
 
         self.midi.post("load", load)
         try:
-            return outcome.get(timeout=LOAD_ANSWER_S)
+            return outcome.get(timeout=POSTED_ANSWER_S)
         except queue.Empty:
             return "the MIDI thread did not take it (is it stuck?)"
 

@@ -46,6 +46,8 @@ from wifm_synth.midi import (
 )
 from wifm_synth.voice.patch import Patch
 
+POSTED_ANSWER_S = 5.0  # the pump runs what is posted within a poll; this only guards against a hang
+
 CLIENT_NAME = "wifm"
 ALL_PORTS = "all"
 NO_PORTS = "none"  # connect to nothing: only the own input port, for routing in qjackctl/Carla/aconnect
@@ -217,7 +219,8 @@ class MidiInput:
         self._ports: dict[str, PolledPort] = {}
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._monitor = self._notices.put if verbose else None
-        self._posted: queue.SimpleQueue[tuple[str, Callable[[EventSink, int], None]]] = queue.SimpleQueue()
+        self._posted: queue.SimpleQueue[tuple[str, Callable[[EventSink, int], None], threading.Event]] = \
+            queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="wifm-midi-in", daemon=True)
         self._last_poll_time = 0.0
@@ -239,21 +242,24 @@ class MidiInput:
             except queue.Empty:
                 return pending
 
-    def post(self, what: str, action: Callable[[EventSink, int], None]) -> None:
+    def post(self, what: str, action: Callable[[EventSink, int], None]) -> threading.Event:
         """Have the pump call ``action(sink, frame)`` at its next poll, ``frame`` being that poll's
-        (from any thread). An InputError it raises becomes the notice ``what: reason``."""
-        self._posted.put((what, action))
+        (from any thread). An InputError it raises becomes the notice ``what: reason``. The event returned
+        is set once the pump has run it: events the caller's own port receives afterwards come after it."""
+        done = threading.Event()
+        self._posted.put((what, action, done))
+        return done
 
-    def post_event(self, status: int, data1: int, data2: int) -> None:
+    def post_event(self, status: int, data1: int, data2: int) -> threading.Event:
         """Have the pump send this channel message now (the ``wifm play`` shell)."""
-        self.post("MIDI in: events dropped", lambda sink, frame: sink.send(frame, status, data1, data2))
+        return self.post("MIDI in: events dropped", lambda sink, frame: sink.send(frame, status, data1, data2))
 
-    def post_panic(self) -> None:
-        self.post("MIDI in: events dropped", send_panic)
+    def post_panic(self) -> threading.Event:
+        return self.post("MIDI in: events dropped", send_panic)
 
-    def post_patch_load(self, row: int, patch: Patch) -> None:
+    def post_patch_load(self, row: int, patch: Patch) -> threading.Event:
         """Have the pump replace patch row ``row`` by ``patch`` at its next poll."""
-        self.post("patch load", lambda sink, frame: sink.load_patch(row, patch, frame=frame))
+        return self.post("patch load", lambda sink, frame: sink.load_patch(row, patch, frame=frame))
 
     def start(self) -> MidiInput:
         self._last_poll_time = self._clock.time()
@@ -319,13 +325,15 @@ class MidiInput:
     def _run_posted(self, now: float) -> None:
         while True:
             try:
-                what, action = self._posted.get_nowait()
+                what, action, done = self._posted.get_nowait()
             except queue.Empty:
                 return
             try:
                 action(self._sink, self._clock.event_frame(now))
             except InputError as exc:  # e.g. the ring or the staging rows are full because audio stopped
                 self._notices.put(f"{what}: {exc}")
+            finally:
+                done.set()
 
     def _port_lister(self) -> rtmidi.MidiIn:
         return self._own_port.midi_in

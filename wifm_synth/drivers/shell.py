@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from wifm_synth.drivers.midi_in import POSTED_ANSWER_S
 from wifm_synth.engine.synth import checked_a4_hz, gain_amplitude
 from wifm_synth.errors import WifmError
 from wifm_synth.formats.bank_json import Bank, load_instrument
@@ -80,11 +81,20 @@ class PlayShell:
         channel_number, program_number = int(channel), int(program)
         if not 1 <= channel_number <= MIDI_CHANNELS or not 0 <= program_number <= 127:
             raise ValueError
-        self.player.midi.post_event(PROGRAM_CHANGE | (channel_number - 1), program_number, 0)
+        if not self._sent(self.player.midi.post_event(PROGRAM_CHANGE | (channel_number - 1), program_number, 0)):
+            return
         if channel_number - 1 == DRUM_CHANNEL:
             self.write("channel 10 ignores program changes (it plays the drum program)")
         else:
             self.write(f"channel {channel_number}: program {program_number}")
+
+    def _sent(self, done: threading.Event) -> bool:
+        """Whether the MIDI pump took a posted event: the shell answers once it is sent, so that what the
+        user plays next comes after it."""
+        if done.wait(POSTED_ANSWER_S):
+            return True
+        self.write("the MIDI thread did not take it (is it stuck?)")
+        return False
 
     def _command_gain(self, decibels: str) -> None:
         gain_db = float(decibels)
@@ -113,8 +123,8 @@ class PlayShell:
         self.write(f"{self.player.synth.active_voices} voices sounding")
 
     def _command_panic(self) -> None:
-        self.player.midi.post_panic()
-        self.write("all notes off")
+        if self._sent(self.player.midi.post_panic()):
+            self.write("all notes off")
 
     def _command_status(self) -> None:
         stream = self.player.stream
