@@ -129,3 +129,30 @@ def test_a_running_writers_temporary_is_kept(tmp_path):
     stale.write_bytes(b"left by a killed run")
     clear_stale_temporaries(tmp_path, "out.wav", ".wav")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out.wav"]
+
+
+def test_a_temporary_cleared_before_its_writer_locked_it_is_made_again(tmp_path, monkeypatch):
+    """Another run clearing stale temporaries can see a new temporary in the moment between its creation and
+    its lock, and remove it: the writer then makes a new one instead of writing to a removed file."""
+    import tempfile
+
+    from wifm_synth.formats import atomic
+
+    made, mkstemp = [], tempfile.mkstemp
+
+    def mkstemp_then_cleared_once(*args, **kwargs):
+        handle, name = mkstemp(*args, **kwargs)
+        made.append(name)
+        if len(made) == 1:
+            atomic.clear_stale_temporaries(tmp_path, "out.wav", ".wav")  # the other run, before the lock
+        return handle, name
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_cleared_once)
+    with atomic.atomic_output(tmp_path / "out.wav") as temp:
+        temp.write_bytes(b"whole")
+    assert len(made) == 2 and temp == Path(made[1])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.wav"]
+    assert (tmp_path / "out.wav").read_bytes() == b"whole"
+    made.clear()
+    atomic.atomic_write_files({tmp_path / "out.wav": b"again"})
+    assert len(made) == 2 and (tmp_path / "out.wav").read_bytes() == b"again"

@@ -17,6 +17,7 @@ from filelock import lock_descriptor
 
 from wifm_synth.errors import InputError, OutputError
 from wifm_synth.formats.inputs import open_input
+from wifm_synth.guards import raise_if_interrupted
 
 # mkstemp creates files readable by the owner only; finished outputs get the usual umask-based mode.
 _UMASK = os.umask(0o022)
@@ -43,12 +44,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise OutputError("is a folder, expected a file name", target)
     temp_suffix = suffix if suffix is not None else target.suffix
     clear_stale_temporaries(directory, target.name, temp_suffix)
-    try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=temp_suffix, dir=directory)
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror})", target) from None
-    lock_descriptor(handle)  # held until the handle closes, when the temporary is gone or in place
-    temp = Path(temp_name)
+    handle, temp = _locked_temporary(target, directory, temp_suffix)  # locked until the handle closes
     try:
         try:
             yield temp
@@ -56,6 +52,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
             if exc.errno not in _OUTPUT_FULL:
                 raise
             raise OutputError(f"cannot write ({exc.strerror})", target) from None
+        raise_if_interrupted()  # an interrupted run never delivers its output
         os.chmod(temp, _OUTPUT_MODE)
         try:
             os.replace(temp, target)
@@ -66,6 +63,20 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
             temp.unlink()
         raise
     finally:
+        os.close(handle)
+
+
+def _locked_temporary(target: Path, directory: Path, suffix: str) -> tuple[int, Path]:
+    """A new temporary for ``target`` in ``directory``, open and locked. Between its creation and its lock
+    another run clearing stale temporaries may see it unlocked and remove it; then it is made again."""
+    while True:
+        try:
+            handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=directory)
+        except OSError as exc:
+            raise OutputError(f"cannot write here ({exc.strerror})", target) from None
+        lock_descriptor(handle)  # waits for a clearing run that holds it; then it is gone, and seen below
+        if os.fstat(handle).st_nlink > 0:
+            return handle, Path(name)
         os.close(handle)
 
 
@@ -170,17 +181,13 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
             directory = target.parent if str(target.parent) else Path(".")
             if target.is_dir():
                 raise OutputError("is a folder, expected a file name", target)
-            try:
-                handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=directory)
-            except OSError as exc:
-                raise OutputError(f"cannot write here ({exc.strerror})", target) from None
-            lock_descriptor(handle)
-            written.append((handle, Path(temp_name), target))
+            handle, temp = _locked_temporary(target, directory, target.suffix)
+            written.append((handle, temp, target))
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(handle, view):]
-                os.chmod(temp_name, _OUTPUT_MODE)
+                os.chmod(temp, _OUTPUT_MODE)
             except OSError as exc:
                 if exc.errno not in _OUTPUT_FULL:
                     raise
@@ -190,6 +197,7 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
                 os.fsync(handle)
             except OSError as exc:
                 raise OutputError(f"cannot write ({exc.strerror})", target) from None
+        raise_if_interrupted()  # an interrupted run never delivers its outputs
         for _, temp, target in written:
             try:
                 os.replace(temp, target)
