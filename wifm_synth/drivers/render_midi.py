@@ -26,6 +26,7 @@ from wifm_synth.drivers.wav import (
     level_gain,
     output_format,
     peak_dbfs,
+    sound_write_failure,
 )
 from wifm_synth.engine import Synth
 from wifm_synth.engine.layout import BLOCK, VOICE_STAGE
@@ -39,6 +40,7 @@ from wifm_synth.formats.limits import (
     wav_container,
 )
 from wifm_synth.formats.smf import MidiSong, read_midi_file
+from wifm_synth.guards import raise_if_interrupted
 from wifm_synth.midi import (
     CC_ALL_NOTES_OFF,
     CC_BANK_LSB,
@@ -147,6 +149,7 @@ def _stream(synth: Synth, song: MidiSong, sound: soundfile.SoundFile, bar: tqdm,
               if is_system_reset(message)]  # (index of the channel message it comes before, frame)
     next_reset = 0
     while rendered < max_frames:
+        raise_if_interrupted()
         if rendered >= release_frame and not released:
             released = True
             stages = synth.state.voice_ints[VOICE_STAGE]
@@ -249,11 +252,16 @@ def render_midi_file(
                                         format=wav_container(song.end_frame + int(MAX_TAIL_S * sample_rate),
                                                              2, 4))
         except (soundfile.LibsndfileError, RuntimeError) as exc:
-            raise OutputError(f"cannot write ({exc})", out_path) from None
-        with sound, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s", desc=Path(midi_path).name,
-                     delay=PROGRESS_DELAY_S, disable=not progress, file=sys.stderr,
-                     bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") as bar:
-            rendered, peak, engine_seconds = _stream(synth, song, sound, bar, notice)
+            raise OutputError(f"cannot write ({sound_write_failure(exc, float_render)})", out_path) from None
+        try:
+            with sound, tqdm(total=song.end_frame, unit_scale=1 / sample_rate, unit="s",
+                             desc=Path(midi_path).name, delay=PROGRESS_DELAY_S, disable=not progress,
+                             file=sys.stderr,
+                             bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]") \
+                    as bar:
+                rendered, peak, engine_seconds = _stream(synth, song, sound, bar, notice)
+        except soundfile.LibsndfileError as exc:  # the scratch folder's disk filled, say
+            raise OutputError(f"cannot write ({sound_write_failure(exc, float_render)})", out_path) from None
         gain = level_gain(peak, gain_db, normalize_dbfs)
         level = convert_render(float_render, final, audio_format, gain)
     if level.limited_samples:

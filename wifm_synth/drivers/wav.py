@@ -29,6 +29,7 @@ from wifm_synth.engine.safety import (
 )
 from wifm_synth.errors import OutputError
 from wifm_synth.formats.atomic import atomic_output, scratch_folder
+from wifm_synth.guards import raise_if_interrupted
 
 WAV_SUBTYPE = "PCM_24"  # rendered audio: 24-bit PCM, which every player reads
 STDOUT = "-"  # ``-o -``: the audio goes to standard output
@@ -97,6 +98,7 @@ def delivered(path: str | os.PathLike, audio_format: AudioFormat) -> Iterator[Pa
     with scratch_folder("stdout") as folder:
         temp = folder / f"audio{audio_format.extension}"
         yield temp
+        raise_if_interrupted()
         with open(temp, "rb") as stream:
             shutil.copyfileobj(stream, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -112,7 +114,24 @@ def _writing(path: Path, target: str | os.PathLike, sample_rate: int, channels: 
                                  format=audio_format.container, subtype=audio_format.subtype) as sound:
             yield sound
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise OutputError(f"cannot write {audio_format.container} ({exc})", target) from None
+        raise OutputError(f"cannot write {audio_format.container} ({sound_write_failure(exc, path)})",
+                          target) from None
+
+
+# Below this much free space a failed sound-file write is a full disk: libsndfile reports it only as
+# "System error." (it keeps no errno), which tells the user nothing.
+_FULL_DISK_BYTES = 1 << 20
+
+
+def sound_write_failure(exc: Exception, path: Path) -> str:
+    """Why writing the sound file ``path`` failed, in words: a full disk named as such."""
+    try:
+        space = os.statvfs(path.parent)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return str(exc)
+    if space.f_bavail * space.f_frsize < _FULL_DISK_BYTES:
+        return f"no space left on device, writing in {path.parent}"
+    return str(exc)
 
 
 @dataclass
