@@ -393,12 +393,14 @@ def main(argv: list[str] | None = None) -> int:
 
     install_interruption_handlers()
     try:
-        return _run(argv)
+        status = _run(argv)
     except BaseException as error:
         # an interruption, whatever exception it became on its way out (see guards.received_interruptions)
         if not received_interruptions or isinstance(error, SystemExit):
             raise
         return 128 + received_interruptions[0]  # 130 for SIGINT, 143 for SIGTERM
+    # an interruption that C code swallowed after its last checkpoint still ends the command as interrupted
+    return 128 + received_interruptions[0] if received_interruptions else status
 
 
 def _run(argv: list[str] | None) -> int:

@@ -100,34 +100,83 @@ class Terminated(KeyboardInterrupt):  # an interruption, handled like Ctrl-C
 
 # The signals received so far (SIGINT, SIGTERM). A KeyboardInterrupt that lands inside Numba's compiler or
 # a compiled function can come out as another exception (a SystemError, a RuntimeError about a library with
-# no compiled object); the command still ends as interrupted, because this says it was.
+# no compiled object), or be swallowed by C code that clears errors (a dict lookup calling a Python __eq__);
+# the command still ends as interrupted, because this says it was (see raise_if_interrupted).
 received_interruptions: list[int] = []
 
+_REDELIVERY_DELAY_S = 0.01
 
-def _raise_interrupted(signal_number: int, _frame: object) -> None:
+
+def _interruption(signal_number: int) -> KeyboardInterrupt:
     import signal
 
-    received_interruptions.append(signal_number)
-    raise Terminated(signal_number) if signal_number == signal.SIGTERM else KeyboardInterrupt
+    return Terminated(signal_number) if signal_number == signal.SIGTERM else KeyboardInterrupt()
 
 
-_REDELIVERY_DELAY_S = 0.01
+def _redeliver_soon(signal_number: int) -> None:
+    """The signal again, from another thread a moment later, so that it lands in the main thread's code."""
+    import _thread
+    import threading
+
+    redelivery = threading.Timer(_REDELIVERY_DELAY_S, _thread.interrupt_main, args=(signal_number,))
+    redelivery.daemon = True
+    redelivery.start()
+
+
+def _llvmlite_folder() -> str | None:
+    module = sys.modules.get("llvmlite")
+    file = getattr(module, "__file__", None)
+    return os.path.dirname(file) + os.sep if file else None
+
+
+def _inside_llvmlite(frame: object) -> bool:
+    """Whether the main thread is in llvmlite's Python layer, which pairs each LLVM pointer with ownership
+    flags in two steps (a C call, then ``module._owned = True``, or ``del _as_parameter_``, then ``_closed``):
+    an exception between them makes the object free its memory twice later, a segmentation fault (shown
+    with a KeyboardInterrupt forced after ``ExecutionEngine.add_module``'s C call)."""
+    folder = _llvmlite_folder()
+    while folder is not None and frame is not None:
+        if frame.f_code.co_filename.startswith(folder):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_interrupted(signal_number: int, frame: object) -> None:
+    if signal_number not in received_interruptions:
+        received_interruptions.append(signal_number)
+    if _inside_llvmlite(frame):
+        _redeliver_soon(signal_number)  # outside llvmlite's bookkeeping, a few milliseconds later
+        return
+    raise _interruption(signal_number)
+
+
+def raise_if_interrupted() -> None:
+    """Stop here if an interruption was received but lost on its way (see received_interruptions): the
+    checkpoints of long loops and the last step before an output is delivered call this."""
+    if received_interruptions:
+        raise _interruption(received_interruptions[-1])
 
 
 def _raise_again_where_it_counts(unraisable) -> None:
     """sys.unraisablehook: an interruption raised where Python can only ignore it (a weakref callback of the
     import system, a __del__) would be lost, and the command would run on to the end; it is delivered again
-    to the main thread, where it stops the command."""
-    import _thread
-    import threading
-
-    if isinstance(unraisable.exc_value, KeyboardInterrupt) and received_interruptions:
-        # from another thread, a moment later, so that it lands in the main thread's code, not in this hook
-        redelivery = threading.Timer(_REDELIVERY_DELAY_S, _thread.interrupt_main, args=(received_interruptions[-1],))
-        redelivery.daemon = True
-        redelivery.start()
+    to the main thread, where it stops the command. After an interruption, other failures of finalizers are
+    objects it left half-built: the command is ending, and they are not shown."""
+    if received_interruptions:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _redeliver_soon(received_interruptions[-1])
         return
     sys.__unraisablehook__(unraisable)
+
+
+def _print_unless_interrupted(exc_type, exc_value, exc_traceback) -> None:
+    """sys.excepthook: C code that meets an error while importing prints it with PyErr_Print (numpy's
+    ``import_array()``, run by every extension module built on numpy's C API when it loads, then raises an
+    ImportError); an interruption landing there is the user's Ctrl-C, not a failure, and is not shown."""
+    if received_interruptions and issubclass(exc_type, KeyboardInterrupt):
+        return
+    sys.__excepthook__(exc_type, exc_value, exc_traceback)
 
 
 def install_interruption_handlers() -> None:
@@ -139,6 +188,7 @@ def install_interruption_handlers() -> None:
         signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     sys.unraisablehook = _raise_again_where_it_counts
+    sys.excepthook = _print_unless_interrupted
 
 
 def before_command(args: object) -> None:
