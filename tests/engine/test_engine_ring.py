@@ -1,5 +1,6 @@
 """The event ring under two real threads, and patch-load commands carried through it."""
 
+import os
 import threading
 import time
 
@@ -37,26 +38,39 @@ def record_fields(sequence):
     return sequence, (sequence * 7) & 0xFFFF, (sequence * 13) % 127, sequence >> 7
 
 
+# Each side spins at most this many times in compiled code before yielding the CPU from Python: on a
+# loaded machine a side spinning for its whole time slice would only delay the other side it waits for.
+SPINS_BEFORE_YIELD = 1_000_000
+STRESS_DEADLINE_S = 600.0  # a lost record ends the test with a failure here, not a hang
+
+
 @njit(nogil=True)
-def publish_burst(ring_events, ring_indices, first, count):
-    """Producer: records first … first + count − 1, waiting (spinning) while the ring is full."""
+def publish_burst(ring_events, ring_indices, first, count, max_spins):
+    """Producer: records first … first + count − 1, spinning while the ring is full; returns how many it
+    published before the ring stayed full for ``max_spins`` tries."""
     for sequence in range(first, first + count):
         frame, status, data1, data2 = record_fields(sequence)
+        spins = 0
         while not ring_publish(ring_events, ring_indices, frame, status, data1, data2):
-            pass
+            spins += 1
+            if spins == max_spins:
+                return sequence - first
+    return count
 
 
 @njit(nogil=True)
-def consume_checking(ring_events, ring_indices, total, deadline_spins):
-    """Consumer: read ``total`` records; returns (records read, first out-of-sequence record or −1)."""
+def consume_checking(ring_events, ring_indices, total, max_spins):
+    """Consumer: read records up to ``total``, checking each; returns (records read so far, first
+    out-of-sequence record or −1) when done, on a bad record, or after ``max_spins`` tries on an empty ring."""
     mask = ring_events.shape[0] - 1
     read = ring_indices[RING_READ]
     spins = 0
-    while read < total and spins < deadline_spins:
+    while read < total and spins < max_spins:
         published = ring_published(ring_indices)
         if published == read:
             spins += 1
             continue
+        spins = 0
         while read != published:
             record = read & mask
             frame, status, data1, data2 = record_fields(read)
@@ -71,7 +85,7 @@ def consume_checking(ring_events, ring_indices, total, deadline_spins):
 def test_two_million_records_in_random_bursts_arrive_complete_and_in_order():
     ring_events = np.zeros((STRESS_CAPACITY, 4), dtype=np.int64)
     ring_indices = np.zeros(16, dtype=np.int64)
-    publish_burst(ring_events, ring_indices, 0, 0)  # compile before the threads start
+    publish_burst(ring_events, ring_indices, 0, 0, 1)  # compile before the threads start
     consume_checking(ring_events, ring_indices, 0, 1)
     rng = np.random.default_rng(11)
     bursts = []
@@ -80,26 +94,33 @@ def test_two_million_records_in_random_bursts_arrive_complete_and_in_order():
         size = int(min(rng.integers(1, 3 * STRESS_CAPACITY), STRESS_RECORDS - total))
         bursts.append(size)
         total += size
+    deadline = time.monotonic() + STRESS_DEADLINE_S
 
     def producer():
         sequence = 0
         for number, size in enumerate(bursts):
-            publish_burst(ring_events, ring_indices, sequence, size)  # releases the GIL
-            sequence += size
+            end = sequence + size
+            while sequence < end and time.monotonic() < deadline:
+                sequence += publish_burst(ring_events, ring_indices, sequence, end - sequence,
+                                          SPINS_BEFORE_YIELD)  # releases the GIL
+                if sequence < end:
+                    os.sched_yield()  # the ring is full: let the consumer run
             if number % 97 == 0:
                 time.sleep(0.0001)  # let the consumer run dry now and then
 
-    result = {}
+    result = {"read": 0, "first_bad": -1}
 
     def consumer():
-        result["read"], result["first_bad"] = consume_checking(ring_events, ring_indices, STRESS_RECORDS, 10 ** 10)
+        while result["read"] < STRESS_RECORDS and result["first_bad"] < 0 and time.monotonic() < deadline:
+            result["read"], result["first_bad"] = consume_checking(ring_events, ring_indices, STRESS_RECORDS,
+                                                                   SPINS_BEFORE_YIELD)
+            os.sched_yield()  # the ring is empty: let the producer run
 
     threads = [threading.Thread(target=consumer), threading.Thread(target=producer)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
+        thread.join()
     assert result == {"read": STRESS_RECORDS, "first_bad": -1}
 
 
