@@ -99,3 +99,47 @@ def test_an_interruption_printed_by_c_code_while_importing_is_not_shown(fresh_re
     fresh_record.append(signal.SIGINT)
     guards._print_unless_interrupted(KeyboardInterrupt, KeyboardInterrupt(), None)
     assert capsys.readouterr().err == ""
+
+
+LLVMLITE_DOUBLE_FREE = """
+import signal, sys, time
+import llvmlite.binding as llvm
+import llvmlite.binding.executionengine as executionengine
+from wifm_synth import guards
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+guards.install_interruption_handlers()
+llvm.initialize_native_target()
+llvm.initialize_native_asmprinter()
+machine = llvm.Target.from_default_triple().create_target_machine()
+engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+module = llvm.parse_assembly("define i32 @f() { ret i32 0 }")
+add_module = executionengine.ExecutionEngine.add_module.__code__
+source = open(add_module.co_filename).read().splitlines()
+
+def signal_lands(frame, event, arg):  # Ctrl-C between add_module's C call and `module._owned = True`
+    if event == "line" and source[frame.f_lineno - 1].strip() == "module._owned = True":
+        sys.settrace(None)
+        frame.f_trace = None
+        guards._raise_interrupted(signal.SIGINT, frame)
+    return signal_lands
+
+sys.settrace(lambda frame, event, arg: signal_lands if frame.f_code is add_module else None)
+try:
+    engine.add_module(module)
+    time.sleep(5)  # the interruption arrives here, after llvmlite's bookkeeping
+except KeyboardInterrupt:
+    pass
+sys.settrace(None)
+del engine  # disposes of the module it owns
+del module  # had the interruption landed inside add_module, the module would dispose of itself again
+print("no double free", flush=True)
+"""
+
+
+def test_a_ctrl_c_inside_llvmlite_does_not_make_it_free_memory_twice():
+    """The segmentation fault CI met: an exception between llvmlite's C call and its ownership flag makes LLVM
+    free the module twice (status −11). Landing there, the interruption is delivered just after instead."""
+    result = subprocess.run([sys.executable, "-c", LLVMLITE_DOUBLE_FREE], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout == "no double free\n", (result.returncode, result.stderr)
