@@ -9,7 +9,8 @@ formula, ``LogSpectrogramTarget``, on fewer FFT sizes so that an evaluation is c
 - each heard operator's level (a carrier's amplitude, a modulator's index) by ± dB, and
 - each envelope segment's end level by ± dB (early segments first: the attack is where most is left),
 
-by coordinate search with step halving, within a fixed number of renders (``POLISH_EVALUATIONS``).
+by coordinate search (a move that helps goes on in doubling steps while it helps; the steps halve after a
+sweep that found nothing), within a fixed number of renders (``POLISH_EVALUATIONS``).
 Everything stays in the schema's ranges and the fitter's index bound. It sees only the one target note,
 as the rest of the fitter does. The caller keeps the unpolished patch and returns whichever the full
 verification distance puts closer.
@@ -28,8 +29,9 @@ from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db, render_like
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCHEMA
 
-# Renders per polish: ≈ 10 ms per render and distance of a 3 s note, about 1 s — a third of the median
-# 6-operator fit time on one core (dev notes); 100 renders is ≈ 4 sweeps over a 6-operator patch's levels.
+# Renders per polish: ≈ 12 ms per render and distance of a 3 s note, about 1.2 s — a third of the median
+# 6-operator fit time on one core (dev notes). More renders helped little once moves double their steps
+# (docs/RESULTS.md).
 POLISH_EVALUATIONS = 100
 # The polish's distance: the middle one of the verification's five FFT sizes, a sixth of the cost; on
 # the dev notes it lowered the full distance as much as all five did (docs/RESULTS.md).
@@ -49,7 +51,7 @@ _SEGMENT_LEVEL = SCHEMA["segment.end_level_db"]
 class Coordinate:
     operator: int
     segment: int | None  # None: the operator's level
-    step_db: float
+    step_db: float  # the first step
 
 
 def coordinates(patch: Patch) -> list[Coordinate]:
@@ -114,6 +116,17 @@ def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALU
                 used += 1
                 if value < best - IMPROVEMENT_DB:
                     offsets, best, directions[index], improved = trial, value, sign, True
+                    # a coordinate far from its best (an attack 20 dB off) goes on in doubling steps, not one
+                    # step per sweep
+                    step = 2.0 * sign * axis.step_db * scale
+                    while used < evaluations:
+                        trial = offsets.copy()
+                        trial[index] += step
+                        value = distance(moved(patch, axes, trial))
+                        used += 1
+                        if not value < best - IMPROVEMENT_DB:
+                            break
+                        offsets, best, step = trial, value, 2.0 * step
                     break
         if not improved:
             scale /= 2.0
