@@ -150,14 +150,14 @@ def harmonic_level_error_db(
 
     Frames or partials the render lacks count as silence.
     """
-    return _level_error_db(target.harmonic_amps, rendered.harmonic_amps, threshold_db)
+    return level_error_db(target.harmonic_amps, rendered.harmonic_amps, threshold_db)
 
 
 def envelope_error_db(
     target: SampleAnalysis, rendered: SampleAnalysis, *, threshold_db: float = LEVEL_THRESHOLD_DB
 ) -> float:
     """Mean |dB difference| of the RMS envelopes over frames where the target is audible."""
-    return _level_error_db(target.rms_env[:, None], rendered.rms_env[:, None], threshold_db)
+    return level_error_db(target.rms_env[:, None], rendered.rms_env[:, None], threshold_db)
 
 
 def f0_error_cents(target: SampleAnalysis, rendered: SampleAnalysis) -> float:
@@ -198,7 +198,10 @@ def harmonic_resynthesis(analysis: SampleAnalysis) -> np.ndarray:
     return output[2 * hop : 2 * hop + analysis.audio.size]
 
 
-def _level_error_db(target_amps: np.ndarray, rendered_amps: np.ndarray, threshold_db: float) -> float:
+def level_error_db(target_amps: np.ndarray, rendered_amps: np.ndarray, threshold_db: float = LEVEL_THRESHOLD_DB) -> float:
+    """Mean |dB difference| of (frames, partials) amplitudes where the target's is within ``threshold_db`` of
+    its peak; the render is aligned to the target's shape (missing frames are silence) and clamped
+    LEVEL_CLAMP_DB below the threshold."""
     frames, partials = target_amps.shape
     aligned = np.zeros_like(target_amps)
     common_frames = min(frames, rendered_amps.shape[0])

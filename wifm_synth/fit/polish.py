@@ -23,9 +23,18 @@ import dataclasses
 import numpy as np
 
 from wifm_synth.analysis import SampleAnalysis
-from wifm_synth.analysis.metrics import LogSpectrogramTarget
+from wifm_synth.analysis.metrics import (
+    LogSpectrogramTarget,
+    envelope_error_db,
+    level_error_db,
+)
 from wifm_synth.fit.ratio_search import MAX_INDEX
-from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db, render_like
+from wifm_synth.fit.verify import (
+    SAMPLE_RATE,
+    analyze_render,
+    render_distance_db,
+    render_like,
+)
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCHEMA
 
@@ -41,6 +50,10 @@ POLISH_MAX_S = 4.0
 LEVEL_STEP_DB = 3.0  # first step of an operator's level
 SEGMENT_STEP_DB = 6.0  # first step of a segment's end level
 MIN_STEP_FRACTION = 1.0 / 16.0  # the search stops when the steps have halved to this
+# The polish's loudness term: the RMS level per frame of this many samples, as the envelope error compares it.
+LEVEL_FRAME = 1024
+# A polished patch is kept only if its envelope error (fit.verify's) grows by at most this.
+ENVELOPE_TOLERANCE_DB = 0.25
 IMPROVEMENT_DB = 1e-4  # a move must lower the distance by more than this to be taken
 
 _LEVEL = SCHEMA["operator.level"]
@@ -95,10 +108,14 @@ def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALU
     length = min(len(target.audio) - start, int(POLISH_MAX_S * SAMPLE_RATE))
     spectrogram = LogSpectrogramTarget(target.audio[start:start + length], SAMPLE_RATE, fft_sizes=POLISH_FFT_SIZES)
 
+    target_levels = _frame_levels(target.audio[start:start + length])
+
     def distance(candidate: Patch) -> float:
         audio = render_like(candidate, target, midi_note=pitch.reference_note, velocity=pitch.reference_velocity,
                             max_seconds=POLISH_MAX_S)
-        return spectrogram.distance_db(audio)
+        # the log-spectral distance alone can be lowered by a louder render whose sidebands fill the noise
+        # between a bowed or blown note's harmonics (violin 79: +10 dB); the level error keeps the loudness
+        return spectrogram.distance_db(audio) + level_error_db(target_levels, _frame_levels(audio))
 
     axes = coordinates(patch)
     offsets = np.zeros(len(axes))
@@ -133,12 +150,27 @@ def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALU
     return moved(patch, axes, offsets), used
 
 
+def _frame_levels(audio: np.ndarray) -> np.ndarray:
+    """RMS per LEVEL_FRAME samples, as a (frames, 1) column."""
+    frames = audio.size // LEVEL_FRAME
+    return np.sqrt(np.mean(audio[:frames * LEVEL_FRAME].reshape(frames, LEVEL_FRAME) ** 2, axis=1))[:, None]
+
+
+def _envelope_error_db(patch: Patch, target: SampleAnalysis) -> float:
+    pitch = patch.pitch
+    rendered = analyze_render(render_like(patch, target, midi_note=pitch.reference_note,
+                                          velocity=pitch.reference_velocity), pitch.reference_note)
+    return np.inf if rendered is None else envelope_error_db(target, rendered)
+
+
 def polished_if_closer(patch: Patch, target: SampleAnalysis, distance_db: float,
                        evaluations: int = POLISH_EVALUATIONS) -> tuple[Patch, dict]:
     """The polished patch if the verification's distance (``render_distance_db``) puts it closer to the target
-    than ``distance_db`` (the patch's own), else ``patch`` unchanged; and what happened, for its metadata."""
+    than ``distance_db`` (the patch's own) and its envelope error is no more than ENVELOPE_TOLERANCE_DB worse,
+    else ``patch`` unchanged; and what happened, for its metadata."""
     polished, renders = polish(patch, target, evaluations)
     polished_distance = render_distance_db(polished, target)
-    kept = polished_distance < distance_db
+    kept = (polished_distance < distance_db
+            and _envelope_error_db(polished, target) <= _envelope_error_db(patch, target) + ENVELOPE_TOLERANCE_DB)
     return (polished if kept else patch), {"render_distance_db": round(polished_distance, 3), "renders": renders,
                                            "kept": kept}
