@@ -25,19 +25,21 @@ def known():
 
 
 def _perturbation(patch):
-    """+4 / −4 dB on alternate operator levels, +6 dB on every segment's end level."""
+    """+4 / −4 dB on alternate operator levels, +6 dB on every segment's end level: 2 or 10 dB at each breakpoint."""
     axes = coordinates(patch)
     offsets = np.array([(4.0 if k % 2 else -4.0) if axis.segment is None else 6.0 for k, axis in enumerate(axes)])
     return axes, offsets
 
 
 def _level_error_db(patch, truth):
-    """Mean |dB| between the two patches' heard operator levels and segment end levels."""
+    """Mean |dB| between the two patches' heard operators' levels at each envelope breakpoint (the operator's
+    level times the segment's end level: a level moved up and every end level moved down by as much is the
+    same sound)."""
     errors = []
     for operator, true in zip(patch.operators, truth.operators):
         if true.level > 0.0:
-            errors.append(abs(20.0 * np.log10(operator.level / true.level)))
-            errors += [abs(a[1] - b[1]) for a, b in zip(operator.envelope.segments, true.envelope.segments)]
+            errors += [abs(20.0 * np.log10(operator.level / true.level) + a[1] - b[1])
+                       for a, b in zip(operator.envelope.segments, true.envelope.segments)]
     return float(np.mean(errors))
 
 
