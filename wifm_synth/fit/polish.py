@@ -3,8 +3,9 @@
 The structure search and refinement minimise W1 on linear harmonic amplitudes, which hardly sees partials
 40–80 dB below the peak; the quality the fitter is judged by (``fit.verify``) is a log-spectral distance,
 which weighs them like the loud ones. The polish closes part of that gap on the chosen patch only: it
-renders the patch with the engine and lowers a log-spectral distance to the target (the verification's
-formula, ``LogSpectrogramTarget``, on fewer FFT sizes so that an evaluation is cheap), moving
+renders the patch with the engine and lowers a quantity close to the evaluation metric, by design: the
+verification's log-spectral distance (``LogSpectrogramTarget``, on one FFT size so that an evaluation is
+cheap) plus the error of the RMS level per frame in dB (which keeps the loudness honest), moving
 
 - each heard operator's level (a carrier's amplitude, a modulator's index) by ± dB, and
 - each envelope segment's end level by ± dB (early segments first: the attack is where most is left),
@@ -12,8 +13,8 @@ formula, ``LogSpectrogramTarget``, on fewer FFT sizes so that an evaluation is c
 by coordinate search (a move that helps goes on in doubling steps while it helps; the steps halve after a
 sweep that found nothing), within a fixed number of renders (``POLISH_EVALUATIONS``).
 Everything stays in the schema's ranges and the fitter's index bound. It sees only the one target note,
-as the rest of the fitter does. The caller keeps the unpolished patch and returns whichever the full
-verification distance puts closer.
+as the rest of the fitter does. ``polished_if_closer`` keeps the unpolished patch unless the full
+verification distance puts the polished one closer (and its envelope error is at most ENVELOPE_TOLERANCE_DB worse).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from wifm_synth.fit.verify import (
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCHEMA
 
-# Renders per polish: ≈ 12 ms per render and distance of a 3 s note, about 1.2 s — a third of the median
-# 6-operator fit time on one core (dev notes). More renders helped little once moves double their steps
-# (docs/RESULTS.md).
+# Renders per polish: ≈ 12 ms per render and distance of a 3 s note, 1–2 s per polish, 10–25 % of a
+# 6-operator fit on one core (dev notes; the budget was 50 %). More renders helped little once moves double
+# their steps (docs/RESULTS.md).
 POLISH_EVALUATIONS = 100
 # The polish's distance: the middle one of the verification's five FFT sizes, a sixth of the cost; on
 # the dev notes it lowered the full distance as much as all five did (docs/RESULTS.md).
