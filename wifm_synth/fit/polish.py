@@ -152,9 +152,10 @@ def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALU
 
 
 def _frame_levels(audio: np.ndarray) -> np.ndarray:
-    """RMS per LEVEL_FRAME samples, as a (frames, 1) column."""
-    frames = audio.size // LEVEL_FRAME
-    return np.sqrt(np.mean(audio[:frames * LEVEL_FRAME].reshape(frames, LEVEL_FRAME) ** 2, axis=1))[:, None]
+    """RMS per LEVEL_FRAME samples, as a (frames, 1) column; a note shorter than a frame is one zero-padded frame."""
+    frames = max(1, audio.size // LEVEL_FRAME)
+    whole = np.pad(audio, (0, max(0, frames * LEVEL_FRAME - audio.size)))[:frames * LEVEL_FRAME]
+    return np.sqrt(np.mean(whole.reshape(frames, LEVEL_FRAME) ** 2, axis=1))[:, None]
 
 
 def _envelope_error_db(patch: Patch, target: SampleAnalysis) -> float:
