@@ -1,6 +1,6 @@
 """Fit quality on a folder of notes: each fitting method scored against the floor and limit references.
 
-Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-w1,wifm-w1-6op,...] [--workers 2]
+Usage: python tools/eval_fit.py NOTES_DIR [--json | --markdown] [--methods wifm-w1,wifm-w1-6op,...] [--workers 2] [--notes a,b]
 
 Every note is fitted with each method, rendered through the engine at its key and reference velocity
 (held until the target's release starts, or for its whole length), aligned to the target's onset and
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help=f"comma-separated (default {','.join(DEFAULT_METHODS)}): " + ", ".join(METHODS))
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--notes", default="", help="comma-separated file stems to fit (default: every note)")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     if not args.notes_dir.is_dir():
         parser.error(f"{args.notes_dir}: not a folder")
-    paths = note_paths(args.notes_dir)
+    paths = note_paths(args.notes_dir, args.notes)
     if not paths:
         parser.error(f"{args.notes_dir}: no audio files")
     keys = note_keys(args.notes_dir)

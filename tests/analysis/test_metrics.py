@@ -132,3 +132,19 @@ def test_limit_beats_floor_on_real_notes(bundled_notes):
 def test_stft_distance_validates_input(target, rendered, rate, message):
     with pytest.raises(InputError, match=message):
         metrics.multires_log_stft_distance_db(target, rendered, rate)
+
+
+def test_precomputed_target_spectrogram_gives_the_multiresolution_distance(tone):
+    """The polish's cached target (LogSpectrogramTarget) is the verification metric, not an approximation of it."""
+    rng = np.random.default_rng(3)
+    rendered = 0.7 * tone + 0.01 * rng.standard_normal(tone.size)
+    target = metrics.LogSpectrogramTarget(tone, RATE)
+    assert target.distance_db(rendered) == pytest.approx(metrics.multires_log_stft_distance_db(tone, rendered, RATE),
+                                                         rel=1e-12)
+    shorter = rendered[: tone.size // 2]  # zero-padded to the target's length, as the metric does
+    assert target.distance_db(shorter) == pytest.approx(metrics.multires_log_stft_distance_db(tone, shorter, RATE),
+                                                        rel=1e-12)
+    one_size = metrics.LogSpectrogramTarget(tone, RATE, fft_sizes=(1024,))
+    assert one_size.distance_db(rendered) == pytest.approx(
+        metrics.multires_log_stft_distance_db(tone, rendered, RATE, fft_sizes=(1024,)), rel=1e-12)
+    assert target.distance_db(tone) == 0.0

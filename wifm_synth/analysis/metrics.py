@@ -60,6 +60,39 @@ def multires_log_stft_distance_db(
     return float(np.mean(distances))
 
 
+class LogSpectrogramTarget:
+    """The target's side of ``multires_log_stft_distance_db``, computed once, to score many renders of one
+    note cheaply (the fitter's polish). ``distance_db(rendered)`` is that distance for ``rendered`` cut or
+    zero-padded to the target's length. Holds every spectrogram whole (≈ 100 floats per sample at the
+    default sizes): meant for a few seconds of audio, not a long sample."""
+
+    def __init__(self, target: np.ndarray, rate: int, *, fft_sizes: tuple[int, ...] = STFT_SIZES,
+                 floor_db: float = STFT_FLOOR_DB):
+        target = _checked_signal(target, "target")
+        integer_in(rate, "sample rate", 1, unit=" Hz")
+        self.length = target.size
+        self._padded_length = max(target.size, max(fft_sizes))
+        self._floor_db = floor_db
+        padded = np.pad(target, (0, self._padded_length - target.size))
+        self._sizes = []
+        for size in fft_sizes:
+            magnitudes = np.abs(_spectra(_stft_frames(padded, size), size, 0, None))
+            reference = float(magnitudes.max())
+            self._sizes.append((size, reference, np.maximum(level_db(magnitudes, reference), floor_db)))
+
+    def distance_db(self, rendered: np.ndarray) -> float:
+        rendered = np.asarray(rendered, dtype=np.float64)[:self.length]
+        rendered = np.pad(rendered, (0, self._padded_length - rendered.size))
+        distances = []
+        for size, reference, target_db in self._sizes:
+            rendered_db = np.maximum(level_db(np.abs(_spectra(_stft_frames(rendered, size), size, 0, None)),
+                                              reference), self._floor_db)
+            audible = (target_db > self._floor_db) | (rendered_db > self._floor_db)
+            count = int(np.count_nonzero(audible))
+            distances.append(float(np.abs(target_db - rendered_db)[audible].sum()) / count if count else 0.0)
+        return float(np.mean(distances))
+
+
 def log_stft_differences(target: np.ndarray, rendered: np.ndarray, rate: int, size: int, *,
                          floor_db: float = STFT_FLOOR_DB):
     """One FFT size of ``multires_log_stft_distance_db``, per bin: (frequencies Hz, frame times s,
@@ -103,9 +136,11 @@ def _stft_frames(signal: np.ndarray, size: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, size)[::hop]
 
 
-def _spectra(frames: np.ndarray, size: int, start: int) -> np.ndarray:
-    """Hann-windowed spectra of frames start.. (a block); unscaled, as every level is relative to a peak."""
-    return np.fft.rfft(frames[start:start + _FRAMES_PER_BLOCK] * scipy.signal.get_window("hann", size), axis=1)
+def _spectra(frames: np.ndarray, size: int, start: int, count: int | None = _FRAMES_PER_BLOCK) -> np.ndarray:
+    """Hann-windowed spectra of ``count`` frames from ``start`` (a block; None: to the end); unscaled, as every
+    level is relative to a peak."""
+    stop = None if count is None else start + count
+    return np.fft.rfft(frames[start:stop] * scipy.signal.get_window("hann", size), axis=1)
 
 
 def harmonic_level_error_db(
@@ -115,14 +150,14 @@ def harmonic_level_error_db(
 
     Frames or partials the render lacks count as silence.
     """
-    return _level_error_db(target.harmonic_amps, rendered.harmonic_amps, threshold_db)
+    return level_error_db(target.harmonic_amps, rendered.harmonic_amps, threshold_db)
 
 
 def envelope_error_db(
     target: SampleAnalysis, rendered: SampleAnalysis, *, threshold_db: float = LEVEL_THRESHOLD_DB
 ) -> float:
     """Mean |dB difference| of the RMS envelopes over frames where the target is audible."""
-    return _level_error_db(target.rms_env[:, None], rendered.rms_env[:, None], threshold_db)
+    return level_error_db(target.rms_env[:, None], rendered.rms_env[:, None], threshold_db)
 
 
 def f0_error_cents(target: SampleAnalysis, rendered: SampleAnalysis) -> float:
@@ -163,7 +198,10 @@ def harmonic_resynthesis(analysis: SampleAnalysis) -> np.ndarray:
     return output[2 * hop : 2 * hop + analysis.audio.size]
 
 
-def _level_error_db(target_amps: np.ndarray, rendered_amps: np.ndarray, threshold_db: float) -> float:
+def level_error_db(target_amps: np.ndarray, rendered_amps: np.ndarray, threshold_db: float = LEVEL_THRESHOLD_DB) -> float:
+    """Mean |dB difference| of (frames, partials) amplitudes where the target's is within ``threshold_db`` of
+    its peak; the render is aligned to the target's shape (missing frames are silence) and clamped
+    LEVEL_CLAMP_DB below the threshold."""
     frames, partials = target_amps.shape
     aligned = np.zeros_like(target_amps)
     common_frames = min(frames, rendered_amps.shape[0])

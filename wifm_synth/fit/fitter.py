@@ -249,6 +249,7 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
     """Up to ``settings.ops`` operators on DX7 algorithms; the pair stays a candidate (``fit.multi_op``)."""
     # imported here: multi_op imports verify → engine, which the 2-operator path never needs
     from wifm_synth.fit import multi_op
+    from wifm_synth.fit.polish import polished_if_closer
 
     started = time.perf_counter()
     frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)
@@ -280,17 +281,18 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
                                     operators=operators, lfo=lfo, metadata=dict(pair.patch.metadata)))
             trajectories.append(levels)
     chosen, distances = multi_op.best_by_render(candidates, analysis)
-    patch = candidates[chosen]
+    # the chosen patch polished against its render (fit.polish); kept only if the verification distance agrees
+    patch, polished = polished_if_closer(candidates[chosen], analysis, distances[chosen])
     seconds = pair.seconds + time.perf_counter() - started
     patch.metadata.update(seconds=round(seconds, 4), candidates=[
         {"operators": 2 if fit is None else fit.structure.operator_count,
          "structure": "" if fit is None else fit.structure.describe(),
          "algorithm": candidate.algorithm, "tremolo_db": candidate.lfo.amp_depth_db,
          "render_distance_db": round(distance, 3)}
-        for fit, candidate, distance in zip(fits, candidates, distances)])
+        for fit, candidate, distance in zip(fits, candidates, distances)],
+        polish=polished)
     if chosen == 0:
-        pair.seconds = seconds
-        return pair
+        return dataclasses.replace(pair, patch=patch, seconds=seconds)
     fit, levels = fits[chosen], trajectories[chosen]
     ratios = [operator.ratio for operator in patch.operators]
     patch.metadata.update(loss=fit.loss, ratios=ratios, structure=fit.structure.describe())

@@ -9,7 +9,8 @@ Pipeline, after the 2-operator fit (``fitter``):
 4. carrier levels energy-matched per frame (as the 2-operator fit), every operator's level trajectory
    → few-segment envelope by the DP of ``fit.envelope``, release from the sample;
 5. each candidate — the 2-operator patch and the best patch of every operator count — is rendered by
-   the engine and the one with the lowest multi-resolution log-spectral distance is returned.
+   the engine and the one with the lowest multi-resolution log-spectral distance is chosen;
+6. the chosen patch's levels are polished against its render (``fit.polish``), kept only if closer.
 
 ``--ops auto`` grows to 6 operators but stops adding when the screening loss gained per second spent
 falls below AUTO_GAIN_PER_SECOND.

@@ -93,11 +93,16 @@ def _score(target: SampleAnalysis, candidate: np.ndarray, candidate_analysis: Sa
     ]
 
 
-def render_like(patch: Patch, target: SampleAnalysis, *, midi_note: int, velocity: int) -> np.ndarray:
-    """The engine's render of ``patch`` as long as ``target`` from its onset, held until its release."""
+def render_like(patch: Patch, target: SampleAnalysis, *, midi_note: int, velocity: int,
+                max_seconds: float | None = None) -> np.ndarray:
+    """The engine's render of ``patch`` as long as ``target`` from its onset, held until its release; only
+    its first ``max_seconds`` when given."""
     length = len(target.audio) - target.onset_index
+    if max_seconds is not None:
+        length = min(length, int(max_seconds * SAMPLE_RATE))
     duration_s = length / SAMPLE_RATE
     hold_s = target.release_start_s if target.release_start_s is not None else duration_s
+    hold_s = min(hold_s, duration_s) if max_seconds is not None else hold_s
     return _fit_to_length(
         render_note(patch, midi_note, velocity=velocity, hold_s=hold_s,
                     tail_s=max(duration_s - hold_s, MIN_TAIL_S), sample_rate=SAMPLE_RATE),

@@ -1,0 +1,89 @@
+"""The polish stage (fit.polish): it recovers perturbed levels of a known patch, and it never makes a fit's
+render check worse."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from wifm_synth.analysis import analyze
+from wifm_synth.engine import render_note
+from wifm_synth.fit import polish as polish_module
+from wifm_synth.fit.polish import coordinates, moved, polish, polished_if_closer
+from wifm_synth.fit.synthetic import random_patch
+from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
+from wifm_synth.voice.schema import SCHEMA
+
+
+@pytest.fixture(scope="module")
+def known():
+    """A random 4-operator DX7 patch rendered by the engine, and the render's analysis."""
+    patch, _ = random_patch(np.random.default_rng(5), 4)
+    note = patch.pitch.reference_note
+    audio = render_note(patch, note, hold_s=1.0, tail_s=0.3, sample_rate=SAMPLE_RATE)
+    return patch, analyze((audio, SAMPLE_RATE), note_hint=note)
+
+
+def _perturbation(patch):
+    """+4 / −4 dB on alternate operator levels, +6 dB on every segment's end level: 2 or 10 dB at each breakpoint."""
+    axes = coordinates(patch)
+    offsets = np.array([(4.0 if k % 2 else -4.0) if axis.segment is None else 6.0 for k, axis in enumerate(axes)])
+    return axes, offsets
+
+
+def _level_error_db(patch, truth):
+    """Mean |dB| between the two patches' heard operators' levels at each envelope breakpoint (the operator's
+    level times the segment's end level: a level moved up and every end level moved down by as much is the
+    same sound)."""
+    errors = []
+    for operator, true in zip(patch.operators, truth.operators):
+        if true.level > 0.0:
+            errors += [abs(20.0 * np.log10(operator.level / true.level) + a[1] - b[1])
+                       for a, b in zip(operator.envelope.segments, true.envelope.segments)]
+    return float(np.mean(errors))
+
+
+def test_polish_moves_perturbed_levels_back_toward_the_known_patch(known):
+    truth, analysis = known
+    axes, offsets = _perturbation(truth)
+    perturbed = moved(truth, axes, offsets)
+    polished, renders = polish(perturbed, analysis)
+    assert renders <= polish_module.POLISH_EVALUATIONS
+    assert render_distance_db(polished, analysis) < render_distance_db(perturbed, analysis) - 1.0
+    assert _level_error_db(polished, truth) < 0.6 * _level_error_db(perturbed, truth)
+
+
+def test_moved_levels_stay_in_the_schema_ranges(known):
+    truth, _ = known
+    axes = coordinates(truth)
+    far = moved(truth, axes, np.full(len(axes), 400.0))
+    level, segment = SCHEMA["operator.level"], SCHEMA["segment.end_level_db"]
+    for operator in far.operators:
+        assert level.low <= operator.level <= level.high
+        assert all(segment.low <= end <= segment.high for _, end in operator.envelope.segments)
+    assert all(operator.level <= polish_module.MAX_INDEX for operator in far.operators if not operator.carrier)
+
+
+def test_a_polish_that_renders_further_from_the_target_is_not_kept(known, monkeypatch):
+    truth, analysis = known
+    before = render_distance_db(truth, analysis)
+    worse = dataclasses.replace(truth, operators=[dataclasses.replace(operator, level=operator.level * 0.5)
+                                                  for operator in truth.operators])
+    monkeypatch.setattr(polish_module, "polish", lambda patch, target, evaluations: (worse, 1))
+    chosen, record = polished_if_closer(truth, analysis, before)
+    assert chosen is truth and not record["kept"] and record["render_distance_db"] > before
+
+
+def test_the_fitter_returns_the_closest_of_its_candidates_and_their_polish(known):
+    from wifm_synth.fit.fitter import FitSettings, fit_analysis
+
+    _, analysis = known
+    fit = fit_analysis(analysis, FitSettings(ops=4))
+    candidates = [candidate["render_distance_db"] for candidate in fit.patch.metadata["candidates"]]
+    record = fit.patch.metadata["polish"]
+    final = render_distance_db(fit.patch, analysis)
+    assert final <= min(candidates) + 1e-3  # metadata distances are rounded to 1e-3
+    if record["kept"]:
+        assert final == pytest.approx(record["render_distance_db"], abs=1e-3) and final < min(candidates)
+    else:
+        assert final == pytest.approx(min(candidates), abs=1e-3)
