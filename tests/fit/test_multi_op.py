@@ -143,3 +143,24 @@ def test_synthetic_recovery_on_engine_renders():
         improved += min(distances) <= distances[0] - 1.0
         exact += recovered(truth, fit.structure, with_feedback=False)
     assert improved >= 3, (improved, exact)
+
+
+def test_auto_operator_count_does_not_depend_on_the_machines_load(monkeypatch):
+    """--ops auto weighs the loss gained against modelled seconds, not the clock: with every clock made to
+    run 1000 times faster (a machine that busy), the same note gets the same patch."""
+    import time
+
+    patch, _ = random_patch(np.random.default_rng(4), 4)
+    note = patch.pitch.reference_note
+    audio = render_note(patch, note, hold_s=1.0, tail_s=0.3, sample_rate=SAMPLE_RATE)
+    analysis = analyze((audio, SAMPLE_RATE), note_hint=note)
+    quiet = fit_analysis(analysis, FitSettings(ops="auto")).patch.to_dict()
+    for clock in ("perf_counter", "monotonic", "process_time", "time"):
+        real = getattr(time, clock)
+        monkeypatch.setattr(time, clock, lambda real=real: 1000.0 * real())
+    busy = fit_analysis(analysis, FitSettings(ops="auto")).patch.to_dict()
+    for document in (quiet, busy):
+        for stamp in ("seconds", "date"):
+            document["metadata"].pop(stamp, None)
+    differing = sorted(key for key in quiet["metadata"] if quiet["metadata"][key] != busy["metadata"].get(key))
+    assert differing == [] and busy == quiet, [(key, quiet["metadata"][key], busy["metadata"][key]) for key in differing]

@@ -58,13 +58,26 @@ class LevelFit:
     loss: float
 
 
+# The cost of one evaluation (spectrum, W1 and its gradient, an optimiser step) as a model of its inputs,
+# so that ``--ops auto`` weighs quality gained against work in a way that does not depend on the machine's
+# load (a wall clock would make the same note fit differently on a busy machine). Fitted (non-negative
+# least squares) to the CPU seconds of the grow steps of 8 fits (4 dev notes, auto and 6 operators, one
+# core of the project's AMD EPYC, NUMBA_NUM_THREADS=1; median error 21 %): a fixed cost per evaluation
+# plus T·N·(a + b K) for T frames, N points per period and K operators.
+SPECTRUM_NS_PER_POINT_FRAME = 34.0
+SPECTRUM_NS_PER_POINT_FRAME_OPERATOR = 2.5
+EVALUATION_OVERHEAD_S = 5.4e-4
+
+
 class SpectrumCache:
     """One GraphSpectrum per (structure, points per period); N grows with the levels, so it is looked
-    up per evaluation from the current levels."""
+    up per evaluation from the current levels. ``modelled_seconds`` adds up the cost model above over
+    every evaluation made through it."""
 
     def __init__(self, n_harmonics: int):
         self.n_harmonics = n_harmonics
         self.instances: dict = {}
+        self.modelled_seconds = 0.0
 
     def __call__(self, structure: Structure, levels: np.ndarray, feedback: float):
         topology = structure.topology()
@@ -72,6 +85,9 @@ class SpectrumCache:
         key = (structure, n_points)
         if key not in self.instances:
             self.instances[key] = GraphSpectrum(topology, structure.ratios, self.n_harmonics, n_points)
+        frames = levels.shape[0] if levels.ndim == 2 else 1
+        self.modelled_seconds += EVALUATION_OVERHEAD_S + 1e-9 * frames * n_points * (
+            SPECTRUM_NS_PER_POINT_FRAME + SPECTRUM_NS_PER_POINT_FRAME_OPERATOR * topology.operator_count)
         return self.instances[key](levels, feedback)
 
 

@@ -13,12 +13,11 @@ Pipeline, after the 2-operator fit (``fitter``):
 6. the chosen patch's levels are polished against its render (``fit.polish``), kept only if closer.
 
 ``--ops auto`` grows to 6 operators but stops adding when the screening loss gained per second spent
-falls below AUTO_GAIN_PER_SECOND.
+falls below AUTO_GAIN_PER_SECOND, the seconds being those of ``graph_fit``'s cost model (not the wall
+clock: the same note gets the same patch however busy the machine is).
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -40,7 +39,7 @@ REFINE_FRAMES = 40
 REFINED_COUNTS = 2
 RUNNERS_UP_REFINED = 2
 ATTACK_S = 0.25  # every frame this close to the onset is refined: the attack is where envelopes bend
-# --ops auto: another operator must lower the mean screening W1 by this much per second it costs.
+# --ops auto: another operator must lower the mean screening W1 by this much per modelled second it costs.
 AUTO_GAIN_PER_SECOND = 0.002
 
 
@@ -106,7 +105,7 @@ def _grow(cache, starts, limit, auto, axis, amplitudes, weights, runners_up) -> 
     best = {2: current}
     frontier = starts
     while current.structure.operator_count < limit:
-        started = time.perf_counter()
+        started = cache.modelled_seconds
         size = current.structure.operator_count + 1
         grown = graph_fit.grow_structures(cache, frontier, size, axis, amplitudes, weights, runners_up)
         if size not in grown:
@@ -114,7 +113,7 @@ def _grow(cache, starts, limit, auto, axis, amplitudes, weights, runners_up) -> 
         gain = current.loss - grown[size].loss
         best[size] = current = grown[size]
         frontier = [current]
-        if gain / max(time.perf_counter() - started, 1e-3) < AUTO_GAIN_PER_SECOND:
+        if gain / max(cache.modelled_seconds - started, 1e-3) < AUTO_GAIN_PER_SECOND:
             break
     return best
 
