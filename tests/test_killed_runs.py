@@ -1,6 +1,8 @@
 """A render stopped by SIGTERM or Ctrl-C leaves no temporary file and no traceback; what a SIGKILL left (the
 hidden output temporary, the scratch folder of its float render) is cleared by the next run."""
 
+import importlib.util
+import json
 import os
 import random
 import signal
@@ -9,23 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import mido
-
 from tests.test_no_overwrite import BANKS
 
+_spec = importlib.util.spec_from_file_location("interrupt_stress",
+                                               Path(__file__).resolve().parents[1] / "tools" / "interrupt_stress.py")
+interrupt_stress = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(interrupt_stress)
+
 PATCH = BANKS / "patches" / "fm_bass.json"
-
-
-def _long_song(path, notes=3000):
-    track = mido.MidiTrack()
-    for index in range(notes):  # ten minutes of dense chords: seconds of rendering
-        for offset in (0, 4, 7, 11):
-            track.append(mido.Message("note_on", note=48 + (index + offset) % 36, velocity=90, time=0))
-        track.append(mido.Message("note_off", note=48 + index % 36, time=192))
-    midi = mido.MidiFile(ticks_per_beat=96)
-    midi.tracks.append(track)
-    midi.save(path)
-    return path
 
 
 def _start_render(song, output, scratch=None):
@@ -47,7 +40,7 @@ def _wait_for_temporary(folder, process, timeout=240, name="out.wav"):
 
 
 def test_sigterm_removes_the_temporary_output(tmp_path):
-    song, output = _long_song(tmp_path / "song.mid"), tmp_path / "out.wav"
+    song, output = interrupt_stress.dense_song(tmp_path / "song.mid"), tmp_path / "out.wav"
     process = _start_render(song, output)
     _wait_for_temporary(tmp_path, process)
     process.send_signal(signal.SIGTERM)
@@ -58,7 +51,7 @@ def test_sigterm_removes_the_temporary_output(tmp_path):
 
 
 def test_next_run_clears_what_sigkill_left(tmp_path):
-    song, output, scratch = _long_song(tmp_path / "song.mid"), tmp_path / "out.wav", tmp_path / "tmp"
+    song, output, scratch = interrupt_stress.dense_song(tmp_path / "song.mid"), tmp_path / "out.wav", tmp_path / "tmp"
     scratch.mkdir()
     process = _start_render(song, output, scratch)
     _wait_for_temporary(tmp_path, process)
@@ -68,7 +61,7 @@ def test_next_run_clears_what_sigkill_left(tmp_path):
     assert len(left) == 1
     # the float render's scratch folder, named with the killed process's id
     assert [path.name.split("-")[:3] for path in scratch.iterdir()] == [["wifm", "render", str(process.pid)]]
-    short = _long_song(tmp_path / "short.mid", notes=4)
+    short = interrupt_stress.dense_song(tmp_path / "short.mid", notes=4)
     result = subprocess.run([sys.executable, "-m", "wifm_synth", "render", str(PATCH), "--midi", str(short),
                              "-o", str(output)], capture_output=True, text=True, timeout=300, check=False,
                             env=dict(os.environ, TMPDIR=str(scratch)))
@@ -77,25 +70,12 @@ def test_next_run_clears_what_sigkill_left(tmp_path):
     assert list(scratch.iterdir()) == []
 
 
-def _wait_for_imports(process, timeout=60):
-    """Until the command imports its machinery (numpy is loaded). Earlier, the interpreter itself is starting
-    (its site module): a Ctrl-C there is the interpreter's to report, before any line of wifm has run."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if "numpy" in Path(f"/proc/{process.pid}/maps").read_text():
-                return
-        except OSError:
-            pass
-        time.sleep(0.002)
-
-
 def test_ctrl_c_at_any_point_of_a_midi_render(tmp_path):
     """Ctrl-C at seeded random moments: while wifm imports numpy, Numba and the engine, while the song is read
     and the engine loaded or compiled, and while the render is written. Each ends with status 130 (or 2), at
     most one line, no traceback, and no file left behind."""
     rng = random.Random(13)
-    song, scratch = _long_song(tmp_path / "song.mid"), tmp_path / "tmp"
+    song, scratch = interrupt_stress.dense_song(tmp_path / "song.mid"), tmp_path / "tmp"
     scratch.mkdir()
     moments = ([("imports", rng.uniform(0.0, 0.4)) for _ in range(4)] + [("imports", rng.uniform(0.4, 4.0))
                                                                            for _ in range(4)]
@@ -106,7 +86,7 @@ def test_ctrl_c_at_any_point_of_a_midi_render(tmp_path):
         if phase == "writing":
             _wait_for_temporary(tmp_path, process, name=name)
         else:
-            _wait_for_imports(process)
+            interrupt_stress.wait_for_numpy(process)
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
@@ -156,3 +136,12 @@ def test_a_temporary_cleared_before_its_writer_locked_it_is_made_again(tmp_path,
     made.clear()
     atomic.atomic_write_files({tmp_path / "out.wav": b"again"})
     assert len(made) == 2 and (tmp_path / "out.wav").read_bytes() == b"again"
+
+
+def test_the_interrupt_stress_tool_reports_its_trials():
+    """tools/interrupt_stress.py, the long-run form of the test above, on a few trials."""
+    result = subprocess.run([sys.executable, str(Path(interrupt_stress.__file__)), "--trials", "3", "--seed", "5"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["failures"] == 0, result.stdout + result.stderr
+    assert report["trials"] == 3 and report["statuses"] == {"130": 3}

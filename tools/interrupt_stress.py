@@ -47,7 +47,9 @@ def dense_song(path: Path, notes: int = 3000) -> Path:
     return path
 
 
-def _wait_for_numpy(process: subprocess.Popen) -> None:
+def wait_for_numpy(process: subprocess.Popen) -> None:
+    """Until the process has loaded numpy (its machinery is importing); earlier, the interpreter itself is
+    starting, and a Ctrl-C there is the interpreter's to report, before any line of wifm has run."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -64,7 +66,7 @@ def trial(song: Path, folder: Path, delay: float) -> tuple[int, str, list[str]]:
     process = subprocess.Popen([sys.executable, "-m", "wifm_synth", "render", str(PATCH), "--midi", str(song),
                                 "-o", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                cwd=ROOT)
-    _wait_for_numpy(process)
+    wait_for_numpy(process)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=END_TIMEOUT_S)
