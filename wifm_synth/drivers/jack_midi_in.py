@@ -7,14 +7,18 @@ routing to the user. The process callback is machine code (``jack_ring``), so no
 JACK's thread. Under JACK the player loads no other JACK client library: PortAudio's JACK host and
 JACK-Client both use the system's libjack, where python-rtmidi's wheel would bring a second one.
 
-Timing: an event's JACK frame F is exact (the cycle's first frame plus the event's offset). The pump
-reads the JACK clock and the stream clock back to back and dates the event ``(now_jack − F) / rate``
-before ``now_stream`` — both clocks are JACK's frame clock under PortAudio's JACK host — so the
-event keeps its offset within the period and reaches the engine one period later, at its frame.
+Timing: an event's JACK frame F is exact (the cycle's first frame plus the event's offset). Once per
+poll the pump reads the JACK clock and the stream clock back to back (under PortAudio's JACK host the
+stream clock is JACK's frame clock over the rate, offset by a constant) and turns "now" into an engine
+frame; each event is played ``now_jack − F`` frames before that frame, so the events of a cycle keep
+their distances to the frame and reach the engine one period later. PortAudio dates each period with
+JACK's estimate of "now" when the engine's callback runs, some frames after the cycle began on a busy
+machine, varying from period to period; ``LatestPeriodGrid`` keeps the most punctual recent reading.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jack
@@ -62,6 +66,31 @@ def frames_before(now_frame: int, frame: int) -> int:
     return ((now_frame - frame + _HALF_FRAME_RANGE) & FRAME_MASK) - _HALF_FRAME_RANGE
 
 
+class LatestPeriodGrid:
+    """The engine frame of stream time 0 (plus the event latency), as the most punctual recent period says.
+
+    The engine's callback measures it each period from PortAudio's "now", which is late by however long
+    after the cycle's start the callback ran: a late reading places events early, and an event placed
+    before the next period's first frame is played at that frame, late. The largest value of the last
+    one to two seconds is the most punctual reading, and the window lets it follow a real step (the
+    engine missing a cycle moves the grid back a period).
+    """
+
+    WINDOW_S = 1.0
+
+    def __init__(self):
+        self._window_start = None
+        self._current = self._previous = -math.inf
+
+    def event_frame(self, clock: StreamClock, stream_now: float, rate: float) -> int:
+        """The engine frame at which an event arriving at ``stream_now`` plays, on the most punctual grid."""
+        grid = clock.event_frame(stream_now) - stream_now * rate
+        if self._window_start is None or stream_now - self._window_start > self.WINDOW_S:
+            self._window_start, self._previous, self._current = stream_now, self._current, -math.inf
+        self._current = max(self._current, grid)
+        return max(0, round(max(self._current, self._previous) + stream_now * rate))
+
+
 class JackReader:
     """The own port's events, out of the callback's ring, to the sink at their frames."""
 
@@ -70,6 +99,7 @@ class JackReader:
         self._client = client
         self._ring = ring
         self._dropped = 0
+        self._grid = LatestPeriodGrid()
 
     def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float,
                         monitor: Callable[[str], None] | None = None) -> list[str]:
@@ -78,11 +108,10 @@ class JackReader:
         notices = []
         jack_now = self._client.frame_time  # read back to back with the stream clock: one time base
         stream_now = clock.time()
-        rate = self._client.samplerate
+        now_frame = self._grid.event_frame(clock, stream_now, self._client.samplerate)
         while (item := self._ring.take()) is not None:
             frame, message = item
-            arrival = stream_now - frames_before(jack_now, frame) / rate
-            notice = forward_message(sink, message, clock.event_frame(arrival))
+            notice = forward_message(sink, message, max(0, now_frame - frames_before(jack_now, frame)))
             if notice is not None:
                 notices.append(notice)
             if monitor is not None:
