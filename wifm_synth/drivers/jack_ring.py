@@ -14,7 +14,8 @@ JACK host uses — so the player maps one JACK client library.
 
 A record is an 8-byte header (the event's JACK frame and its size, both little-endian uint32) and the
 event's bytes, wrapping around the ring's end; the ring orders its indices with the engine ring's
-fences (``engine/ring.py``). An event that does not fit (the pump stopped) is counted, not written.
+fences (``engine/ring.py``). An event that does not fit (the pump stopped), or that libjack did not
+hand over whole, is counted, not written.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ TABLE_LAST_FRAME_TIME = 9
 TABLE_SIZE = 10
 EVENT_WORDS = 3
 EVENT_TIME, EVENT_SIZE, EVENT_BUFFER = range(EVENT_WORDS)
+MIDI_BUFFER_HEADER_WORDS = 2  # uint32 magic (jack2) or frame count (jack1), then the buffer's size in bytes
+MIDI_BUFFER_SIZE_WORD = 1
 
 JACK_PROCESS_CALLBACK = types.intc(types.uint32, types.voidptr)
 _JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
@@ -97,6 +100,15 @@ def _count_or_frame(typingctx, address, pointer):
 @intrinsic
 def _midi_event_get(typingctx, address, event, buffer, index):
     return _call_through(types.intc, (types.voidptr, types.voidptr, types.uint32))
+
+
+@intrinsic
+def _pointer_address(typingctx, pointer):
+    """``(int64) pointer``."""
+    def codegen(context, builder, signature, args):
+        return builder.ptrtoint(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.voidptr), codegen
 
 
 @njit(**RING_KERNEL)
@@ -156,12 +168,22 @@ def _process(frames, user_data):
     buffer = _port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
     count = _count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
     cycle_start = np.int64(_count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
+    first_byte = _pointer_address(buffer)
+    if first_byte == 0:
+        return 0
+    # The port buffer's size in bytes: the uint32 after the first in jack2's, jack1's and PipeWire's MIDI
+    # buffer header. An event whose bytes would lie outside the buffer (a writer that ran on while this
+    # client was late) is dropped instead of read.
+    end_byte = first_byte + np.int64(carray(buffer, MIDI_BUFFER_HEADER_WORDS, np.uint32)[MIDI_BUFFER_SIZE_WORD])
     for index in range(count):
         if _midi_event_get(table[TABLE_MIDI_EVENT_GET], event_pointer, buffer, np.uint32(index)) != 0:
-            continue
-        message = carray(address_as_voidptr(event[EVENT_BUFFER]), event[EVENT_SIZE], np.uint8)
-        frame = (cycle_start + (event[EVENT_TIME] & FRAME_MASK)) & FRAME_MASK
-        if not put_event(ring, indices, frame, message):
+            continue  # not filled: never read it (rtmidi did, and crashed on stack garbage)
+        data, size = event[EVENT_BUFFER], event[EVENT_SIZE]
+        written = False
+        if size > 0 and data >= first_byte and data + size <= end_byte:
+            frame = (cycle_start + (event[EVENT_TIME] & FRAME_MASK)) & FRAME_MASK
+            written = put_event(ring, indices, frame, carray(address_as_voidptr(data), size, np.uint8))
+        if not written:
             store_index(indices, INDEX_DROPPED, load_index(indices, INDEX_DROPPED) + 1)  # only this thread stores it
     return 0
 
