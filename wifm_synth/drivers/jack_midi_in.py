@@ -72,8 +72,10 @@ class LatestPeriodGrid:
     The engine's callback measures it each period from PortAudio's "now", which is late by however long
     after the cycle's start the callback ran: a late reading places events early, and an event placed
     before the next period's first frame is played at that frame, late. The largest value of the last
-    one to two seconds is the most punctual reading, and the window lets it follow a real step (the
-    engine missing a cycle moves the grid back a period).
+    one to two seconds is the most punctual reading. A callback is never late by a period without an
+    xrun, so a reading more than a period below it is a real step — the engine missed cycles and now
+    renders behind JACK's clock — and starts the window again; keeping the old value would delay events
+    by the cycles missed.
     """
 
     WINDOW_S = 1.0
@@ -82,10 +84,12 @@ class LatestPeriodGrid:
         self._window_start = None
         self._current = self._previous = -math.inf
 
-    def event_frame(self, clock: StreamClock, stream_now: float, rate: float) -> int:
+    def event_frame(self, clock: StreamClock, stream_now: float, rate: float, period: int) -> int:
         """The engine frame at which an event arriving at ``stream_now`` plays, on the most punctual grid."""
         grid = clock.event_frame(stream_now) - stream_now * rate
-        if self._window_start is None or stream_now - self._window_start > self.WINDOW_S:
+        if grid < max(self._current, self._previous) - period:  # a step back: forget the earlier readings
+            self._window_start, self._previous, self._current = stream_now, -math.inf, -math.inf
+        elif self._window_start is None or stream_now - self._window_start > self.WINDOW_S:
             self._window_start, self._previous, self._current = stream_now, self._current, -math.inf
         self._current = max(self._current, grid)
         return max(0, round(max(self._current, self._previous) + stream_now * rate))
@@ -108,7 +112,7 @@ class JackReader:
         notices = []
         jack_now = self._client.frame_time  # read back to back with the stream clock: one time base
         stream_now = clock.time()
-        now_frame = self._grid.event_frame(clock, stream_now, self._client.samplerate)
+        now_frame = self._grid.event_frame(clock, stream_now, self._client.samplerate, self._client.blocksize)
         while (item := self._ring.take()) is not None:
             frame, message = item
             notice = forward_message(sink, message, max(0, now_frame - frames_before(jack_now, frame)))
