@@ -8,7 +8,7 @@ six-operator notes panned hard right, while its Python main thread spins a busy 
 starts after a settle period.
 
 Phase A (``xruns_player_only``, ``--seconds``): the player is the only client in the graph (its
-PortAudio client and its rtmidi client, waiting for a MIDI port). Counted: the xruns the server's log
+PortAudio client and its JACK MIDI client, waiting for a MIDI port). Counted: the xruns the server's log
 blames on each client, the cycles the dummy driver woke late, and the player's PortAudio underflow
 flags.
 
@@ -244,7 +244,7 @@ def measure(realtime: bool, seconds: float, latency_seconds: float, voices: int,
         "player_main_thread": "busy Python loop" if busy else "idle",
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
-        "xruns_player_only": {"measured_seconds": seconds, "jack_clients": "the player's PortAudio and rtmidi clients",
+        "xruns_player_only": {"measured_seconds": seconds, "jack_clients": "the player's PortAudio and JACK MIDI clients",
                               "jack_log": player_only_log, "player": player_only},
         "latency_phase": {"measured_seconds": latency_seconds,
                           "jack_clients": "the player's and the benchmark's Python probe client (its xruns count here)",

@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         **run,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
-        "machine": machine_info("JACK-Client", "python-rtmidi"),
+        "machine": machine_info("JACK-Client"),
     }
     json.dump(report, sys.stdout, indent=2)
     print()

@@ -10,15 +10,10 @@ import time
 import pytest
 import rtmidi
 
-from wifm_synth.drivers import midi_in
-from wifm_synth.drivers.midi_in import (
-    ALL_PORTS,
-    MidiInput,
-    PolledPort,
-    estimate_arrival,
-    port_matches,
-    send_panic,
-)
+from wifm_synth.drivers import rtmidi_in
+from wifm_synth.drivers.jack_midi_in import LatestPeriodGrid, frames_before
+from wifm_synth.drivers.midi_in import ALL_PORTS, port_matches, send_panic
+from wifm_synth.drivers.rtmidi_in import PolledPort, RtMidiInput, estimate_arrival
 from wifm_synth.formats.patch_json import save_patch
 from wifm_synth.voice.patch import Operator, Patch
 
@@ -45,6 +40,12 @@ def test_early_anchor_is_corrected_by_later_polls():
         last_poll, now = 1.0 + 0.1 * index - 0.0006, 1.0 + 0.1 * index + 0.0004
         arrival = estimate_arrival(arrival, 0.0 if arrival is None else 0.1, last_poll, now)
         assert last_poll <= arrival <= true_arrival + 1e-12
+
+
+def test_jack_frames_are_compared_across_the_uint32_wrap():
+    assert frames_before(1000, 872) == 128
+    assert frames_before(872, 1000) == -128  # an event stamped later in the cycle than the clock's estimate
+    assert frames_before(5, 0xFFFFFFFF - 122) == 128  # the clock wrapped after the event
 
 
 @pytest.mark.parametrize(("port", "wanted", "expected"), [
@@ -148,9 +149,9 @@ class StoppedClock(FixedClock):
 
 def test_a_failing_port_scan_is_reported_once_and_the_pump_keeps_running(monkeypatch):
     monkeypatch.setattr(FlakyPortLister, "calls", 0)
-    monkeypatch.setattr(midi_in.rtmidi, "MidiIn", FlakyPortLister)
-    monkeypatch.setattr(midi_in, "SCAN_INTERVAL_S", 0.01)
-    midi = MidiInput(RecordingSink(), StoppedClock(), api=0).start()
+    monkeypatch.setattr(rtmidi_in.rtmidi, "MidiIn", FlakyPortLister)
+    monkeypatch.setattr("wifm_synth.drivers.midi_in.SCAN_INTERVAL_S", 0.01)
+    midi = RtMidiInput(RecordingSink(), StoppedClock(), api=0).start()
     try:
         deadline = time.monotonic() + 10
         while FlakyPortLister.calls < 5 and time.monotonic() < deadline:
@@ -167,9 +168,9 @@ def test_patch_loads_from_another_thread_are_posted_by_the_pump(monkeypatch):
     from wifm_synth.engine import Synth
     from wifm_synth.engine.layout import ENGINE_PATCHES_LOADED
 
-    monkeypatch.setattr(midi_in.rtmidi, "MidiIn", NoPorts)
+    monkeypatch.setattr(rtmidi_in.rtmidi, "MidiIn", NoPorts)
     synth = Synth(Patch(operators=[Operator()]), 48000, polyphony=4)
-    midi = MidiInput(synth, StoppedClock(), api=0)
+    midi = RtMidiInput(synth, StoppedClock(), api=0)
     loaded = Patch(operators=[Operator(level=0.2, modulators=[1]), Operator(carrier=False)])
     midi.post_patch_load(0, loaded)
     midi.post_patch_load(7, loaded)  # no such row: a notice, the pump goes on
@@ -198,3 +199,26 @@ def test_play_without_an_audio_device_fails_with_one_line(tmp_path):
     result = run_cli(["play", str(patch)], env)
     assert result.returncode == 2
     assert "wifm: error: no audio output device (is a sound server running?)" in result.stderr.splitlines()
+
+
+class SteppingClock:
+    """Stream time t plays at frame 1000·t + ``origin``, which the test moves (late callbacks, missed cycles)."""
+
+    origin = 0
+
+    def event_frame(self, arrival_time):
+        return round(arrival_time * 1000) + self.origin
+
+
+def test_the_jack_grid_keeps_the_most_punctual_period_and_follows_a_step_back():
+    grid, clock = LatestPeriodGrid(), SteppingClock()
+    rate, period = 1000, 128
+    assert grid.event_frame(clock, 1.0, rate, period) == 1000
+    clock.origin = -40  # a callback that ran 40 frames after its cycle began: events would be placed early
+    assert grid.event_frame(clock, 1.1, rate, period) == 1100
+    clock.origin = -400  # the engine missed three cycles: the grid really moved back
+    assert grid.event_frame(clock, 1.2, rate, period) == 800
+    clock.origin = -440
+    assert grid.event_frame(clock, 1.3, rate, period) == 900
+    assert grid.event_frame(clock, 2.5, rate, period) == 2100  # the last window's best reading still counts
+    assert grid.event_frame(clock, 4.0, rate, period) == 3560  # a window later only the late reading is left

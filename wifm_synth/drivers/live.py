@@ -18,8 +18,6 @@ import sys
 import threading
 import time
 
-import rtmidi
-
 from wifm_synth.drivers.alsa_quiet import silence_alsa_errors
 from wifm_synth.drivers.audio_out import (
     AudioHostLost,
@@ -35,9 +33,6 @@ from wifm_synth.drivers.midi_in import (
     OWN_PORT_NAME,
     POSTED_ANSWER_S,
     MidiInput,
-    api_name,
-    available_apis,
-    list_input_ports,
     send_panic,
 )
 from wifm_synth.drivers.shell import PlayShell, start_line_reader
@@ -62,20 +57,23 @@ def jack_is_running(devices: list[dict]) -> bool:
     return any(device["host_api"] == JACK_HOST_API for device in devices)
 
 
-def midi_api_for(audio_host_api: str) -> int:
-    """JACK MIDI when the audio goes through JACK (one clock, one graph), otherwise rtmidi's default (ALSA)."""
-    if audio_host_api == JACK_HOST_API and rtmidi.API_UNIX_JACK in available_apis():
-        return rtmidi.API_UNIX_JACK
-    others = [api for api in available_apis() if api != rtmidi.API_UNIX_JACK]
-    if not others:
+def open_midi_input(audio_host_api: str, synth: Synth, stream: EngineOutputStream, *, wanted: str,
+                    client_name: str, verbose: bool) -> MidiInput:
+    """JACK MIDI when the audio goes through JACK (one clock, one graph, one libjack), otherwise rtmidi's
+    first back end (ALSA). Under JACK the MIDI client is ``NAME-midi``: the audio client holds the name
+    (JACK gives each name to one client; the second would become ``NAME-01``). rtmidi is imported only
+    for the other systems: its wheel links a libjack of its own (``rtmidi_in``)."""
+    if audio_host_api == JACK_HOST_API:
+        from wifm_synth.drivers.jack_midi_in import JackMidiInput
+
+        return JackMidiInput(synth, stream, wanted=wanted, client_name=f"{client_name}{JACK_MIDI_CLIENT_SUFFIX}",
+                             verbose=verbose)
+    from wifm_synth.drivers.rtmidi_in import RtMidiInput, available_apis
+
+    apis = available_apis()
+    if not apis:
         raise DeviceError("no MIDI input system available (python-rtmidi has no usable back end)")
-    return others[0]
-
-
-def midi_client_name(client_name: str, midi_api: int) -> str:
-    """The MIDI client's name: ``client_name``, except under JACK, where the audio client holds that name
-    (JACK gives each name to one client; the second would become ``NAME-01``)."""
-    return f"{client_name}{JACK_MIDI_CLIENT_SUFFIX}" if midi_api == rtmidi.API_UNIX_JACK else client_name
+    return RtMidiInput(synth, stream, api=apis[0], wanted=wanted, client_name=client_name, verbose=verbose)
 
 
 class LivePlayer:
@@ -97,9 +95,8 @@ class LivePlayer:
                            loadable=True)
         self.stream = EngineOutputStream(self.synth, device=device["index"], period=period)
         try:
-            midi_api = midi_api_for(self.stream.device["host_api"])
-            self.midi = MidiInput(self.synth, self.stream, api=midi_api, wanted=midi_in,
-                                  client_name=midi_client_name(client_name, midi_api), verbose=verbose)
+            self.midi = open_midi_input(self.stream.device["host_api"], self.synth, self.stream, wanted=midi_in,
+                                        client_name=client_name, verbose=verbose)
         except WifmError:
             self.stream.close()
             raise
@@ -124,7 +121,7 @@ class LivePlayer:
         return (f"playing on '{stream.device['name']}' ({stream.device['host_api']}): {rate} Hz, "
                 f"period {stream.period} frames ({1000 * stream.period / rate:.2f} ms), "
                 f"latency {event_ms + output_ms:.2f} ms (events {event_ms:.2f} + output {output_ms:.2f}); "
-                f"MIDI in ({api_name(self.midi.api)}): port {self.midi.client_name}:{OWN_PORT_NAME}, "
+                f"MIDI in ({self.midi.system_name}): port {self.midi.client_name}:{OWN_PORT_NAME}, "
                 f"connected {ports}")
 
     def notices(self) -> list[str]:
@@ -253,15 +250,19 @@ def drum_channel_line(instrument) -> str:
 
 def _midi_inputs(jack_running: bool) -> list[dict]:
     inputs = []
+    if jack_running:  # probing without a server would only make libjack complain that none runs
+        from wifm_synth.drivers.jack_midi_in import SYSTEM_NAME, list_jack_midi_sources
+
+        inputs += [{"api": SYSTEM_NAME, "name": name} for name in list_jack_midi_sources()]
+    from wifm_synth.drivers.rtmidi_in import api_name, available_apis, list_input_ports
+
     for api in available_apis():
-        if api == rtmidi.API_UNIX_JACK and not jack_running:
-            continue  # probing would only make libjack complain that no server runs
         inputs += [{"api": api_name(api), "name": name} for name in list_input_ports(api)]
     return inputs
 
 
 def devices_command(as_json: bool = False) -> int:
-    """``wifm devices``: audio outputs (PortAudio) and MIDI inputs (every rtmidi back end)."""
+    """``wifm devices``: audio outputs (PortAudio) and MIDI inputs (JACK, and every rtmidi back end)."""
     silence_alsa_errors()
     try:
         outputs = list_output_devices()
@@ -281,7 +282,7 @@ def devices_command(as_json: bool = False) -> int:
         marker = "*" if device["default"] else " "
         print(f"  {marker} {device['index']:>2}  {device['name']}  [{device['host_api']}, {device['channels']} ch, "
               f"{device['default_sample_rate']:.0f} Hz]")
-    print("MIDI inputs (rtmidi):")
+    print("MIDI inputs:")
     if not inputs:
         print("  none")
     for port in inputs:

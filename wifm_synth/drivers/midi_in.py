@@ -1,12 +1,12 @@
-"""Live MIDI input (python-rtmidi) → timestamped events in the engine's ring.
+"""Live MIDI input → timestamped events in the engine's ring: the MIDI pump, whatever the MIDI system.
 
-One thread, the *MIDI pump*, owns every rtmidi port and is the ring's only producer (the audio
+One thread, the *MIDI pump*, reads every MIDI source and is the ring's only producer (the audio
 callback is its only consumer), so the single-producer/single-consumer ring needs no lock. It polls
-the ports every half millisecond rather than using rtmidi callbacks: with the JACK API rtmidi would
-run a Python callback inside JACK's process thread, where waiting for the GIL stalls the JACK graph.
-Polled messages are back-dated to their arrival with rtmidi's own inter-message delta times, so the
-poll interval adds no timing jitter. (With JACK, rtmidi dates a message when its process cycle reads
-it and drops the frame offset inside the cycle, so events reach the engine quantised to the period.)
+every half millisecond; where messages come from is a subclass's: ``rtmidi_in.RtMidiInput`` (ALSA and
+the other rtmidi back ends; messages back-dated to their arrival with rtmidi's delta times) and
+``jack_midi_in.JackMidiInput`` (under JACK: one JACK client on the system libjack, whose compiled
+process callback hands over every event with its exact frame). No Python ever runs in a MIDI
+system's real-time thread, where waiting for the GIL would stall it.
 Where the system allows it (root, or an rtprio limit) the pump runs at the lowest SCHED_FIFO
 priority, below JACK's audio threads but ahead of ordinary processes. It still needs the GIL for a
 moment per poll: other busy Python threads in the process can delay a note by a period.
@@ -14,7 +14,7 @@ moment per poll: other busy Python threads in the process can delay a note by a 
 Every half second the pump rescans the ports: matching ports that appeared are connected, and a port
 that disappeared triggers a panic (controllers reset, all notes off on all channels) so no note hangs
 and no pitch bend or modulation stays where the lost keyboard left it. An unexpected error in the pump
-(rtmidi failing to list or open ports, a full event ring) becomes a notice and the pump carries on,
+(the MIDI system failing to list or open ports, a full event ring) becomes a notice and the pump carries on,
 retrying at the next scan: MIDI input never ends silently.
 
 Whatever another thread asks the engine for (the shell's program changes, panic, gain, tuning, patch
@@ -30,10 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
-
-import rtmidi
 
 from wifm_synth.drivers.dx7_sysex_in import SYSEX_START, apply_sysex
 from wifm_synth.errors import DeviceError, InputError
@@ -54,9 +51,6 @@ NO_PORTS = "none"  # connect to nothing: only the own input port, for routing in
 OWN_PORT_NAME = "midi_in"  # the input port every player has from start-up, whatever --midi-in says
 POLL_INTERVAL_S = 0.0005
 SCAN_INTERVAL_S = 0.5
-# rtmidi's default input queue holds 100 messages; a dense chord with controllers can exceed that
-# between two polls when the machine is busy.
-QUEUE_SIZE = 4096
 
 CHANNEL_MESSAGE_FIRST = 0x80
 SYSTEM_MESSAGE_FIRST = 0xF0
@@ -80,27 +74,6 @@ class StreamClock(Protocol):
     def event_frame(self, arrival_time: float) -> int: ...
 
 
-def api_name(api: int) -> str:
-    return rtmidi.get_api_display_name(api)
-
-
-def available_apis() -> list[int]:
-    """rtmidi back ends compiled in, without the dummy one."""
-    return [api for api in rtmidi.get_compiled_api() if api != rtmidi.API_RTMIDI_DUMMY]
-
-
-def list_input_ports(api: int) -> list[str]:
-    """Names of the MIDI sources visible through ``api`` (empty when that MIDI system is not running)."""
-    try:
-        scanner = rtmidi.MidiIn(api, CLIENT_NAME)
-    except rtmidi.RtMidiError:
-        return []
-    try:
-        return list(scanner.get_ports())
-    finally:
-        scanner.delete()
-
-
 def request_realtime_priority() -> bool:
     """Move the calling thread to SCHED_FIFO at the lowest real-time priority; False if not allowed."""
     try:
@@ -109,18 +82,6 @@ def request_realtime_priority() -> bool:
     except (AttributeError, OSError):  # not Linux, or no permission
         return False
     return True
-
-
-def estimate_arrival(previous_arrival: float | None, delta_s: float, last_poll: float, now: float) -> float:
-    """Stream time at which a message arrived, from rtmidi's delta to the port's previous message.
-
-    The message arrived after the previous poll (``last_poll``) and before this one (``now``). A
-    first message is dated at the earliest possible time: an early estimate is corrected by the lower
-    bound of later polls, a late one never would be (every later bound lies above it). The clamp also
-    stops rtmidi's clock and the stream's from drifting apart.
-    """
-    estimate = last_poll if previous_arrival is None else previous_arrival + delta_s
-    return min(max(estimate, last_poll), now)
 
 
 def port_matches(port_name: str, wanted: str) -> bool:
@@ -154,31 +115,6 @@ def forward_message(sink: EventSink, message: list[int], frame: int) -> str | No
     sink.send(frame, status, data1, data2)
 
 
-@dataclass
-class PolledPort:
-    """One open MIDI source: its rtmidi input and the estimated arrival of its latest message."""
-
-    name: str
-    midi_in: rtmidi.MidiIn
-    previous_arrival: float | None = None
-
-    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float,
-                        monitor: Callable[[str], None] | None = None) -> list[str]:
-        """Send every message rtmidi queued since ``last_poll`` to ``sink``, each at its own frame;
-        ``monitor`` (``wifm play -v``) gets a description of each. Returns the notices of messages that
-        could not be used."""
-        notices = []
-        while (item := self.midi_in.get_message()) is not None:
-            message, delta_s = item
-            self.previous_arrival = estimate_arrival(self.previous_arrival, delta_s, last_poll, now)
-            notice = forward_message(sink, message, clock.event_frame(self.previous_arrival))
-            if notice is not None:
-                notices.append(notice)
-            if monitor is not None:
-                monitor(f"MIDI {self.name}: {describe_message(message)}")
-        return notices
-
-
 _MESSAGE_NAMES = {0x80: "note off", 0x90: "note on", 0xA0: "key pressure", 0xB0: "control change",
                   0xC0: "program change", 0xD0: "channel pressure", 0xE0: "pitch bend"}
 
@@ -191,32 +127,34 @@ def describe_message(message: list[int]) -> str:
     return " ".join(f"{byte:02X}" for byte in message[:16]) + (" …" if len(message) > 16 else "")
 
 
+class MidiPoller(Protocol):
+    """A source of MIDI messages the pump polls: sends what arrived since the last poll to the sink."""
+
+    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float,
+                        monitor: Callable[[str], None] | None = None) -> list[str]: ...
+
+
 class MidiInput:
     """Connects the MIDI sources matching ``wanted`` ("all" or a name substring) to ``sink``.
 
     Use as a context manager or call start()/stop(). Notices for the user (ports connected or lost,
-    waiting for a port) are queued for the main thread: read them with ``notices()``.
+    waiting for a port) are queued for the main thread: read them with ``notices()``. A subclass opens
+    the own port (``client_name:midi_in``) in its constructor and provides the ``_pollers``,
+    ``_source_names``, ``_connect``, ``_disconnect`` and ``_close`` of its MIDI system;
+    ``system_name`` names that system to the user.
     """
 
-    def __init__(self, sink: EventSink, clock: StreamClock, *, api: int, wanted: str = ALL_PORTS,
+    system_name = "MIDI"
+
+    def __init__(self, sink: EventSink, clock: StreamClock, *, wanted: str = ALL_PORTS,
                  client_name: str = CLIENT_NAME, verbose: bool = False):
         if not wanted:
             raise DeviceError("--midi-in: empty port name (use a name substring, 'all' or 'none')")
         self._sink = sink
         self._clock = clock
-        self.api = api
         self.wanted = wanted
         self.client_name = client_name
-        try:
-            # the own port exists from start-up, so that patchbays can connect to it before any source; its
-            # client also lists the sources, so the player's first JACK/ALSA client is exactly client_name
-            self._own_port = PolledPort(f"{client_name}:{OWN_PORT_NAME}", rtmidi.MidiIn(
-                api, client_name, queue_size_limit=QUEUE_SIZE))
-            self._own_port.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
-            self._own_port.midi_in.open_virtual_port(OWN_PORT_NAME)
-        except rtmidi.RtMidiError as exc:
-            raise DeviceError(f"cannot open MIDI input ({api_name(api)}): {exc}") from exc
-        self._ports: dict[str, PolledPort] = {}
+        self._ports: dict[str, object] = {}  # connected source name → what _disconnect needs to release it
         self._notices: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._monitor = self._notices.put if verbose else None
         self._posted: queue.SimpleQueue[tuple[str, Callable[[EventSink, int], None], threading.Event]] = \
@@ -228,6 +166,25 @@ class MidiInput:
         self._drop_announced = False
         self._last_failure: str | None = None
         self.realtime_pump: bool | None = None  # known once the pump runs
+
+    # --- the MIDI system's part ---
+    def _pollers(self) -> list[MidiPoller]:
+        raise NotImplementedError
+
+    def _source_names(self) -> list[str]:
+        """Every MIDI source the system lists now, in its order."""
+        raise NotImplementedError
+
+    def _connect(self, index: int, name: str) -> object | None:
+        """Connect source ``name`` (``index`` in ``_source_names``); None, with a notice, if it cannot be."""
+        raise NotImplementedError
+
+    def _disconnect(self, name: str, connection: object) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Close the own port and every connection (the pump has ended)."""
+        raise NotImplementedError
 
     @property
     def connected_ports(self) -> list[str]:
@@ -272,10 +229,8 @@ class MidiInput:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        for port in self._ports.values():
-            port.midi_in.delete()
+        self._close()
         self._ports.clear()
-        self._own_port.midi_in.delete()
 
     def __enter__(self):
         return self.start()
@@ -310,10 +265,10 @@ class MidiInput:
 
     def _poll_messages(self) -> None:
         now = self._clock.time()
-        for port in [self._own_port, *self._ports.values()]:
+        for poller in self._pollers():
             try:
-                for notice in port.forward_pending(self._sink, self._clock, self._last_poll_time, now,
-                                                   self._monitor):
+                for notice in poller.forward_pending(self._sink, self._clock, self._last_poll_time, now,
+                                                     self._monitor):
                     self._notices.put(f"MIDI in: {notice}")
             except InputError as exc:  # e.g. the ring is full because the audio callback stopped
                 if not self._drop_announced:
@@ -335,36 +290,23 @@ class MidiInput:
             finally:
                 done.set()
 
-    def _port_lister(self) -> rtmidi.MidiIn:
-        return self._own_port.midi_in
-
     def _scan_ports(self) -> None:
         if self.wanted == NO_PORTS:
             return  # the user routes sources to the own port
-        names = self._port_lister().get_ports()
+        names = self._source_names()
         available = {name for name in names if port_matches(name, self.wanted)}
         for name in set(self._ports) - available:
-            self._ports.pop(name).midi_in.delete()
+            self._disconnect(name, self._ports.pop(name))
             self._notices.put(f"MIDI in: '{name}' disappeared; all notes off")
             send_panic(self._sink, self._clock.event_frame(self._clock.time()))
         for index, name in enumerate(names):
             if name in available and name not in self._ports:
-                self._open(index, name)
+                connection = self._connect(index, name)
+                if connection is not None:
+                    self._ports[name] = connection
+                    self._notices.put(f"MIDI in: connected '{name}'")
         if not self._ports and not self._waiting_announced:
             self._notices.put(
-                f"MIDI in: no {api_name(self.api)} port matching '{self.wanted}' yet; waiting for one"
+                f"MIDI in: no {self.system_name} port matching '{self.wanted}' yet; waiting for one"
             )
         self._waiting_announced = not self._ports
-
-    def _open(self, index: int, name: str) -> None:
-        midi_in = rtmidi.MidiIn(self.api, self.client_name, queue_size_limit=QUEUE_SIZE)
-        midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
-        try:
-            midi_in.open_port(index, "in")
-        except rtmidi.RtMidiError as exc:  # the port vanished between listing and opening
-            midi_in.delete()
-            self._notices.put(f"MIDI in: cannot connect '{name}': {exc}")
-            return
-        self._ports[name] = PolledPort(name, midi_in)
-        self._notices.put(f"MIDI in: connected '{name}'")
-
