@@ -76,20 +76,19 @@ class LogSpectrogramTarget:
         padded = np.pad(target, (0, self._padded_length - target.size))
         self._sizes = []
         for size in fft_sizes:
-            magnitudes = np.abs(_spectra(_stft_frames(padded, size), size, 0, None))
-            reference = float(magnitudes.max())
-            self._sizes.append((size, reference, np.maximum(level_db(magnitudes, reference), floor_db)))
+            frames = _stft_frames(padded, size)
+            reference = float(np.abs(_spectra(frames, size, 0, None)).max())
+            self._sizes.append((size, reference, _clamped_db(frames, size, 0, None, reference, floor_db)))
 
     def distance_db(self, rendered: np.ndarray) -> float:
         rendered = np.asarray(rendered, dtype=np.float64)[:self.length]
         rendered = np.pad(rendered, (0, self._padded_length - rendered.size))
         distances = []
         for size, reference, target_db in self._sizes:
-            rendered_db = np.maximum(level_db(np.abs(_spectra(_stft_frames(rendered, size), size, 0, None)),
-                                              reference), self._floor_db)
-            audible = (target_db > self._floor_db) | (rendered_db > self._floor_db)
+            rendered_db = _clamped_db(_stft_frames(rendered, size), size, 0, None, reference, self._floor_db)
+            difference, audible = _compared(target_db, rendered_db, self._floor_db)
             count = int(np.count_nonzero(audible))
-            distances.append(float(np.abs(target_db - rendered_db)[audible].sum()) / count if count else 0.0)
+            distances.append(float(difference[audible].sum()) / count if count else 0.0)
         return float(np.mean(distances))
 
 
@@ -122,9 +121,19 @@ def _block_differences(target: np.ndarray, rendered: np.ndarray, size: int, floo
     reference = max(float(np.abs(_spectra(target_frames, size, start)).max())
                     for start in range(0, len(target_frames), _FRAMES_PER_BLOCK))
     for start in range(0, len(target_frames), _FRAMES_PER_BLOCK):
-        target_db = np.maximum(level_db(np.abs(_spectra(target_frames, size, start)), reference), floor_db)
-        rendered_db = np.maximum(level_db(np.abs(_spectra(rendered_frames, size, start)), reference), floor_db)
-        yield np.abs(target_db - rendered_db), (target_db > floor_db) | (rendered_db > floor_db)
+        yield _compared(_clamped_db(target_frames, size, start, _FRAMES_PER_BLOCK, reference, floor_db),
+                        _clamped_db(rendered_frames, size, start, _FRAMES_PER_BLOCK, reference, floor_db), floor_db)
+
+
+def _clamped_db(frames: np.ndarray, size: int, start: int, count: int | None, reference: float,
+                floor_db: float) -> np.ndarray:
+    """Levels (dB re ``reference``, clamped at ``floor_db``) of the spectra of ``count`` frames from ``start``."""
+    return np.maximum(level_db(np.abs(_spectra(frames, size, start, count)), reference), floor_db)
+
+
+def _compared(target_db: np.ndarray, rendered_db: np.ndarray, floor_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """|dB difference| of two clamped spectrograms and the mask of bins where either is above the floor."""
+    return np.abs(target_db - rendered_db), (target_db > floor_db) | (rendered_db > floor_db)
 
 
 def _stft_frames(signal: np.ndarray, size: int) -> np.ndarray:
