@@ -33,8 +33,8 @@ from wifm_synth.fit.ratio_search import MAX_INDEX
 from wifm_synth.fit.verify import (
     SAMPLE_RATE,
     analyze_render,
-    render_distance_db,
-    render_like,
+    reference_render,
+    rendered_distance_db,
 )
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCHEMA
@@ -104,7 +104,6 @@ def moved(patch: Patch, axes: list[Coordinate], offsets_db: np.ndarray) -> Patch
 def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALUATIONS) -> tuple[Patch, int]:
     """The patch after coordinate search on its levels, and the renders it took. ``target`` is analysed at
     the verification's SAMPLE_RATE; the patch plays at its reference key and velocity."""
-    pitch = patch.pitch
     start = target.onset_index
     length = min(len(target.audio) - start, int(POLISH_MAX_S * SAMPLE_RATE))
     spectrogram = LogSpectrogramTarget(target.audio[start:start + length], SAMPLE_RATE, fft_sizes=POLISH_FFT_SIZES)
@@ -112,8 +111,7 @@ def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALU
     target_levels = _frame_levels(target.audio[start:start + length])
 
     def distance(candidate: Patch) -> float:
-        audio = render_like(candidate, target, midi_note=pitch.reference_note, velocity=pitch.reference_velocity,
-                            max_seconds=POLISH_MAX_S)
+        audio = reference_render(candidate, target, max_seconds=POLISH_MAX_S)
         # the log-spectral distance alone can be lowered by a louder render whose sidebands fill the noise
         # between a bowed or blown note's harmonics (violin 79: +10 dB); the level error keeps the loudness
         return spectrogram.distance_db(audio) + level_error_db(target_levels, _frame_levels(audio))
@@ -158,10 +156,8 @@ def _frame_levels(audio: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(whole.reshape(frames, LEVEL_FRAME) ** 2, axis=1))[:, None]
 
 
-def _envelope_error_db(patch: Patch, target: SampleAnalysis) -> float:
-    pitch = patch.pitch
-    rendered = analyze_render(render_like(patch, target, midi_note=pitch.reference_note,
-                                          velocity=pitch.reference_velocity), pitch.reference_note)
+def _envelope_error_db(rendered_audio: np.ndarray, patch: Patch, target: SampleAnalysis) -> float:
+    rendered = analyze_render(rendered_audio, patch.pitch.reference_note)
     return np.inf if rendered is None else envelope_error_db(target, rendered)
 
 
@@ -171,8 +167,10 @@ def polished_if_closer(patch: Patch, target: SampleAnalysis, distance_db: float,
     than ``distance_db`` (the patch's own) and its envelope error is no more than ENVELOPE_TOLERANCE_DB worse,
     else ``patch`` unchanged; and what happened, for its metadata."""
     polished, renders = polish(patch, target, evaluations)
-    polished_distance = render_distance_db(polished, target)
+    polished_audio = reference_render(polished, target)  # one render for both checks
+    polished_distance = rendered_distance_db(polished_audio, target)
     kept = (polished_distance < distance_db
-            and _envelope_error_db(polished, target) <= _envelope_error_db(patch, target) + ENVELOPE_TOLERANCE_DB)
+            and _envelope_error_db(polished_audio, polished, target)
+            <= _envelope_error_db(reference_render(patch, target), patch, target) + ENVELOPE_TOLERANCE_DB)
     return (polished if kept else patch), {"render_distance_db": round(polished_distance, 3), "renders": renders,
                                            "kept": kept}

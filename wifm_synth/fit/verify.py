@@ -110,12 +110,22 @@ def render_like(patch: Patch, target: SampleAnalysis, *, midi_note: int, velocit
     )
 
 
-def render_distance_db(patch: Patch, target: SampleAnalysis) -> float:
-    """The quality metric alone (multi-resolution log-spectral distance of the render, dB) for a target
-    analysed at SAMPLE_RATE, rendered at the patch's reference key and velocity: to compare candidates."""
+def reference_render(patch: Patch, target: SampleAnalysis, max_seconds: float | None = None) -> np.ndarray:
+    """``render_like`` at the patch's own reference key and velocity: how the fitter hears a candidate."""
     pitch = patch.pitch
-    rendered = render_like(patch, target, midi_note=pitch.reference_note, velocity=pitch.reference_velocity)
+    return render_like(patch, target, midi_note=pitch.reference_note, velocity=pitch.reference_velocity,
+                       max_seconds=max_seconds)
+
+
+def rendered_distance_db(rendered: np.ndarray, target: SampleAnalysis) -> float:
+    """The quality metric alone (multi-resolution log-spectral distance, dB) of a render from
+    ``render_like`` against a target analysed at SAMPLE_RATE."""
     return float(analysis_metrics.multires_log_stft_distance_db(_from_onset(target), rendered, SAMPLE_RATE))
+
+
+def render_distance_db(patch: Patch, target: SampleAnalysis) -> float:
+    """The quality metric of ``patch``'s reference render: to compare candidates."""
+    return rendered_distance_db(reference_render(patch, target), target)
 
 
 def verify_fit(patch: Patch, source_path: str | os.PathLike, *, midi_note: int, velocity: int) -> FitVerification:
