@@ -103,9 +103,7 @@ class RtMidiInput(MidiInput):
         try:
             # the own port exists from start-up, so that patchbays can connect to it before any source; its
             # client also lists the sources, so the player's first ALSA client is exactly client_name
-            self._own_port = PolledPort(f"{client_name}:{OWN_PORT_NAME}", rtmidi.MidiIn(
-                api, client_name, queue_size_limit=QUEUE_SIZE))
-            self._own_port.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+            self._own_port = PolledPort(f"{client_name}:{OWN_PORT_NAME}", self._new_input())
             self._own_port.midi_in.open_virtual_port(OWN_PORT_NAME)
         except rtmidi.RtMidiError as exc:
             raise DeviceError(f"cannot open MIDI input ({self.system_name}): {exc}") from exc
@@ -116,9 +114,15 @@ class RtMidiInput(MidiInput):
     def _source_names(self) -> list[str]:
         return self._own_port.midi_in.get_ports()
 
-    def _connect(self, index: int, name: str) -> PolledPort | None:
+    def _new_input(self) -> rtmidi.MidiIn:
+        """An rtmidi input of this player's client that passes SysEx (voice loads) and drops clock ticks and
+        active sensing."""
         midi_in = rtmidi.MidiIn(self.api, self.client_name, queue_size_limit=QUEUE_SIZE)
         midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+        return midi_in
+
+    def _connect(self, index: int, name: str) -> PolledPort | None:
+        midi_in = self._new_input()
         try:
             midi_in.open_port(index, "in")
         except rtmidi.RtMidiError as exc:  # the port vanished between listing and opening
