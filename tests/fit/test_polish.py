@@ -9,7 +9,15 @@ import pytest
 from wifm_synth.analysis import analyze
 from wifm_synth.engine import render_note
 from wifm_synth.fit import polish as polish_module
-from wifm_synth.fit.polish import LEVEL, SEGMENT_LEVEL, coordinates, moved, polish, polish_closest, polished_if_closer
+from wifm_synth.fit.polish import (
+    LEVEL,
+    SEGMENT_LEVEL,
+    coordinates,
+    moved,
+    polish,
+    polish_closest,
+    polished_if_closer,
+)
 from wifm_synth.fit.synthetic import random_patch
 from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
 from wifm_synth.voice.schema import SCHEMA
