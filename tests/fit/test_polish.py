@@ -9,7 +9,15 @@ import pytest
 from wifm_synth.analysis import analyze
 from wifm_synth.engine import render_note
 from wifm_synth.fit import polish as polish_module
-from wifm_synth.fit.polish import coordinates, moved, polish, polished_if_closer
+from wifm_synth.fit.polish import (
+    LEVEL,
+    SEGMENT_LEVEL,
+    coordinates,
+    moved,
+    polish,
+    polish_closest,
+    polished_if_closer,
+)
 from wifm_synth.fit.synthetic import random_patch
 from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
 from wifm_synth.voice.schema import SCHEMA
@@ -25,9 +33,11 @@ def known():
 
 
 def _perturbation(patch):
-    """+4 / −4 dB on alternate operator levels, +6 dB on every segment's end level: 2 or 10 dB at each breakpoint."""
+    """+4 / −4 dB on alternate operator levels, +6 dB on every segment's end level: 2 or 10 dB at each breakpoint
+    (times unmoved)."""
     axes = coordinates(patch)
-    offsets = np.array([(4.0 if k % 2 else -4.0) if axis.segment is None else 6.0 for k, axis in enumerate(axes)])
+    offsets = np.array([(4.0 if k % 2 else -4.0) if axis.kind == LEVEL else 6.0 if axis.kind == SEGMENT_LEVEL else 0.0
+                        for k, axis in enumerate(axes)])
     return axes, offsets
 
 
@@ -53,15 +63,38 @@ def test_polish_moves_perturbed_levels_back_toward_the_known_patch(known):
     assert _level_error_db(polished, truth) < 0.6 * _level_error_db(perturbed, truth)
 
 
-def test_moved_levels_stay_in_the_schema_ranges(known):
+@pytest.mark.parametrize("offset_db", [400.0, -400.0])
+def test_moved_levels_and_times_stay_in_the_schema_ranges(known, offset_db):
     truth, _ = known
     axes = coordinates(truth)
-    far = moved(truth, axes, np.full(len(axes), 400.0))
+    far = moved(truth, axes, np.full(len(axes), offset_db))
     level, segment = SCHEMA["operator.level"], SCHEMA["segment.end_level_db"]
-    for operator in far.operators:
+    duration, release = SCHEMA["segment.duration_s"], SCHEMA["envelope.release_s"]
+    for operator, true in zip(far.operators, truth.operators):
         assert level.low <= operator.level <= level.high
         assert all(segment.low <= end <= segment.high for _, end in operator.envelope.segments)
+        assert all(duration.low <= span <= duration.high for span, _ in operator.envelope.segments)
+        assert release.low <= operator.envelope.release_s <= release.high
+        if true.level > 0.0:  # every heard operator's times moved
+            assert operator.envelope.release_s != true.envelope.release_s
+            assert all(span != true_span for (span, _), (true_span, _) in
+                       zip(operator.envelope.segments, true.envelope.segments))
     assert all(operator.level <= polish_module.MAX_INDEX for operator in far.operators if not operator.carrier)
+
+
+def test_a_time_offset_of_6_db_doubles_it(known):
+    truth, _ = known
+    axes = coordinates(truth)
+    release = next(k for k, axis in enumerate(axes) if axis.kind == polish_module.RELEASE)
+    first_duration = next(k for k, axis in enumerate(axes) if axis.kind == polish_module.SEGMENT_DURATION)
+    offsets = np.zeros(len(axes))
+    offsets[[release, first_duration]] = 20.0 * np.log10(2.0)
+    doubled = moved(truth, axes, offsets)
+    operator, true = doubled.operators[axes[release].operator], truth.operators[axes[release].operator]
+    assert operator.envelope.release_s == pytest.approx(2.0 * true.envelope.release_s)
+    segment = axes[first_duration]
+    assert doubled.operators[segment.operator].envelope.segments[segment.segment][0] == pytest.approx(
+        2.0 * truth.operators[segment.operator].envelope.segments[segment.segment][0])
 
 
 def test_a_polish_that_renders_further_from_the_target_is_not_kept(known, monkeypatch):
@@ -72,6 +105,30 @@ def test_a_polish_that_renders_further_from_the_target_is_not_kept(known, monkey
     monkeypatch.setattr(polish_module, "polish", lambda patch, target, evaluations: (worse, 1))
     chosen, record = polished_if_closer(truth, analysis, before)
     assert chosen is truth and not record["kept"] and record["render_distance_db"] > before
+
+
+def test_the_runner_up_is_chosen_when_its_polish_ends_closer(known, monkeypatch):
+    truth, analysis = known
+    quieter = dataclasses.replace(truth, operators=[dataclasses.replace(operator, level=operator.level * 0.9)
+                                                    for operator in truth.operators])
+    polished_runner_up = dataclasses.replace(quieter, metadata={"polished": True})
+    calls = []
+
+    def fake(patch, target, distance_db, evaluations):
+        calls.append((patch, evaluations))
+        if patch is quieter:  # the runner-up polishes to 1.0 dB, the first stays at its 2.0 dB
+            return polished_runner_up, {"render_distance_db": 1.0, "renders": evaluations, "kept": True}
+        return patch, {"render_distance_db": distance_db + 0.5, "renders": evaluations, "kept": False}
+
+    monkeypatch.setattr(polish_module, "polished_if_closer", fake)
+    chosen, patch, record = polish_closest([truth, quieter, truth], [2.0, 3.0, 9.0], analysis)
+    assert chosen == 1 and patch is polished_runner_up
+    first_round = polish_module.FIRST_ROUND_EVALUATIONS
+    assert [evaluations for _, evaluations in calls] == [
+        first_round, first_round, polish_module.POLISH_EVALUATIONS - 2 * first_round]
+    assert calls[-1][0] is polished_runner_up  # the rest of the budget goes to the closer result
+    assert record == {"render_distance_db": 1.0, "renders": polish_module.POLISH_EVALUATIONS, "kept": True,
+                      "candidates_polished": 2}
 
 
 def test_the_fitter_returns_the_closest_of_its_candidates_and_their_polish(known):

@@ -249,7 +249,7 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
     """Up to ``settings.ops`` operators on DX7 algorithms; the pair stays a candidate (``fit.multi_op``)."""
     # imported here: multi_op imports verify → engine, which the 2-operator path never needs
     from wifm_synth.fit import multi_op
-    from wifm_synth.fit.polish import polished_if_closer
+    from wifm_synth.fit.polish import polish_closest
 
     started = time.perf_counter()
     frames = _held_frames(analysis, SINKHORN_MAX_FRAMES if settings.loss == "sinkhorn" else None)
@@ -280,9 +280,9 @@ def _fit_graph(analysis: SampleAnalysis, settings: FitSettings, pair: FitResult)
             candidates.append(Patch(name=pair.patch.name, pitch=pair.patch.pitch, algorithm=algorithm,
                                     operators=operators, lfo=lfo, metadata=dict(pair.patch.metadata)))
             trajectories.append(levels)
-    chosen, distances = multi_op.best_by_render(candidates, analysis)
-    # the chosen patch polished against its render (fit.polish); kept only if the verification distance agrees
-    patch, polished = polished_if_closer(candidates[chosen], analysis, distances[chosen])
+    distances = multi_op.render_distances(candidates, analysis)
+    # the closest candidates polished against their renders (fit.polish); kept only if the verification agrees
+    chosen, patch, polished = polish_closest(candidates, distances, analysis)
     seconds = pair.seconds + time.perf_counter() - started
     patch.metadata.update(seconds=round(seconds, 4), candidates=[
         {"operators": 2 if fit is None else fit.structure.operator_count,

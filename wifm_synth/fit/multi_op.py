@@ -8,9 +8,10 @@ Pipeline, after the 2-operator fit (``fitter``):
    refined there with exact gradients (smoothness prior; warm-started from the screening solution);
 4. carrier levels energy-matched per frame (as the 2-operator fit), every operator's level trajectory
    → few-segment envelope by the DP of ``fit.envelope``, release from the sample;
-5. each candidate — the 2-operator patch and the best patch of every operator count — is rendered by
-   the engine and the one with the lowest multi-resolution log-spectral distance is chosen;
-6. the chosen patch's levels are polished against its render (``fit.polish``), kept only if closer.
+5. each candidate — the 2-operator patch and the refined patches — is rendered by the engine and scored
+   by the multi-resolution log-spectral distance;
+6. the two closest are polished against their renders (``fit.polish``: release times, levels, segment
+   levels and durations), the closer result further; a polish is kept only if it renders closer.
 
 ``--ops auto`` grows to 6 operators but stops adding when the screening loss gained per second spent
 falls below AUTO_GAIN_PER_SECOND, the seconds being those of ``graph_fit``'s cost model (not the wall
@@ -163,7 +164,6 @@ def frame_loss(cache: SpectrumCache, fit: LevelFit, axis, amplitudes) -> np.ndar
     return evaluate(cache, fit.structure, fit.levels, fit.feedback, axis, amplitudes)[0]
 
 
-def best_by_render(candidates: list, analysis: SampleAnalysis) -> tuple[int, list[float]]:
-    """Index of the candidate patch whose engine render is closest to the target, and every distance."""
-    distances = [render_distance_db(patch, analysis) for patch in candidates]
-    return int(np.argmin(distances)), distances
+def render_distances(candidates: list, analysis: SampleAnalysis) -> list[float]:
+    """Each candidate patch's render distance to the target (``fit.verify``), the render check."""
+    return [render_distance_db(patch, analysis) for patch in candidates]

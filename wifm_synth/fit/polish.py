@@ -1,17 +1,23 @@
-"""Polish a multi-operator patch against the engine's render: a derivative-free search over its levels.
+"""Polish a multi-operator patch against the engine's render: a derivative-free search over its envelopes.
 
 The structure search and refinement minimise W1 on linear harmonic amplitudes, which hardly sees partials
 40–80 dB below the peak; the quality the fitter is judged by (``fit.verify``) is a log-spectral distance,
-which weighs them like the loud ones. The polish closes part of that gap on the chosen patch only: it
-renders the patch with the engine and lowers a quantity close to the evaluation metric, by design: the
-verification's log-spectral distance (``LogSpectrogramTarget``, on one FFT size so that an evaluation is
-cheap) plus the error of the RMS level per frame in dB (which keeps the loudness honest), moving
+which weighs them like the loud ones. The polish closes part of that gap: it renders the patch with the
+engine and lowers a quantity close to the evaluation metric, by design: the verification's log-spectral
+distance (``LogSpectrogramTarget``, on one FFT size so that an evaluation is cheap) plus the error of the
+RMS level per frame in dB (which keeps the loudness honest), moving
 
-- each heard operator's level (a carrier's amplitude, a modulator's index) by ± dB, and
-- each envelope segment's end level by ± dB (early segments first: the attack is where most is left),
+- each heard operator's release time (× or ÷; after the note-off each partial fades at its own rate),
+- each heard operator's level (a carrier's amplitude, a modulator's index) by ± dB,
+- each envelope segment's end level by ± dB (early segments first: the attack is where most is left), and
+- each envelope segment's duration (× or ÷, early segments first),
 
 by coordinate search (a move that helps goes on in doubling steps while it helps; the steps halve after a
-sweep that found nothing), within a fixed number of renders (``POLISH_EVALUATIONS``).
+sweep that found nothing), within a fixed number of renders. Times and levels move on one scale: a time's
+"dB" offset multiplies it by 10^(offset/20), so 6 dB doubles it.
+
+The render check's two closest candidates are polished briefly (``polish_closest``) — a runner-up often
+polishes to a closer patch than the first — and the closer of them gets the rest of the budget.
 Everything stays in the schema's ranges and the fitter's index bound. It sees only the one target note,
 as the rest of the fitter does. ``polished_if_closer`` keeps the unpolished patch unless the full
 verification distance puts the polished one closer (and its envelope error is at most ENVELOPE_TOLERANCE_DB worse).
@@ -39,10 +45,13 @@ from wifm_synth.fit.verify import (
 from wifm_synth.voice.patch import Patch
 from wifm_synth.voice.schema import SCHEMA
 
-# Renders per polish: ≈ 12 ms per render and distance of a 3 s note, 1–2 s per polish, 10–25 % of a
-# 6-operator fit on one core (dev notes; the budget was 50 %). More renders helped little once moves double
-# their steps (docs/RESULTS.md).
-POLISH_EVALUATIONS = 100
+# Renders: ≈ 8–12 ms per render and distance of a 3 s note, ≈ 5 s per fit on one core. With release times and
+# segment durations among the coordinates (40–80 of them) one sweep takes 100–200 renders and the distance
+# still falls after 400 (docs/RESULTS.md); the POLISHED_CANDIDATES closest candidates get
+# FIRST_ROUND_EVALUATIONS each, the closer of them the rest of POLISH_EVALUATIONS.
+POLISH_EVALUATIONS = 600
+POLISHED_CANDIDATES = 2
+FIRST_ROUND_EVALUATIONS = 100
 # The polish's distance: the middle one of the verification's five FFT sizes, a sixth of the cost; on
 # the dev notes it lowered the full distance as much as all five did (docs/RESULTS.md).
 POLISH_FFT_SIZES = (1024,)
@@ -50,6 +59,8 @@ POLISH_FFT_SIZES = (1024,)
 POLISH_MAX_S = 4.0
 LEVEL_STEP_DB = 3.0  # first step of an operator's level
 SEGMENT_STEP_DB = 6.0  # first step of a segment's end level
+RELEASE_STEP_DB = 6.0  # first step of a release time: × 2
+DURATION_STEP_DB = 3.0  # first step of a segment's duration: × √2
 MIN_STEP_FRACTION = 1.0 / 16.0  # the search stops when the steps have halved to this
 # The polish's loudness term: the RMS level per frame of this many samples, as the envelope error compares it.
 LEVEL_FRAME = 1024
@@ -59,50 +70,66 @@ IMPROVEMENT_DB = 1e-4  # a move must lower the distance by more than this to be 
 
 _LEVEL = SCHEMA["operator.level"]
 _SEGMENT_LEVEL = SCHEMA["segment.end_level_db"]
+_SEGMENT_DURATION = SCHEMA["segment.duration_s"]
+_RELEASE = SCHEMA["envelope.release_s"]
+LEVEL, SEGMENT_LEVEL, SEGMENT_DURATION, RELEASE = "level", "segment level", "segment duration", "release"
 
 
 @dataclasses.dataclass(frozen=True)
 class Coordinate:
     operator: int
-    segment: int | None  # None: the operator's level
+    kind: str  # LEVEL, SEGMENT_LEVEL, SEGMENT_DURATION or RELEASE
     step_db: float  # the first step
+    segment: int = 0  # for the segment kinds
 
 
 def coordinates(patch: Patch) -> list[Coordinate]:
-    """What the polish moves: every heard operator's level, then every segment's end level, earliest first."""
+    """What the polish moves: every heard operator's release time and level, then every segment's end level and
+    then its duration, earliest first."""
     heard = [index for index, operator in enumerate(patch.operators) if operator.level > 0.0]
-    levels = [Coordinate(index, None, LEVEL_STEP_DB) for index in heard]
     segments = []
     for index in heard:
         start = 0.0
         for number, (duration_s, _) in enumerate(patch.operators[index].envelope.segments):
             segments.append((start, index, number))
             start += duration_s
-    return levels + [Coordinate(index, number, SEGMENT_STEP_DB) for _, index, number in sorted(segments)]
+    segments.sort()
+    return ([Coordinate(index, RELEASE, RELEASE_STEP_DB) for index in heard]
+            + [Coordinate(index, LEVEL, LEVEL_STEP_DB) for index in heard]
+            + [Coordinate(index, SEGMENT_LEVEL, SEGMENT_STEP_DB, number) for _, index, number in segments]
+            + [Coordinate(index, SEGMENT_DURATION, DURATION_STEP_DB, number) for _, index, number in segments])
 
 
 def moved(patch: Patch, axes: list[Coordinate], offsets_db: np.ndarray) -> Patch:
-    """``patch`` with each coordinate moved by its offset (dB), clipped to the schema's ranges."""
+    """``patch`` with each coordinate moved by its offset (dB; times scaled by 10^(offset/20)), clipped to the
+    schema's ranges."""
     operators = list(patch.operators)
     for axis, offset in zip(axes, offsets_db):
         if offset == 0.0:
             continue
         operator = operators[axis.operator]
-        if axis.segment is None:
+        factor = 10.0 ** (offset / 20.0)
+        envelope = operator.envelope
+        if axis.kind == LEVEL:
             high = _LEVEL.high if operator.carrier else MAX_INDEX
-            level = float(np.clip(_LEVEL.clip(operator.level * 10.0 ** (offset / 20.0)), 0.0, high))
-            operators[axis.operator] = dataclasses.replace(operator, level=level)
-        else:
-            segments = list(operator.envelope.segments)
-            duration_s, level_db = segments[axis.segment]
-            segments[axis.segment] = (duration_s, float(_SEGMENT_LEVEL.clip(level_db + offset)))
             operators[axis.operator] = dataclasses.replace(
-                operator, envelope=dataclasses.replace(operator.envelope, segments=segments))
+                operator, level=float(np.clip(_LEVEL.clip(operator.level * factor), 0.0, high)))
+            continue
+        if axis.kind == RELEASE:
+            envelope = dataclasses.replace(envelope, release_s=float(_RELEASE.clip(envelope.release_s * factor)))
+        else:
+            segments = list(envelope.segments)
+            duration_s, level_db = segments[axis.segment]
+            segments[axis.segment] = ((duration_s, float(_SEGMENT_LEVEL.clip(level_db + offset)))
+                                      if axis.kind == SEGMENT_LEVEL
+                                      else (float(_SEGMENT_DURATION.clip(duration_s * factor)), level_db))
+            envelope = dataclasses.replace(envelope, segments=segments)
+        operators[axis.operator] = dataclasses.replace(operator, envelope=envelope)
     return dataclasses.replace(patch, operators=operators, metadata=dict(patch.metadata))
 
 
 def polish(patch: Patch, target: SampleAnalysis, evaluations: int = POLISH_EVALUATIONS) -> tuple[Patch, int]:
-    """The patch after coordinate search on its levels, and the renders it took. ``target`` is analysed at
+    """The patch after coordinate search on its envelopes and levels, and the renders it took. ``target`` is analysed at
     the verification's SAMPLE_RATE; the patch plays at its reference key and velocity."""
     start = target.onset_index
     length = min(len(target.audio) - start, int(POLISH_MAX_S * SAMPLE_RATE))
@@ -174,3 +201,24 @@ def polished_if_closer(patch: Patch, target: SampleAnalysis, distance_db: float,
             <= _envelope_error_db(reference_render(patch, target), patch, target) + ENVELOPE_TOLERANCE_DB)
     return (polished if kept else patch), {"render_distance_db": round(polished_distance, 3), "renders": renders,
                                            "kept": kept}
+
+
+def polish_closest(candidates: list[Patch], distances: list[float], target: SampleAnalysis
+                   ) -> tuple[int, Patch, dict]:
+    """The render check's POLISHED_CANDIDATES closest candidates polished with FIRST_ROUND_EVALUATIONS each,
+    then the closer of the results (by the verification's distance) with the rest of POLISH_EVALUATIONS:
+    → (index of the candidate it came from, the patch, what happened, for its metadata). The patch is the
+    closest unpolished candidate when no polish brought one closer."""
+    order = [int(index) for index in np.argsort(distances)[:POLISHED_CANDIDATES]]
+    rounds = []
+    for index in order:
+        patch, record = polished_if_closer(candidates[index], target, distances[index], FIRST_ROUND_EVALUATIONS)
+        rounds.append((record["render_distance_db"] if record["kept"] else distances[index], index, patch, record))
+    distance, chosen, patch, first = min(rounds, key=lambda item: item[0])
+    remaining = POLISH_EVALUATIONS - FIRST_ROUND_EVALUATIONS * len(order)
+    patch, second = polished_if_closer(patch, target, distance, remaining) if remaining > 0 else (patch, None)
+    kept = first["kept"] or bool(second and second["kept"])
+    renders = sum(record["renders"] for *_, record in rounds) + (second["renders"] if second else 0)
+    final = second if second and second["kept"] else first
+    return chosen, patch, {"render_distance_db": final["render_distance_db"] if kept else round(distance, 3),
+                           "renders": renders, "kept": kept, "candidates_polished": len(order)}
