@@ -17,10 +17,14 @@ from wifm_synth.fit.polish import (
     polish,
     polish_closest,
     polished_if_closer,
+    stretched,
+    stretched_if_closer,
 )
 from wifm_synth.fit.synthetic import random_patch
 from wifm_synth.fit.verify import SAMPLE_RATE, render_distance_db
+from wifm_synth.voice.patch import Envelope, Operator, Patch, Pitch
 from wifm_synth.voice.schema import SCHEMA
+from wifm_synth.voice.topology import Topology
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +125,7 @@ def test_the_runner_up_is_chosen_when_its_polish_ends_closer(known, monkeypatch)
         return patch, {"render_distance_db": distance_db + 0.5, "renders": evaluations, "kept": False}
 
     monkeypatch.setattr(polish_module, "polished_if_closer", fake)
+    monkeypatch.setattr(polish_module, "STRETCH_SCALES", ())
     chosen, patch, record = polish_closest([truth, quieter, truth], [2.0, 3.0, 9.0], analysis)
     assert chosen == 1 and patch is polished_runner_up
     first_round = polish_module.FIRST_ROUND_EVALUATIONS
@@ -128,19 +133,49 @@ def test_the_runner_up_is_chosen_when_its_polish_ends_closer(known, monkeypatch)
         first_round, first_round, polish_module.POLISH_EVALUATIONS - 2 * first_round]
     assert calls[-1][0] is polished_runner_up  # the rest of the budget goes to the closer result
     assert record == {"render_distance_db": 1.0, "renders": polish_module.POLISH_EVALUATIONS, "kept": True,
-                      "candidates_polished": 2}
+                      "candidates_polished": 2, "stretch": 0.0}
 
 
-def test_the_fitter_returns_the_closest_of_its_candidates_and_their_polish(known):
-    from wifm_synth.fit.fitter import FitSettings, fit_analysis
+def test_stretched_ratios_follow_the_stiff_string_law_with_the_fundamental_fixed(known):
+    truth, _ = known
+    stretch = 4e-4
+    result = stretched(truth, stretch)
+    for operator, true in zip(result.operators, truth.operators):
+        if true.level == 0.0:
+            assert operator.ratio == true.ratio
+            continue
+        expected = true.ratio * np.sqrt(1.0 + stretch * true.ratio ** 2) / np.sqrt(1.0 + stretch)
+        assert operator.ratio == pytest.approx(expected, rel=1e-12)
+        assert (operator.ratio == pytest.approx(1.0)) == (true.ratio == 1.0)
 
-    _, analysis = known
-    fit = fit_analysis(analysis, FitSettings(ops=4))
-    candidates = [candidate["render_distance_db"] for candidate in fit.patch.metadata["candidates"]]
-    record = fit.patch.metadata["polish"]
-    final = render_distance_db(fit.patch, analysis)
-    assert final <= min(candidates) + 1e-3  # metadata distances are rounded to 1e-3
-    if record["kept"]:
-        assert final == pytest.approx(record["render_distance_db"], abs=1e-3) and final < min(candidates)
-    else:
-        assert final == pytest.approx(min(candidates), abs=1e-3)
+
+def _six_partials(stretch: float, note: int = 69):
+    """An additive tone whose partial k sounds at k·f·sqrt(1 + stretch·k²) / sqrt(1 + stretch) (a stiff string's
+    series with partial 1 at the note's f), amplitude 1/k, and its analysis; and the six-carrier patch (DX7
+    algorithm 32) with integer ratios 1–6 that plays the same partials unstretched."""
+    rate, f = SAMPLE_RATE, 440.0 * 2.0 ** ((note - 69) / 12)
+    times = np.arange(int(1.5 * rate)) / rate
+    ks = np.arange(1, 7)
+    ratios = ks * np.sqrt(1.0 + stretch * ks ** 2) / np.sqrt(1.0 + stretch)
+    fade = np.minimum(times / 0.005, 1.0) * np.exp(-times / 1.5)
+    audio = 0.1 * fade * sum(np.sin(2 * np.pi * f * r * times) / k for k, r in zip(ks, ratios))
+    topology = Topology.from_algorithm(32)
+    operators = [Operator(ratio=float(6 - dx7), level=0.1 / (6 - dx7), carrier=topology.carriers[dx7],
+                          modulators=list(topology.modulators[dx7]),
+                          envelope=Envelope(segments=[(0.005, 0.0), (1.5, -8.7)], release_s=0.2))
+                 for dx7 in range(6)]
+    patch = Patch(name="six partials", pitch=Pitch(reference_note=note), algorithm=32, operators=operators)
+    return patch, analyze((audio, SAMPLE_RATE), note_hint=note)
+
+
+def test_a_stretched_target_is_matched_by_a_stretch_and_a_harmonic_one_is_left_alone():
+    harmonic, stiff = _six_partials(1.5e-3)
+    assert stiff.inharmonicity == pytest.approx(1.5e-3, rel=0.2)
+    before = render_distance_db(harmonic, stiff)
+    patch, stretch, distance = stretched_if_closer(harmonic, stiff, before)
+    assert stretch == pytest.approx(stiff.inharmonicity)  # the law itself is the best of the scales here
+    assert distance < before - 1.0 and render_distance_db(patch, stiff) == pytest.approx(distance)
+    _, plain = _six_partials(0.0)
+    assert plain.inharmonicity < polish_module.MIN_INHARMONICITY
+    unchanged, none, same = stretched_if_closer(harmonic, plain, 5.0)
+    assert unchanged is harmonic and none == 0.0 and same == 5.0

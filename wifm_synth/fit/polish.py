@@ -18,6 +18,13 @@ sweep that found nothing), within a fixed number of renders. Times and levels mo
 
 The render check's two closest candidates are polished briefly (``polish_closest``) — a runner-up often
 polishes to a closer patch than the first — and the closer of them gets the rest of the budget.
+
+Stiff strings (piano) play their partials sharp, partial k at k·f0·sqrt(1 + B·k²) (B: the analysis's
+``inharmonicity``), by more than a bin of the larger FFT sizes above the fifth partial, where integer ratios
+put every line on a harmonic. Last, the polished patch's heard ratios are stretched by that law (ratio r →
+r·sqrt(1 + b·r²) / sqrt(1 + b), so ratio 1 stays the fundamental) for b = STRETCH_SCALES × B, and the
+closest render is kept if it is closer than the unstretched one. The law moves the operators' frequencies,
+not each sideband's, so the best b is not B itself (dev pianos: 2 and 3 × B).
 Everything stays in the schema's ranges and the fitter's index bound. It sees only the one target note,
 as the rest of the fitter does. ``polished_if_closer`` keeps the unpolished patch unless the full
 verification distance puts the polished one closer (and its envelope error is at most ENVELOPE_TOLERANCE_DB worse).
@@ -40,6 +47,7 @@ from wifm_synth.fit.verify import (
     SAMPLE_RATE,
     analyze_render,
     reference_render,
+    render_distance_db,
     rendered_distance_db,
 )
 from wifm_synth.voice.patch import Patch
@@ -67,6 +75,11 @@ LEVEL_FRAME = 1024
 # A polished patch is kept only if its envelope error (fit.verify's) grows by at most this.
 ENVELOPE_TOLERANCE_DB = 0.25
 IMPROVEMENT_DB = 1e-4  # a move must lower the distance by more than this to be taken
+# Multiples of the measured inharmonicity tried as the ratios' stretch (each one render of the full
+# verification distance). Below MIN_INHARMONICITY (the tenth partial less than a cent sharp) none is tried:
+# that much is measurement noise on a harmonic note.
+STRETCH_SCALES = (1.0, 2.0, 3.0)
+MIN_INHARMONICITY = 1e-5
 
 _LEVEL = SCHEMA["operator.level"]
 _SEGMENT_LEVEL = SCHEMA["segment.end_level_db"]
@@ -220,5 +233,29 @@ def polish_closest(candidates: list[Patch], distances: list[float], target: Samp
     kept = first["kept"] or bool(second and second["kept"])
     renders = sum(record["renders"] for *_, record in rounds) + (second["renders"] if second else 0)
     final = second if second and second["kept"] else first
-    return chosen, patch, {"render_distance_db": final["render_distance_db"] if kept else round(distance, 3),
-                           "renders": renders, "kept": kept, "candidates_polished": len(order)}
+    distance_db = final["render_distance_db"] if kept else round(distance, 3)
+    patch, stretch, stretched_distance_db = stretched_if_closer(patch, target, distance_db)
+    return chosen, patch, {"render_distance_db": round(stretched_distance_db, 3), "renders": renders,
+                           "kept": kept or stretch > 0.0, "candidates_polished": len(order), "stretch": stretch}
+
+
+def stretched(patch: Patch, stretch: float) -> Patch:
+    """``patch`` with every heard operator's ratio r moved to r·sqrt(1 + stretch·r²) / sqrt(1 + stretch)."""
+    operators = [dataclasses.replace(operator, ratio=float(operator.ratio * np.sqrt(1.0 + stretch * operator.ratio ** 2)
+                                                          / np.sqrt(1.0 + stretch)))
+                 if operator.level > 0.0 and operator.fixed_hz is None else operator
+                 for operator in patch.operators]
+    return dataclasses.replace(patch, operators=operators, metadata=dict(patch.metadata))
+
+
+def stretched_if_closer(patch: Patch, target: SampleAnalysis, distance_db: float) -> tuple[Patch, float, float]:
+    """The patch stretched by the multiple of the target's inharmonicity whose render is closest, if it is closer
+    than ``distance_db`` (the patch's own): → (patch, the stretch used or 0, its distance)."""
+    best = (patch, 0.0, distance_db)
+    for scale in STRETCH_SCALES if target.inharmonicity >= MIN_INHARMONICITY else ():
+        stretch = scale * target.inharmonicity
+        candidate = stretched(patch, stretch)
+        candidate_distance = render_distance_db(candidate, target)
+        if candidate_distance < best[2]:
+            best = (candidate, stretch, candidate_distance)
+    return best
