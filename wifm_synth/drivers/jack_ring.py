@@ -24,11 +24,10 @@ import ctypes
 import functools
 
 import numpy as np
-from llvmlite import ir
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from wifm_synth.engine.abi import address_as_voidptr
+from wifm_synth.engine.abi import address_as_voidptr, call_through, pointer_address
 from wifm_synth.engine.ring import (
     RING_KERNEL,
     acquire_fence,
@@ -73,42 +72,20 @@ _JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
 }
 
 
-def _call_through(result, arguments):
-    """Typing and lowering of a call to the C function at an address: ``f(address, *arguments)``."""
-    signature = result(types.int64, *arguments)
-
-    def codegen(context, builder, sig, args):
-        function_type = ir.FunctionType(context.get_value_type(result),
-                                        [context.get_value_type(argument) for argument in arguments])
-        function = builder.inttoptr(args[0], function_type.as_pointer())
-        return builder.call(function, args[1:])
-
-    return signature, codegen
-
-
 @intrinsic
 def _port_get_buffer(typingctx, address, port, frames):
-    return _call_through(types.voidptr, (types.voidptr, types.uint32))
+    return call_through(types.voidptr, (types.voidptr, types.uint32))
 
 
 @intrinsic
 def _count_or_frame(typingctx, address, pointer):
     """``jack_midi_get_event_count(buffer)`` and ``jack_last_frame_time(client)``: uint32 f(void *)."""
-    return _call_through(types.uint32, (types.voidptr,))
+    return call_through(types.uint32, (types.voidptr,))
 
 
 @intrinsic
 def _midi_event_get(typingctx, address, event, buffer, index):
-    return _call_through(types.intc, (types.voidptr, types.voidptr, types.uint32))
-
-
-@intrinsic
-def _pointer_address(typingctx, pointer):
-    """``(int64) pointer``."""
-    def codegen(context, builder, signature, args):
-        return builder.ptrtoint(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.voidptr), codegen
+    return call_through(types.intc, (types.voidptr, types.voidptr, types.uint32))
 
 
 @njit(**RING_KERNEL)
@@ -168,7 +145,7 @@ def _process(frames, user_data):
     buffer = _port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
     count = _count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
     cycle_start = np.int64(_count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
-    first_byte = _pointer_address(buffer)
+    first_byte = pointer_address(buffer)
     if first_byte == 0:
         return 0
     # The port buffer's size in bytes: the uint32 after the first in jack2's, jack1's and PipeWire's MIDI
