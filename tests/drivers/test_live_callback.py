@@ -29,8 +29,8 @@ from wifm_synth.engine.abi import (
 )
 from wifm_synth.engine.layout import (
     ENGINE_ARRAYS,
-    ENGINE_LATE_CPU_PERIODS,
     ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
     ENGINE_WORST_PERIOD_CPU_NS,
     ENGINE_WORST_PERIOD_NS,
 )
@@ -165,7 +165,7 @@ def test_callback_dates_its_periods_by_jack_and_counts_the_late_ones():
     # Engine frame 0 at JACK frame 2**32 − PERIOD; after the wrap the origin is the same modulo 2**32.
     assert origins == [PERIOD - (1 << 32), PERIOD, PERIOD] and clock[CLOCK_JACK_PERIODS] == 3
     engine = synth.state.engine
-    assert (engine[ENGINE_LATE_PERIODS], engine[ENGINE_LATE_CPU_PERIODS]) == (3, 0)
+    assert (engine[ENGINE_LATE_PERIODS], engine[ENGINE_STALLED_PERIODS]) == (0, 3)
     assert (engine[ENGINE_WORST_PERIOD_NS], engine[ENGINE_WORST_PERIOD_CPU_NS]) == (5_000_000, 1_000_000)
 
 

@@ -5,8 +5,8 @@ import numpy as np
 
 from wifm_synth.engine.layout import (
     ENGINE_FIELDS,
-    ENGINE_LATE_CPU_PERIODS,
     ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
     ENGINE_WORST_PERIOD_CPU_NS,
     ENGINE_WORST_PERIOD_NS,
 )
@@ -79,7 +79,7 @@ def test_engine_late_counters_match_their_twin():
     cpus = walls * generator.random(500)
     for wall, cpu in zip(walls, cpus.astype(np.int64), strict=True):
         count_period_time(engine, np.int64(wall), np.int64(cpu), np.int64(PERIOD), np.int64(RATE))
-    assert engine[ENGINE_LATE_PERIODS] == np.count_nonzero(walls > budget) > 0
-    assert engine[ENGINE_LATE_CPU_PERIODS] == np.count_nonzero(cpus.astype(np.int64) > budget)
+    assert engine[ENGINE_STALLED_PERIODS] == np.count_nonzero(walls > budget) > 0
+    assert engine[ENGINE_LATE_PERIODS] == np.count_nonzero(cpus.astype(np.int64) > budget) > 0
     assert engine[ENGINE_WORST_PERIOD_NS] == walls.max()
     assert engine[ENGINE_WORST_PERIOD_CPU_NS] == cpus.astype(np.int64).max()

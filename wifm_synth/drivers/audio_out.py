@@ -44,8 +44,8 @@ from wifm_synth.engine.abi import (
 )
 from wifm_synth.engine.layout import (
     BLOCK,
-    ENGINE_LATE_CPU_PERIODS,
     ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
     ENGINE_WORST_PERIOD_CPU_NS,
     ENGINE_WORST_PERIOD_NS,
 )
@@ -280,10 +280,10 @@ class EngineOutputStream:
 
     @property
     def late_periods(self) -> dict:
-        """Periods whose callback took longer than the period lasts (wall time, own CPU time), and the worst
-        callback's wall and CPU times in milliseconds."""
+        """Engine-late periods (the callback used more CPU time than the period lasts), stalled ones (it took
+        longer in wall time), and the worst callback's CPU and wall times in milliseconds."""
         engine = self.synth.state.engine
-        return {"late": int(engine[ENGINE_LATE_PERIODS]), "late_cpu": int(engine[ENGINE_LATE_CPU_PERIODS]),
+        return {"late": int(engine[ENGINE_LATE_PERIODS]), "stalled": int(engine[ENGINE_STALLED_PERIODS]),
                 "worst_ms": engine[ENGINE_WORST_PERIOD_NS] / 1e6,
                 "worst_cpu_ms": engine[ENGINE_WORST_PERIOD_CPU_NS] / 1e6,
                 "period_ms": 1000 * self.period / self.sample_rate}

@@ -46,7 +46,7 @@ SYSTEM_NAME = "Jack"  # as rtmidi names JACK MIDI: the name `wifm devices` and t
 _HALF_FRAME_RANGE = 1 << 31
 
 
-def _address(pointer) -> int:
+def cffi_address(pointer) -> int:
     # JACK-Client exposes no raw pointers; its cffi handle (``_ffi``, ``_ptr``) is what it uses itself.
     return int(jack._ffi.cast("uintptr_t", pointer))
 
@@ -125,7 +125,7 @@ class JackMidiInput(MidiInput):
             raise DeviceError(f"cannot open MIDI input ({SYSTEM_NAME}): {exc}") from exc
         try:
             self._port = self._client.midi_inports.register(OWN_PORT_NAME)
-            self._ring = EventRing(_address(self._client._ptr), _address(self._port._ptr), jack._libname)
+            self._ring = EventRing(cffi_address(self._client._ptr), cffi_address(self._port._ptr), jack._libname)
             callback = jack_midi_process_callback()
             status = jack._lib.jack_set_process_callback(
                 self._client._ptr, jack._ffi.cast("JackProcessCallback", callback.address),
@@ -139,7 +139,7 @@ class JackMidiInput(MidiInput):
         self.client_name = self._client.name  # what JACK named it
         exact = self._client.blocksize == clock.period  # one engine period per JACK cycle
         if exact:
-            clock.follow_jack_cycles(int(self._ring.table[TABLE_LAST_FRAME_TIME]), _address(self._client._ptr))
+            clock.follow_jack_cycles(int(self._ring.table[TABLE_LAST_FRAME_TIME]), cffi_address(self._client._ptr))
         self._reader = JackReader(self._port.name, self._client, self._ring, exact)
 
     def _pollers(self) -> list[JackReader]:

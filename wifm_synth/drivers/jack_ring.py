@@ -64,7 +64,7 @@ MIDI_BUFFER_HEADER_WORDS = 2  # uint32 magic (jack2) or frame count (jack1), the
 MIDI_BUFFER_SIZE_WORD = 1
 
 JACK_PROCESS_CALLBACK = types.intc(types.uint32, types.voidptr)
-_JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
+JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
     TABLE_PORT_GET_BUFFER: ("jack_port_get_buffer", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_uint32]),
     TABLE_MIDI_GET_EVENT_COUNT: ("jack_midi_get_event_count", ctypes.c_uint32, [ctypes.c_void_p]),
     TABLE_MIDI_EVENT_GET: ("jack_midi_event_get", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]),
@@ -73,12 +73,12 @@ _JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
 
 
 @intrinsic
-def _port_get_buffer(typingctx, address, port, frames):
+def port_get_buffer(typingctx, address, port, frames):
     return call_through(types.voidptr, (types.voidptr, types.uint32))
 
 
 @intrinsic
-def _count_or_frame(typingctx, address, pointer):
+def count_or_frame(typingctx, address, pointer):
     """``jack_midi_get_event_count(buffer)`` and ``jack_last_frame_time(client)``: uint32 f(void *)."""
     return call_through(types.uint32, (types.voidptr,))
 
@@ -131,6 +131,21 @@ def take_event(ring, indices, message):
 
 
 @njit(**RING_KERNEL)
+def next_event_frame(ring, indices) -> int:
+    """Consumer: the oldest event's JACK frame, without taking it; −1 if the ring is empty."""
+    mask = ring.shape[0] - 1
+    read = indices[INDEX_READ]  # only the consumer stores it
+    written = load_index(indices, INDEX_WRITE)
+    acquire_fence()  # the record is complete
+    if written == read:
+        return -1
+    frame = 0
+    for shift in range(4):
+        frame |= np.int64(ring[(read + shift) & mask]) << (8 * shift)
+    return frame
+
+
+@njit(**RING_KERNEL)
 def dropped_events(indices) -> int:
     return load_index(indices, INDEX_DROPPED)
 
@@ -142,9 +157,9 @@ def _process(frames, user_data):
     indices = carray(address_as_voidptr(table[TABLE_INDICES]), INDEX_FIELDS, np.int64)
     event_pointer = address_as_voidptr(table[TABLE_EVENT])
     event = carray(event_pointer, EVENT_WORDS, np.int64)
-    buffer = _port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
-    count = _count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
-    cycle_start = np.int64(_count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
+    buffer = port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
+    count = count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
+    cycle_start = np.int64(count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
     first_byte = pointer_address(buffer)
     if first_byte == 0:
         return 0
@@ -171,12 +186,13 @@ def jack_midi_process_callback():
     return cfunc(JACK_PROCESS_CALLBACK, cache=True)(_process)
 
 
-def function_addresses(library_name: str) -> dict[int, int]:
-    """Table slot → address of each libjack function the callback calls, from ``library_name``
-    (already loaded by JACK-Client: dlopen returns the same library)."""
+def function_addresses(library_name: str, functions: dict | None = None) -> dict[int, int]:
+    """Table slot → address of each libjack function a callback calls (``functions``: slot → (name, ctypes
+    result, ctypes arguments); the MIDI input's by default), from ``library_name`` (already loaded by
+    JACK-Client: dlopen returns the same library)."""
     library = ctypes.CDLL(library_name)
     addresses = {}
-    for slot, (name, result, arguments) in _JACK_FUNCTIONS.items():
+    for slot, (name, result, arguments) in (functions or JACK_FUNCTIONS).items():
         function = getattr(library, name)
         function.restype, function.argtypes = result, arguments
         addresses[slot] = ctypes.cast(function, ctypes.c_void_p).value

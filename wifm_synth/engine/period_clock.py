@@ -16,11 +16,11 @@ A late callback can read the *next* cycle's frame (it still renders the earlier 
 date one period a period too early; a cycle the engine really missed lowers the origin for good. So
 the origin follows a lower reading only when two periods in a row agree, and a higher one at once.
 
-**Engine-late periods.** The callback reads a monotonic clock and its thread's CPU clock at entry and
-exit. A period whose callback took longer than the period lasts is *engine-late*: counted, with the
-worst wall and CPU times, in the engine state (``ENGINE_LATE_PERIODS`` … in ``engine/layout.py``). A
-wall time over budget with a CPU time within it means the thread was kept waiting (preempted), not
-that the engine computed too long.
+**Engine-late periods.** The callback reads its thread's CPU clock and a monotonic clock at entry and
+exit. A period whose callback used more CPU time than the period lasts is *engine-late*: the engine's own
+work overran. One whose callback took longer than the period in wall time but not in CPU time was
+*stalled*: the thread was kept waiting (preempted) inside the callback. Both are counted, with the worst
+CPU and wall times, in the engine state (``ENGINE_LATE_PERIODS`` … in ``engine/layout.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from numba import njit
 
 from wifm_synth.engine.kernels import KERNEL
 from wifm_synth.engine.layout import (
-    ENGINE_LATE_CPU_PERIODS,
     ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
     ENGINE_WORST_PERIOD_CPU_NS,
     ENGINE_WORST_PERIOD_NS,
 )
@@ -62,12 +62,12 @@ def date_period_by_jack(clock, frames_out, cycle_frame):
 
 @njit(**KERNEL)
 def count_period_time(engine, wall_ns, cpu_ns, frames, sample_rate):
-    """Add one period's callback times (nanoseconds) to the engine-late counters: late when the callback
-    took longer than ``frames`` last at ``sample_rate``."""
+    """Add one period's callback times (nanoseconds) to the counters: engine-late when the callback used more
+    CPU time than ``frames`` last at ``sample_rate``, stalled when it took longer in wall time."""
     budget_ns = frames * NANOSECONDS // sample_rate
-    if wall_ns > budget_ns:
-        engine[ENGINE_LATE_PERIODS] += 1
     if cpu_ns > budget_ns:
-        engine[ENGINE_LATE_CPU_PERIODS] += 1
+        engine[ENGINE_LATE_PERIODS] += 1
+    if wall_ns > budget_ns:
+        engine[ENGINE_STALLED_PERIODS] += 1
     engine[ENGINE_WORST_PERIOD_NS] = max(engine[ENGINE_WORST_PERIOD_NS], wall_ns)
     engine[ENGINE_WORST_PERIOD_CPU_NS] = max(engine[ENGINE_WORST_PERIOD_CPU_NS], cpu_ns)
