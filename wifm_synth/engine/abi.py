@@ -29,6 +29,7 @@ from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
 from wifm_synth.engine.block import process_block
+from wifm_synth.engine.kernels import KERNEL
 from wifm_synth.engine.layout import (
     ENGINE_ARRAYS,
     ENGINE_FRAMES_OUT,
@@ -113,7 +114,7 @@ def _jack_last_frame_time(typingctx, address, client):
     return call_through(types.uint32, (types.voidptr,))
 
 
-@njit(nogil=True)
+@njit(**KERNEL)
 def _now_ns(table, clock_id):
     """``clock_id``'s time in nanoseconds through the table's ``clock_gettime``; 0 without one."""
     if table[TABLE_CLOCK_GETTIME] == 0:
