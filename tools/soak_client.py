@@ -28,14 +28,17 @@ from wifm_synth.drivers.jack_ring import (
     FRAME_MASK,
     INDEX_FIELDS,
     JACK_PROCESS_CALLBACK,
-    count_or_frame,
     function_addresses,
     next_event_frame,
     port_get_buffer,
     put_event,
     take_event,
 )
-from wifm_synth.engine.abi import address_as_voidptr, call_through
+from wifm_synth.engine.abi import (
+    address_as_voidptr,
+    call_through,
+    call_uint32_of_pointer,
+)
 from wifm_synth.engine.ring import RING_KERNEL, load_index, store_index
 
 RING_BYTES = 1 << 20  # 0.1 s of a 5000 event/s flood is ≈ 9 kB
@@ -108,7 +111,7 @@ def _process(frames, user_data):
     stats = carray(address_as_voidptr(table[TABLE_STATS]), (MAX_WINDOWS, STAT_FIELDS), np.int64)
     peaks = carray(address_as_voidptr(table[TABLE_PEAKS]), MAX_WINDOWS, np.float64)
     window = load_index(control, CONTROL_WINDOW)
-    cycle_start = np.int64(count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
+    cycle_start = np.int64(call_uint32_of_pointer(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
     for slot in (TABLE_IN_LEFT, TABLE_IN_RIGHT):
         buffer = port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[slot]), frames)
         peak, nonfinite = scan_block(carray(buffer, frames, np.float32))

@@ -27,7 +27,12 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from wifm_synth.engine.abi import address_as_voidptr, call_through, pointer_address
+from wifm_synth.engine.abi import (
+    address_as_voidptr,
+    call_through,
+    call_uint32_of_pointer,
+    pointer_address,
+)
 from wifm_synth.engine.ring import (
     RING_KERNEL,
     acquire_fence,
@@ -75,12 +80,6 @@ JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
 @intrinsic
 def port_get_buffer(typingctx, address, port, frames):
     return call_through(types.voidptr, (types.voidptr, types.uint32))
-
-
-@intrinsic
-def count_or_frame(typingctx, address, pointer):
-    """``jack_midi_get_event_count(buffer)`` and ``jack_last_frame_time(client)``: uint32 f(void *)."""
-    return call_through(types.uint32, (types.voidptr,))
 
 
 @intrinsic
@@ -158,8 +157,8 @@ def _process(frames, user_data):
     event_pointer = address_as_voidptr(table[TABLE_EVENT])
     event = carray(event_pointer, EVENT_WORDS, np.int64)
     buffer = port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
-    count = count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
-    cycle_start = np.int64(count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
+    count = call_uint32_of_pointer(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
+    cycle_start = np.int64(call_uint32_of_pointer(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
     first_byte = pointer_address(buffer)
     if first_byte == 0:
         return 0

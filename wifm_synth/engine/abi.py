@@ -110,7 +110,9 @@ def _clock_gettime(typingctx, address, clock_id, timespec):
 
 
 @intrinsic
-def _jack_last_frame_time(typingctx, address, client):
+def call_uint32_of_pointer(typingctx, address, pointer):
+    """The C function ``uint32 f(void *)`` at ``address``: ``jack_last_frame_time(client)``,
+    ``jack_midi_get_event_count(buffer)``."""
     return call_through(types.uint32, (types.voidptr,))
 
 
@@ -186,8 +188,8 @@ def _stream_callback(input_buffer, output_buffer, frame_count, time_info, status
     clock[CLOCK_FRAME_ORIGIN] = (state.engine[ENGINE_FRAMES_OUT]
                                  - times[TIME_INFO_CURRENT_TIME] * clock[CLOCK_SAMPLE_RATE])
     if table[TABLE_JACK_LAST_FRAME_TIME] != 0:
-        cycle_frame = _jack_last_frame_time(table[TABLE_JACK_LAST_FRAME_TIME],
-                                            address_as_voidptr(table[TABLE_JACK_CLIENT]))
+        cycle_frame = call_uint32_of_pointer(table[TABLE_JACK_LAST_FRAME_TIME],
+                                             address_as_voidptr(table[TABLE_JACK_CLIENT]))
         date_period_by_jack(clock, state.engine[ENGINE_FRAMES_OUT], np.int64(cycle_frame))
     if status_flags & PA_OUTPUT_UNDERFLOW:
         clock[CLOCK_UNDERFLOWS] += 1
