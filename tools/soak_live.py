@@ -27,7 +27,9 @@ its note-off, so about 1.6 × the rate of events is sent.
 Pass: no engine-late period, the player's clients still running (its ports listed, none zombified) and
 the player exiting 0 on ``quit``, RSS growth < 5 MB, no non-finite sample, no stuck note, peak ≤ 0 dBFS.
 The server's xrun counts are reported, not judged: on a shared machine the dummy driver itself wakes
-late and blames whichever client it finds unfinished. (Over 400 lines: the keyboard, the player and the
+late and blames whichever client it finds unfinished. So is the machine's steal time (/proc/stat): a
+virtual machine charges the time its host holds a virtual CPU to the thread running on it, which a CPU
+clock cannot tell from work (``tools/cpu_clock_gaps.py`` measures how often). (Over 400 lines: the keyboard, the player and the
 report are one experiment; the compiled client is ``soak_client.py``.)
 """
 
@@ -60,6 +62,7 @@ from bench_callback import (
     xruns_since,
 )
 from benchmark_info import machine_info
+from cpu_clock_gaps import steal_seconds
 from jack_server import running_jack_server
 from soak_client import open_soak_client
 
@@ -280,6 +283,7 @@ class PhaseResult:
     engine_stalled_periods: int = 0
     soak_client_late_events: int = 0
     soak_client_xruns: int = 0
+    machine_steal_s: float = 0.0  # /proc/stat: time the hypervisor held this machine's virtual CPUs
     jack_log: dict = field(default_factory=dict)
     status_at_end: dict = field(default_factory=dict)
 
@@ -287,6 +291,7 @@ class PhaseResult:
 def run_phase(player: Player, keyboard: Keyboard, log_path: Path, seconds: float, rate: float) -> PhaseResult:
     """Play at ``rate`` for ``seconds``: the capture window, RSS samples, underflows and the server log's xruns."""
     before = player.status()
+    steal_before = steal_seconds()
     xruns_before = keyboard.xruns
     log_start = log_path.stat().st_size
     keyboard.start_window()
@@ -310,6 +315,7 @@ def run_phase(player: Player, keyboard: Keyboard, log_path: Path, seconds: float
         engine_late_periods=status["engine_late_periods"] - before["engine_late_periods"],
         engine_stalled_periods=status["stalled_periods"] - before["stalled_periods"],
         soak_client_late_events=window["late_events"], soak_client_xruns=keyboard.xruns - xruns_before,
+        machine_steal_s=round(steal_seconds() - steal_before, 2),
         jack_log=xruns_since(log_path, log_start), status_at_end=status)
 
 
@@ -390,6 +396,7 @@ def soak(instrument: Path, warmup_s: float, minutes: float, flood_minutes: float
         "soak_client_blamed_xruns": sum(phase.jack_log["blamed_clients"].get(CLIENT_NAME, 0) for phase in measured),
         "driver_late_cycles": sum(phase.jack_log["driver_late"] for phase in measured),
         "soak_client_late_events": sum(phase.soak_client_late_events for phase in measured),
+        "machine_steal_s": round(sum(phase.machine_steal_s for phase in measured), 2),
         "voices_after_release": after_release["voices_sounding"],
         "silence_window_peak_dbfs": dbfs(silence["peak"]),
         "stuck_notes": after_release["voices_sounding"] > 0 or silence["peak"] > SILENCE,
