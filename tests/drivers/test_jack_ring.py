@@ -10,6 +10,7 @@ from wifm_synth.drivers.jack_ring import (
     HEADER_BYTES,
     INDEX_FIELDS,
     dropped_events,
+    next_event_frame,
     put_event,
     take_event,
 )
@@ -50,6 +51,8 @@ def test_ring_matches_its_twin_through_wrap_around_and_full_ring():
             assert accepted == twin.put(frame, message)
             refused += not accepted
         else:
+            expected_next = twin.records[0][0] if twin.records else -1
+            assert next_event_frame(ring, indices) == expected_next
             frame, size = take_event(ring, indices, scratch)
             expected = twin.take()
             if expected is None:

@@ -11,18 +11,30 @@ from wifm_synth.engine.abi import (
     CLOCK_CALLBACKS,
     CLOCK_FIELDS,
     CLOCK_FRAME_ORIGIN,
+    CLOCK_MONOTONIC,
     CLOCK_SAMPLE_RATE,
+    CLOCK_THREAD_CPUTIME_ID,
     CLOCK_UNDERFLOWS,
     PA_CONTINUE,
     PA_OUTPUT_UNDERFLOW,
     TABLE_CLOCK,
+    TABLE_CLOCK_GETTIME,
     TABLE_ENGINE_FIRST,
     TABLE_ENTRY_WIDTH,
+    TABLE_JACK_CLIENT,
+    TABLE_JACK_LAST_FRAME_TIME,
     TABLE_SIZE,
     engine_pointer_table,
     engine_stream_callback,
 )
-from wifm_synth.engine.layout import ENGINE_ARRAYS
+from wifm_synth.engine.layout import (
+    ENGINE_ARRAYS,
+    ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
+    ENGINE_WORST_PERIOD_CPU_NS,
+    ENGINE_WORST_PERIOD_NS,
+)
+from wifm_synth.engine.period_clock import CLOCK_JACK_ORIGIN, CLOCK_JACK_PERIODS
 from wifm_synth.errors import DeviceError
 from wifm_synth.voice.patch import Envelope, Operator, Patch
 
@@ -111,3 +123,59 @@ def test_pointer_table_refuses_a_mismatched_engine_array():
     broken = synth.state._replace(voice_floats=synth.state.voice_floats.astype(np.float32))
     with pytest.raises(DeviceError, match="voice_floats is float32"):
         engine_pointer_table(broken, np.zeros(CLOCK_FIELDS))
+
+
+LAST_FRAME_TIME = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p)
+CLOCK_GETTIME = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+
+
+def test_callback_dates_its_periods_by_jack_and_counts_the_late_ones():
+    """The C functions the callback calls through its table, played by ctypes: a JACK cycle clock that
+    starts near the 2**32 wrap, and clocks on which every callback takes 5 ms (2.67 ms budget) of which
+    1 ms is its own CPU time."""
+    synth = Synth(two_operator_patch(), RATE, 4)
+    clock = np.zeros(CLOCK_FIELDS)
+    clock[CLOCK_SAMPLE_RATE] = RATE
+    table = engine_pointer_table(synth.state, clock)
+    cycles = iter([(1 << 32) - PERIOD, 0, PERIOD])
+    clients = []
+
+    def last_frame_time(client):
+        clients.append(client)
+        return next(cycles)
+
+    steps_ns = {CLOCK_MONOTONIC: 5_000_000, CLOCK_THREAD_CPUTIME_ID: 1_000_000}
+    now_ns = dict.fromkeys(steps_ns, 0)
+
+    def clock_gettime(clock_id, timespec):
+        now_ns[clock_id] += steps_ns[clock_id]  # from one reading to the next: one callback
+        ctypes.cast(timespec, ctypes.POINTER(ctypes.c_int64))[0] = now_ns[clock_id] // 1_000_000_000
+        ctypes.cast(timespec, ctypes.POINTER(ctypes.c_int64))[1] = now_ns[clock_id] % 1_000_000_000
+        return 0
+
+    jack_function, time_function = LAST_FRAME_TIME(last_frame_time), CLOCK_GETTIME(clock_gettime)
+    table[TABLE_JACK_LAST_FRAME_TIME] = ctypes.cast(jack_function, ctypes.c_void_p).value
+    table[TABLE_JACK_CLIENT] = 0x1234
+    table[TABLE_CLOCK_GETTIME] = ctypes.cast(time_function, ctypes.c_void_p).value
+    origins = []
+    for index in range(3):
+        call_callback(synth, clock, table, stream_time=1.0 + index * PERIOD / RATE)
+        origins.append(clock[CLOCK_JACK_ORIGIN])
+    assert clients == [0x1234] * 3
+    # Engine frame 0 at JACK frame 2**32 − PERIOD; after the wrap the origin is the same modulo 2**32.
+    assert origins == [PERIOD - (1 << 32), PERIOD, PERIOD] and clock[CLOCK_JACK_PERIODS] == 3
+    engine = synth.state.engine
+    assert (engine[ENGINE_LATE_PERIODS], engine[ENGINE_STALLED_PERIODS]) == (0, 3)
+    assert (engine[ENGINE_WORST_PERIOD_NS], engine[ENGINE_WORST_PERIOD_CPU_NS]) == (5_000_000, 1_000_000)
+
+
+def test_callback_times_itself_with_the_real_clock():
+    synth = Synth(two_operator_patch(), RATE, 4)
+    clock = np.zeros(CLOCK_FIELDS)
+    clock[CLOCK_SAMPLE_RATE] = RATE
+    table = engine_pointer_table(synth.state, clock)
+    for index in range(5):
+        call_callback(synth, clock, table, stream_time=index * PERIOD / RATE)
+    engine = synth.state.engine
+    assert 0 < engine[ENGINE_WORST_PERIOD_CPU_NS] and 0 < engine[ENGINE_WORST_PERIOD_NS] < 1_000_000_000
+    assert clock[CLOCK_JACK_PERIODS] == 0  # no JACK function given: no JACK dating

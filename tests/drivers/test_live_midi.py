@@ -11,7 +11,8 @@ import pytest
 import rtmidi
 
 from wifm_synth.drivers import rtmidi_in
-from wifm_synth.drivers.jack_midi_in import LatestPeriodGrid, frames_before
+from wifm_synth.drivers.audio_out import nearest_on_wrapping_clock
+from wifm_synth.drivers.jack_midi_in import frames_before
 from wifm_synth.drivers.midi_in import ALL_PORTS, port_matches, send_panic
 from wifm_synth.drivers.rtmidi_in import PolledPort, RtMidiInput, estimate_arrival
 from wifm_synth.formats.patch_json import save_patch
@@ -201,24 +202,9 @@ def test_play_without_an_audio_device_fails_with_one_line(tmp_path):
     assert "wifm: error: no audio output device (is a sound server running?)" in result.stderr.splitlines()
 
 
-class SteppingClock:
-    """Stream time t plays at frame 1000·t + ``origin``, which the test moves (late callbacks, missed cycles)."""
-
-    origin = 0
-
-    def event_frame(self, arrival_time):
-        return round(arrival_time * 1000) + self.origin
-
-
-def test_the_jack_grid_keeps_the_most_punctual_period_and_follows_a_step_back():
-    grid, clock = LatestPeriodGrid(), SteppingClock()
-    rate, period = 1000, 128
-    assert grid.event_frame(clock, 1.0, rate, period) == 1000
-    clock.origin = -40  # a callback that ran 40 frames after its cycle began: events would be placed early
-    assert grid.event_frame(clock, 1.1, rate, period) == 1100
-    clock.origin = -400  # the engine missed three cycles: the grid really moved back
-    assert grid.event_frame(clock, 1.2, rate, period) == 800
-    clock.origin = -440
-    assert grid.event_frame(clock, 1.3, rate, period) == 900
-    assert grid.event_frame(clock, 2.5, rate, period) == 2100  # the last window's best reading still counts
-    assert grid.event_frame(clock, 4.0, rate, period) == 3560  # a window later only the late reading is left
+def test_an_exact_jack_frame_is_placed_next_to_the_engine_frame_it_belongs_near():
+    """JACK's frame clock wraps at 2**32: of the candidates 2**32 apart, the one nearest the engine's "now"."""
+    assert nearest_on_wrapping_clock(5000, near=4000) == 5000
+    assert nearest_on_wrapping_clock(5000 + (1 << 32), near=4000) == 5000  # the origin wrapped, the event not
+    assert nearest_on_wrapping_clock(5000 - (1 << 32), near=4000) == 5000  # the event wrapped, the origin not
+    assert nearest_on_wrapping_clock(3000, near=(1 << 40) + 4000) == (1 << 40) + 3000

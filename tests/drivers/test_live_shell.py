@@ -89,7 +89,10 @@ def test_shell_commands_change_program_silence_and_quit(jack_server):  # noqa: F
         player.type("programs")
         player.wait_for("program  33 bass", 10)
         player.type("status")
-        assert player.wait_for("underflows since start", 10).endswith(", output never limited")
+        status = player.wait_for("underflows since start", 10)
+        assert status.endswith(", output never limited")
+        assert re.search(r", \d+ engine-late periods \(CPU time over the 2\.667 ms period; worst \d+\.\d{3} ms\), "
+                         r"\d+ stalled \(wall time over it; worst \d+\.\d{3} ms\), ", status), status
         capture = Capture(rate)
         capture.connect("shelltest:")
         keyboard = jack_keyboard(jack_server.env, "wifm-shell-keys", "shelltest")

@@ -10,7 +10,10 @@ engine frame corresponds to stream time 0 (from ``timeInfo->currentTime`` at blo
 thread reads the same clock with ``Pa_GetStreamTime`` (PortAudio documents the two as one time base; with
 JACK it is JACK's frame clock, with ALSA the system clock). An event arriving at stream time t is played
 at frame ``origin + t·rate + period``: one period after it arrived, at the matching offset in the block,
-so the latency is constant instead of jittering with the arrival's position in the period.
+so the latency is constant instead of jittering with the arrival's position in the period. Under JACK the
+stream clock is JACK's estimate of "now" when the callback runs, late by a varying number of frames on
+a busy machine; ``follow_jack_cycles`` has the callback read each cycle's exact first frame instead, and
+``jack_event_frame`` places an event stamped with its JACK frame exactly (``engine/period_clock.py``).
 
 Under JACK the player's audio client is named like its MIDI client (``--client-name``, default
 ``wifm``), not PortAudio's default ``PortAudio``: PortAudio's JACK host API takes the name from
@@ -33,16 +36,28 @@ import numpy as np
 from wifm_synth.checks import integer_in
 from wifm_synth.engine import Synth
 from wifm_synth.engine.abi import (
-    CLOCK_CALLBACKS,
-    CLOCK_FIELDS,
-    CLOCK_FRAME_ORIGIN,
-    CLOCK_SAMPLE_RATE,
-    CLOCK_UNDERFLOWS,
     OUTPUT_CHANNELS,
+    TABLE_JACK_CLIENT,
+    TABLE_JACK_LAST_FRAME_TIME,
     engine_pointer_table,
     engine_stream_callback,
 )
-from wifm_synth.engine.layout import BLOCK
+from wifm_synth.engine.layout import (
+    BLOCK,
+    ENGINE_LATE_PERIODS,
+    ENGINE_STALLED_PERIODS,
+    ENGINE_WORST_PERIOD_CPU_NS,
+    ENGINE_WORST_PERIOD_NS,
+)
+from wifm_synth.engine.period_clock import (
+    CLOCK_CALLBACKS,
+    CLOCK_FIELDS,
+    CLOCK_FRAME_ORIGIN,
+    CLOCK_JACK_ORIGIN,
+    CLOCK_JACK_PERIODS,
+    CLOCK_SAMPLE_RATE,
+    CLOCK_UNDERFLOWS,
+)
 from wifm_synth.errors import DeviceError
 
 NO_DEVICE_MESSAGE = "no audio output device (is a sound server running?)"
@@ -50,6 +65,7 @@ PA_FLOAT32 = 0x00000001
 PA_NO_FLAG = 0
 PA_NO_ERROR = 0
 PA_INVALID_SAMPLE_RATE = -9997
+JACK_FRAME_RANGE = 1 << 32  # jack_nframes_t wraps
 
 
 # PortAudio keeps the pointer it is given, so the name's buffer must live as long as the library.
@@ -81,6 +97,11 @@ def use_client_name(name: str) -> None:
     if loaded is not None:
         loaded._terminate()
         loaded._initialize()
+
+
+def nearest_on_wrapping_clock(frame: int, near: int) -> int:
+    """Of ``frame``'s candidates 2**32 apart (JACK's frame clock wraps), the one nearest to ``near``."""
+    return near + (frame - near + JACK_FRAME_RANGE // 2) % JACK_FRAME_RANGE - JACK_FRAME_RANGE // 2
 
 
 class AudioHostLost(DeviceError):
@@ -238,6 +259,34 @@ class EngineOutputStream:
     def time(self) -> float:
         """The stream clock now (the time base of the callback's ``currentTime``)."""
         return self._lib.Pa_GetStreamTime(self._stream)
+
+    def follow_jack_cycles(self, last_frame_time_address: int, client_address: int) -> None:
+        """Date each period by its JACK cycle's first frame, read with ``jack_last_frame_time`` (its address
+        in the libjack PortAudio uses) on ``client_address``, a client of the same server. Before ``start``:
+        the callback reads the two table entries without synchronisation."""
+        if self._started:
+            raise DeviceError("follow_jack_cycles: the stream is already running")
+        self._table[TABLE_JACK_CLIENT] = client_address
+        self._table[TABLE_JACK_LAST_FRAME_TIME] = last_frame_time_address
+
+    def jack_event_frame(self, jack_frame: int, near: int) -> int | None:
+        """Engine frame at which an event at JACK frame ``jack_frame`` plays: exactly one period after its
+        cycle's engine frame (JACK's clock wraps: the one of its 2**32-apart candidates nearest to the engine
+        frame ``near``). None until a period has been dated by JACK."""
+        if self.clock[CLOCK_JACK_PERIODS] == 0:
+            return None
+        return max(0, nearest_on_wrapping_clock(int(self.clock[CLOCK_JACK_ORIGIN]) + jack_frame + self.latency_frames,
+                                                near))
+
+    @property
+    def late_periods(self) -> dict:
+        """Engine-late periods (the callback used more CPU time than the period lasts), stalled ones (it took
+        longer in wall time), and the worst callback's CPU and wall times in milliseconds."""
+        engine = self.synth.state.engine
+        return {"late": int(engine[ENGINE_LATE_PERIODS]), "stalled": int(engine[ENGINE_STALLED_PERIODS]),
+                "worst_ms": engine[ENGINE_WORST_PERIOD_NS] / 1e6,
+                "worst_cpu_ms": engine[ENGINE_WORST_PERIOD_CPU_NS] / 1e6,
+                "period_ms": 1000 * self.period / self.sample_rate}
 
     def event_frame(self, arrival_time: float) -> int:
         """Engine frame at which an event that arrived at stream time ``arrival_time`` is played."""

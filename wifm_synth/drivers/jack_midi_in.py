@@ -7,24 +7,26 @@ routing to the user. The process callback is machine code (``jack_ring``), so no
 JACK's thread. Under JACK the player loads no other JACK client library: PortAudio's JACK host and
 JACK-Client both use the system's libjack, where python-rtmidi's wheel would bring a second one.
 
-Timing: an event's JACK frame F is exact (the cycle's first frame plus the event's offset). Once per
-poll the pump reads the JACK clock and the stream clock back to back (under PortAudio's JACK host the
-stream clock is JACK's frame clock over the rate, offset by a constant) and turns "now" into an engine
-frame; each event is played ``now_jack − F`` frames before that frame, so the events of a cycle keep
-their distances to the frame and reach the engine one period later. PortAudio dates each period with
-JACK's estimate of "now" when the engine's callback runs, some frames after the cycle began on a busy
-machine, varying from period to period; ``LatestPeriodGrid`` keeps the most punctual recent reading.
+Timing: an event's JACK frame F is exact (the cycle's first frame plus the event's offset), and so is the
+engine's period: its callback reads its cycle's first frame with ``jack_last_frame_time`` (through the
+address of this client's libjack, on this client: ``EngineOutputStream.follow_jack_cycles``) and
+publishes the engine frame of JACK frame 0. The pump plays each event at that origin plus F plus one
+period, so the events of a cycle keep their distances and every event has one latency, however late the
+engine's callback or the pump ran, as long as the pump hands the event over before the next period is
+rendered. Until the first period is dated, or when the stream's period is not JACK's (PortAudio then
+buffers), an event is placed by its distance from JACK's "now" on PortAudio's stream clock.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Protocol
 
 import jack
 
 from wifm_synth.drivers.jack_ring import (
     FRAME_MASK,
+    TABLE_LAST_FRAME_TIME,
     EventRing,
     jack_midi_process_callback,
 )
@@ -44,7 +46,7 @@ SYSTEM_NAME = "Jack"  # as rtmidi names JACK MIDI: the name `wifm devices` and t
 _HALF_FRAME_RANGE = 1 << 31
 
 
-def _address(pointer) -> int:
+def cffi_address(pointer) -> int:
     # JACK-Client exposes no raw pointers; its cffi handle (``_ffi``, ``_ptr``) is what it uses itself.
     return int(jack._ffi.cast("uintptr_t", pointer))
 
@@ -66,56 +68,38 @@ def frames_before(now_frame: int, frame: int) -> int:
     return ((now_frame - frame + _HALF_FRAME_RANGE) & FRAME_MASK) - _HALF_FRAME_RANGE
 
 
-class LatestPeriodGrid:
-    """The engine frame of stream time 0 (plus the event latency), as the most punctual recent period says.
+class JackStreamClock(StreamClock, Protocol):
+    """The audio stream's clock under JACK: it can date its periods by JACK's cycles (``audio_out``)."""
 
-    The engine's callback measures it each period from PortAudio's "now", which is late by however long
-    after the cycle's start the callback ran: a late reading places events early, and an event placed
-    before the next period's first frame is played at that frame, late. The largest value of the last
-    one to two seconds is the most punctual reading. A callback is never late by a period without an
-    xrun, so a reading more than a period below it is a real step — the engine missed cycles and now
-    renders behind JACK's clock — and starts the window again; keeping the old value would delay events
-    by the cycles missed.
-    """
+    period: int
 
-    WINDOW_S = 1.0
+    def follow_jack_cycles(self, last_frame_time_address: int, client_address: int) -> None: ...
 
-    def __init__(self):
-        self._window_start = None
-        self._current = self._previous = -math.inf
-
-    def event_frame(self, clock: StreamClock, stream_now: float, rate: float, period: int) -> int:
-        """The engine frame at which an event arriving at ``stream_now`` plays, on the most punctual grid."""
-        grid = clock.event_frame(stream_now) - stream_now * rate
-        if grid < max(self._current, self._previous) - period:  # a step back: forget the earlier readings
-            self._window_start, self._previous, self._current = stream_now, -math.inf, -math.inf
-        elif self._window_start is None or stream_now - self._window_start > self.WINDOW_S:
-            self._window_start, self._previous, self._current = stream_now, self._current, -math.inf
-        self._current = max(self._current, grid)
-        return max(0, round(max(self._current, self._previous) + stream_now * rate))
+    def jack_event_frame(self, jack_frame: int, near: int) -> int | None: ...
 
 
 class JackReader:
     """The own port's events, out of the callback's ring, to the sink at their frames."""
 
-    def __init__(self, name: str, client: jack.Client, ring: EventRing):
+    def __init__(self, name: str, client: jack.Client, ring: EventRing, exact: bool):
         self.name = name
         self._client = client
         self._ring = ring
+        self._exact = exact  # the engine's periods are dated by JACK's cycles
         self._dropped = 0
-        self._grid = LatestPeriodGrid()
 
-    def forward_pending(self, sink: EventSink, clock: StreamClock, last_poll: float, now: float,
+    def forward_pending(self, sink: EventSink, clock: JackStreamClock, last_poll: float, now: float,
                         monitor: Callable[[str], None] | None = None) -> list[str]:
         """Send every event the callback queued to ``sink`` at its own frame; ``monitor`` (``-v``) gets a
         description of each. Returns the notices of events that could not be used or were dropped."""
         notices = []
         jack_now = self._client.frame_time  # read back to back with the stream clock: one time base
-        stream_now = clock.time()
-        now_frame = self._grid.event_frame(clock, stream_now, self._client.samplerate, self._client.blocksize)
+        now_frame = clock.event_frame(clock.time())
         while (item := self._ring.take()) is not None:
             frame, message = item
-            notice = forward_message(sink, message, max(0, now_frame - frames_before(jack_now, frame)))
+            exact = clock.jack_event_frame(frame, now_frame) if self._exact else None
+            at = exact if exact is not None else max(0, now_frame - frames_before(jack_now, frame))
+            notice = forward_message(sink, message, at)
             if notice is not None:
                 notices.append(notice)
             if monitor is not None:
@@ -132,7 +116,7 @@ class JackMidiInput(MidiInput):
 
     system_name = SYSTEM_NAME
 
-    def __init__(self, sink: EventSink, clock: StreamClock, *, wanted: str = ALL_PORTS,
+    def __init__(self, sink: EventSink, clock: JackStreamClock, *, wanted: str = ALL_PORTS,
                  client_name: str = CLIENT_NAME, verbose: bool = False):
         super().__init__(sink, clock, wanted=wanted, client_name=client_name, verbose=verbose)
         try:
@@ -141,7 +125,7 @@ class JackMidiInput(MidiInput):
             raise DeviceError(f"cannot open MIDI input ({SYSTEM_NAME}): {exc}") from exc
         try:
             self._port = self._client.midi_inports.register(OWN_PORT_NAME)
-            self._ring = EventRing(_address(self._client._ptr), _address(self._port._ptr), jack._libname)
+            self._ring = EventRing(cffi_address(self._client._ptr), cffi_address(self._port._ptr), jack._libname)
             callback = jack_midi_process_callback()
             status = jack._lib.jack_set_process_callback(
                 self._client._ptr, jack._ffi.cast("JackProcessCallback", callback.address),
@@ -153,7 +137,10 @@ class JackMidiInput(MidiInput):
             self._client.close()
             raise DeviceError(f"cannot open MIDI input ({SYSTEM_NAME}): {exc}") from exc
         self.client_name = self._client.name  # what JACK named it
-        self._reader = JackReader(self._port.name, self._client, self._ring)
+        exact = self._client.blocksize == clock.period  # one engine period per JACK cycle
+        if exact:
+            clock.follow_jack_cycles(int(self._ring.table[TABLE_LAST_FRAME_TIME]), cffi_address(self._client._ptr))
+        self._reader = JackReader(self._port.name, self._client, self._ring, exact)
 
     def _pollers(self) -> list[JackReader]:
         return [self._reader]

@@ -24,11 +24,15 @@ import ctypes
 import functools
 
 import numpy as np
-from llvmlite import ir
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from wifm_synth.engine.abi import address_as_voidptr
+from wifm_synth.engine.abi import (
+    address_as_voidptr,
+    call_through,
+    call_uint32_of_pointer,
+    pointer_address,
+)
 from wifm_synth.engine.ring import (
     RING_KERNEL,
     acquire_fence,
@@ -65,7 +69,7 @@ MIDI_BUFFER_HEADER_WORDS = 2  # uint32 magic (jack2) or frame count (jack1), the
 MIDI_BUFFER_SIZE_WORD = 1
 
 JACK_PROCESS_CALLBACK = types.intc(types.uint32, types.voidptr)
-_JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
+JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
     TABLE_PORT_GET_BUFFER: ("jack_port_get_buffer", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_uint32]),
     TABLE_MIDI_GET_EVENT_COUNT: ("jack_midi_get_event_count", ctypes.c_uint32, [ctypes.c_void_p]),
     TABLE_MIDI_EVENT_GET: ("jack_midi_event_get", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]),
@@ -73,42 +77,14 @@ _JACK_FUNCTIONS = {  # table slot: (name, ctypes result, ctypes arguments)
 }
 
 
-def _call_through(result, arguments):
-    """Typing and lowering of a call to the C function at an address: ``f(address, *arguments)``."""
-    signature = result(types.int64, *arguments)
-
-    def codegen(context, builder, sig, args):
-        function_type = ir.FunctionType(context.get_value_type(result),
-                                        [context.get_value_type(argument) for argument in arguments])
-        function = builder.inttoptr(args[0], function_type.as_pointer())
-        return builder.call(function, args[1:])
-
-    return signature, codegen
-
-
 @intrinsic
-def _port_get_buffer(typingctx, address, port, frames):
-    return _call_through(types.voidptr, (types.voidptr, types.uint32))
-
-
-@intrinsic
-def _count_or_frame(typingctx, address, pointer):
-    """``jack_midi_get_event_count(buffer)`` and ``jack_last_frame_time(client)``: uint32 f(void *)."""
-    return _call_through(types.uint32, (types.voidptr,))
+def port_get_buffer(typingctx, address, port, frames):
+    return call_through(types.voidptr, (types.voidptr, types.uint32))
 
 
 @intrinsic
 def _midi_event_get(typingctx, address, event, buffer, index):
-    return _call_through(types.intc, (types.voidptr, types.voidptr, types.uint32))
-
-
-@intrinsic
-def _pointer_address(typingctx, pointer):
-    """``(int64) pointer``."""
-    def codegen(context, builder, signature, args):
-        return builder.ptrtoint(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.voidptr), codegen
+    return call_through(types.intc, (types.voidptr, types.voidptr, types.uint32))
 
 
 @njit(**RING_KERNEL)
@@ -154,6 +130,21 @@ def take_event(ring, indices, message):
 
 
 @njit(**RING_KERNEL)
+def next_event_frame(ring, indices) -> int:
+    """Consumer: the oldest event's JACK frame, without taking it; −1 if the ring is empty."""
+    mask = ring.shape[0] - 1
+    read = indices[INDEX_READ]  # only the consumer stores it
+    written = load_index(indices, INDEX_WRITE)
+    acquire_fence()  # the record is complete
+    if written == read:
+        return -1
+    frame = 0
+    for shift in range(4):
+        frame |= np.int64(ring[(read + shift) & mask]) << (8 * shift)
+    return frame
+
+
+@njit(**RING_KERNEL)
 def dropped_events(indices) -> int:
     return load_index(indices, INDEX_DROPPED)
 
@@ -165,10 +156,10 @@ def _process(frames, user_data):
     indices = carray(address_as_voidptr(table[TABLE_INDICES]), INDEX_FIELDS, np.int64)
     event_pointer = address_as_voidptr(table[TABLE_EVENT])
     event = carray(event_pointer, EVENT_WORDS, np.int64)
-    buffer = _port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
-    count = _count_or_frame(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
-    cycle_start = np.int64(_count_or_frame(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
-    first_byte = _pointer_address(buffer)
+    buffer = port_get_buffer(table[TABLE_PORT_GET_BUFFER], address_as_voidptr(table[TABLE_PORT]), frames)
+    count = call_uint32_of_pointer(table[TABLE_MIDI_GET_EVENT_COUNT], buffer)
+    cycle_start = np.int64(call_uint32_of_pointer(table[TABLE_LAST_FRAME_TIME], address_as_voidptr(table[TABLE_CLIENT])))
+    first_byte = pointer_address(buffer)
     if first_byte == 0:
         return 0
     # The port buffer's size in bytes: the uint32 after the first in jack2's, jack1's and PipeWire's MIDI
@@ -194,12 +185,13 @@ def jack_midi_process_callback():
     return cfunc(JACK_PROCESS_CALLBACK, cache=True)(_process)
 
 
-def function_addresses(library_name: str) -> dict[int, int]:
-    """Table slot → address of each libjack function the callback calls, from ``library_name``
-    (already loaded by JACK-Client: dlopen returns the same library)."""
+def function_addresses(library_name: str, functions: dict | None = None) -> dict[int, int]:
+    """Table slot → address of each libjack function a callback calls (``functions``: slot → (name, ctypes
+    result, ctypes arguments); the MIDI input's by default), from ``library_name`` (already loaded by
+    JACK-Client: dlopen returns the same library)."""
     library = ctypes.CDLL(library_name)
     addresses = {}
-    for slot, (name, result, arguments) in _JACK_FUNCTIONS.items():
+    for slot, (name, result, arguments) in (functions or JACK_FUNCTIONS).items():
         function = getattr(library, name)
         function.restype, function.argtypes = result, arguments
         addresses[slot] = ctypes.cast(function, ctypes.c_void_p).value

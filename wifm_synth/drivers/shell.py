@@ -32,7 +32,7 @@ HELP = """commands:
   load PATH          play another patch, bank, bank folder or .syx cartridge (no gap; sounding notes ring on)
   voices             voices sounding now
   panic              release every note, reset controllers, on every channel
-  status             voices, DSP load, audio underflows and output limiting since start
+  status             voices, DSP load, audio underflows, engine-late periods and output limiting since start
   quit               stop playing (also Ctrl-C, Ctrl-D)"""
 
 
@@ -128,9 +128,12 @@ class PlayShell:
 
     def _command_status(self) -> None:
         stream = self.player.stream
+        late = stream.late_periods
         self.write(f"{self.player.synth.active_voices} voices sounding (peak {self.player.synth.peak_voices}), "
                    f"DSP load {100 * stream.cpu_load:.0f} %, {stream.underflows} underflows since start, "
-                   f"{self.player.synth.limiting_report() or 'output never limited'}")
+                   f"{late['late']} engine-late periods (CPU time over the {late['period_ms']:.3f} ms period; "
+                   f"worst {late['worst_cpu_ms']:.3f} ms), {late['stalled']} stalled (wall time over it; worst "
+                   f"{late['worst_ms']:.3f} ms), {self.player.synth.limiting_report() or 'output never limited'}")
 
 
 def start_line_reader(lines: queue.SimpleQueue) -> threading.Thread:

@@ -178,6 +178,10 @@ ENGINE_ARRAYS = (
         "STAGED_EVERY_PROGRAM",
         "LIMITED_SAMPLES",  # output samples the safety stage (engine/safety.py) changed, live output
         "LIMITED_PEAK_CENTI_DBFS",  # … the loudest of them before limiting, 1/100 dBFS
+        "LATE_PERIODS",  # engine-late: periods whose callback used more CPU time than the period lasts
+        "STALLED_PERIODS",  # periods whose callback took longer than the period in wall time (engine/period_clock.py)
+        "WORST_PERIOD_CPU_NS",  # the most CPU time one callback used, nanoseconds
+        "WORST_PERIOD_NS",  # the longest callback, wall time, nanoseconds
     )), "clock, counters, notices"),
     ArraySpec("scratch", np.float64, (NAMED, BLOCK), RowNames("SCRATCH_", "SCRATCH_ROWS", (
         ("OPERATOR_OUT", MAX_OPERATORS),  # the current voice's operator outputs
