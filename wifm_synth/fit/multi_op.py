@@ -11,7 +11,8 @@ Pipeline, after the 2-operator fit (``fitter``):
 5. each candidate — the 2-operator patch and the refined patches — is rendered by the engine and scored
    by the multi-resolution log-spectral distance;
 6. the two closest are polished against their renders (``fit.polish``: release times, levels, segment
-   levels and durations), the closer result further; a polish is kept only if it renders closer.
+   levels and durations), the closer result further; a polish is kept only if it renders closer; last,
+   where the analysis measures stretched partials (piano), the ratios are stretched if that renders closer.
 
 ``--ops auto`` grows to 6 operators but stops adding when the screening loss gained per second spent
 falls below AUTO_GAIN_PER_SECOND, the seconds being those of ``graph_fit``'s cost model (not the wall
