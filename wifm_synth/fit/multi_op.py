@@ -21,16 +21,25 @@ clock: the same note gets the same patch however busy the machine is).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from wifm_synth.analysis import SampleAnalysis
 from wifm_synth.fit import graph_fit
 from wifm_synth.fit.envelope import fit_envelope
 from wifm_synth.fit.graph_fit import LevelFit, SpectrumCache, evaluate, optimise_levels
-from wifm_synth.fit.ratio_search import energy_matched_gains, weighted_mean
-from wifm_synth.fit.structures import Structure, realise
+from wifm_synth.fit.loss import grid_cost_table
+from wifm_synth.fit.ratio_search import (
+    candidate_ratios,
+    energy_matched_gains,
+    index_grid,
+    weighted_mean,
+)
+from wifm_synth.fit.structures import CARRIER_ROOT, Structure, is_realisable, realise
 from wifm_synth.fit.verify import render_distance_db
 from wifm_synth.voice.patch import Envelope, Operator
+from wifm_synth.voice.spectrum import harmonic_spectrum
 from wifm_synth.voice.topology import MAX_OPERATORS, Topology
 
 SCREEN_FRAMES = 12
@@ -40,6 +49,12 @@ REFINE_FRAMES = 40
 # runner-up often renders closer to the recording (dev notes: 7 of 20). The pair always competes.
 REFINED_COUNTS = 2
 RUNNERS_UP_REFINED = 2
+# Two-pair starts (two carriers with a modulator each): grown one operator at a time from one pair, the
+# second pair is rarely found (synthetic recovery: 0 of 40 structures), so every two pairs are tried.
+TWO_PAIR_INDEX_POINTS = 16
+TWO_PAIR_SHARES = (0.25, 0.5, 0.75)
+TWO_PAIR_FINALISTS = 12
+TWO_PAIR_ITERATIONS = 100
 ATTACK_S = 0.25  # every frame this close to the onset is refined: the attack is where envelopes bend
 # --ops auto: another operator must lower the mean screening W1 by this much per modelled second it costs.
 AUTO_GAIN_PER_SECOND = 0.002
@@ -65,6 +80,36 @@ def _interpolated(levels: np.ndarray, from_times: np.ndarray, to_times: np.ndarr
     return np.stack([np.interp(to_times, from_times, levels[:, k]) for k in range(levels.shape[1])], axis=1)
 
 
+def two_pair_starts(cache: SpectrumCache, axis, amplitudes, weights) -> list[LevelFit]:
+    """4-operator fits of two carrier–modulator pairs: every two of the 2-operator search's ratio pairs
+    (``ratio_search.candidate_ratios``, 325 combinations) are started per frame at the best point of a coarse
+    grid of both indices and the carriers' shares, and the TWO_PAIR_FINALISTS best starts are optimised.
+
+    On the grid the two pairs' magnitude spectra are added (a line both pairs play is over-estimated where
+    their signs differ; the optimisation that follows uses the exact spectrum). Each pair's own best index,
+    fitted to the whole note, is a poor start: it explains the other pair's lines too."""
+    grid = index_grid(TWO_PAIR_INDEX_POINTS)
+    pool = candidate_ratios()
+    tables = {ratios: harmonic_spectrum(grid, *ratios, axis.size)[0] for ratios in pool}
+    shares = np.array(TWO_PAIR_SHARES)
+    points = grid.size
+    starts = []
+    for first, second in itertools.combinations(pool, 2):
+        structure = Structure((CARRIER_ROOT, 0, CARRIER_ROOT, 2), (*first, *second))
+        if not is_realisable(structure):
+            continue
+        models = (shares[:, None, None, None] * tables[first][None, :, None, :]
+                  + (1.0 - shares[:, None, None, None]) * tables[second][None, None, :, :])
+        costs = grid_cost_table("w1", axis, amplitudes, models.reshape(-1, axis.size))
+        best = np.argmin(costs, axis=1)
+        share, first_index, second_index = np.unravel_index(best, (shares.size, points, points))
+        levels = np.stack([shares[share], grid[first_index], 1.0 - shares[share], grid[second_index]], axis=1)
+        starts.append((weighted_mean(costs[np.arange(best.size), best], weights), structure, levels))
+    starts.sort(key=lambda start: start[0])
+    return [optimise_levels(cache, structure, levels, 0.0, axis, amplitudes, weights, TWO_PAIR_ITERATIONS)
+            for _, structure, levels in starts[:TWO_PAIR_FINALISTS]]
+
+
 def search(analysis_inputs, pairs, max_operators: int | str):
     """Structure search and refinement → (refined best fit per operator count 3…, the refinement frames,
     the spectrum cache). Levels are on the refinement frames.
@@ -85,14 +130,25 @@ def search(analysis_inputs, pairs, max_operators: int | str):
     runners_up: dict[int, list[LevelFit]] = {}
     screened = _grow(cache, starts, limit, max_operators == "auto", axis, amplitudes[screen], weights[screen],
                      runners_up)
+    largest = max(screened)
+    # the second trunk: two carrier–modulator pairs, grown one operator at a time to the count the first
+    # reached; its best structures join the candidates (the first trunk's stay: the render check chooses)
+    two_pairs = {}
+    if largest >= 4:
+        seeds = sorted(two_pair_starts(cache, axis, amplitudes[screen], weights[screen]),
+                       key=lambda fit: fit.loss)[:graph_fit.BEAM_WIDTH]
+        if seeds:
+            two_pairs = graph_fit.grow_structures(cache, seeds, largest, axis, amplitudes[screen], weights[screen])
     refine = refinement_frames(times, weights)
     refined = []
-    largest = max(screened)
     for size, fit in sorted(screened.items()):
         # refinement is most of the cost: only the largest counts are refined and offered to the render check
         if size <= 2 or size < largest - REFINED_COUNTS + 1:
             continue
-        for start in [fit, *runners_up.get(size, [])[:RUNNERS_UP_REFINED]]:
+        starts = [fit, *runners_up.get(size, [])[:RUNNERS_UP_REFINED]]
+        if size in two_pairs and all(two_pairs[size].structure != start.structure for start in starts):
+            starts.append(two_pairs[size])
+        for start in starts:
             levels = _interpolated(start.levels, times[screen], times[refine])
             refined.append(optimise_levels(cache, start.structure, levels, start.feedback, axis, amplitudes[refine],
                                            weights[refine], graph_fit.REFINE_ITERATIONS))
