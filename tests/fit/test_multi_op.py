@@ -127,22 +127,22 @@ def test_six_operator_fit_of_a_two_operator_note_is_at_least_as_good():
 
 
 def test_synthetic_recovery_on_engine_renders():
-    """Random 4-operator DX7 patches, rendered by the engine, analysed and re-fitted with --ops 4
-    (tools/recovery_fit.py runs 40 of 4 and 6 operators and reports the rates). On 40 the exact
-    structure is rarely found — several forests explain the same harmonics — but the render of the fit
-    is far closer than the pair's (40 of 40, median 8.0 vs 18.4 dB); here it must beat the pair by
-    >= 1 dB on 3 of 4 patches."""
+    """Random 4-operator DX7 patches, rendered by the engine, analysed and re-fitted with --ops 4: the
+    first six 4-operator patches of tools/recovery_fit.py (same seeds and lengths). On its 40 patches the
+    exact structure was found for 11 of 20 with 4 operators (55 %; these six: 5) and 0 of 20 with 6
+    (docs/RESULTS.md); here at least 3 of 6 (50 %), and every fit must beat the pair by >= 1 dB."""
     improved, exact = 0, 0
-    for seed in (0, 2, 4, 6):
+    seeds = (0, 2, 4, 6, 8, 10)
+    for seed in seeds:
         patch, truth = random_patch(np.random.default_rng(seed), 4)
         note = patch.pitch.reference_note
-        audio = render_note(patch, note, hold_s=1.0, tail_s=0.3, sample_rate=SAMPLE_RATE)
+        audio = render_note(patch, note, hold_s=1.2, tail_s=0.3, sample_rate=SAMPLE_RATE)
         analysis = analyze((audio, SAMPLE_RATE), note_hint=note)
         fit = fit_analysis(analysis, FitSettings(ops=4))
         distances = [candidate["render_distance_db"] for candidate in fit.patch.metadata["candidates"]]
         improved += min(distances) <= distances[0] - 1.0
         exact += recovered(truth, fit.structure, with_feedback=False)
-    assert improved >= 3, (improved, exact)
+    assert exact >= 3 and improved == len(seeds), (exact, improved)
 
 
 def test_auto_operator_count_does_not_depend_on_the_machines_load(monkeypatch):
