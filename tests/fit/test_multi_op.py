@@ -9,7 +9,7 @@ import pytest
 
 from wifm_synth.analysis import analyze
 from wifm_synth.engine import render_note
-from wifm_synth.fit import graph_fit
+from wifm_synth.fit import graph_fit, multi_op
 from wifm_synth.fit.fitter import FitSettings, fit_analysis, loss_axis
 from wifm_synth.fit.structures import (
     CARRIER_ROOT,
@@ -83,6 +83,34 @@ def test_refinement_finds_the_levels_of_a_known_structure():
     fit = graph_fit.optimise_levels(graph_fit.SpectrumCache(H), structure, start, 0.0, axis, target,
                                     np.ones(frames), 300, smoothness=0.0)
     assert fit.loss < 0.01
+
+
+def test_two_pair_starts_find_two_pairs_among_325_combinations():
+    """Two carrier–modulator pairs whose lines interleave: the joint index grid puts the true combination
+    first (each pair's own best index, fitted to both, did not: docs/RESULTS.md)."""
+    structure = Structure((CARRIER_ROOT, 0, CARRIER_ROOT, 2), (2, 7, 1, 4))
+    frames = 8
+    truth = np.stack([np.full(frames, 0.6), np.linspace(2.0, 0.8, frames), np.full(frames, 0.4),
+                      np.linspace(1.2, 0.4, frames)], axis=1)
+    axis = loss_axis(H, "log")
+    fits = multi_op.two_pair_starts(graph_fit.SpectrumCache(H), axis, _graph_target(structure, truth, 0.0),
+                                    np.ones(frames))
+    best = min(fits, key=lambda fit: fit.loss)
+    assert len(fits) == multi_op.TWO_PAIR_FINALISTS
+    assert best.structure.key() == structure.key() and best.loss < 0.01
+
+
+def test_a_move_starts_at_the_entry_level_that_fits_each_frame():
+    """The ranking of a one-operator move tries every entry level per frame: a modulator whose true index
+    falls from 2.75 to 0.25 rad starts at exactly those values (the others fixed at the truth)."""
+    parent = Structure((CARRIER_ROOT, 0), (1, 3))
+    grown = parent.with_operator(0, 8)
+    frames = 2
+    truth = np.array([[1.0, 1.0, 2.75], [1.0, 0.6, 0.25]])
+    axis = loss_axis(H, "log")
+    score, start = graph_fit._entry(graph_fit.SpectrumCache(H), grown, truth[:, :2], 0.0, axis,
+                                    _graph_target(grown, truth, 0.0), np.ones(frames))
+    assert start[:, 2].tolist() == [2.75, 0.25] and score < 1e-9
 
 
 def run_wifm(*arguments):
