@@ -12,10 +12,10 @@ gradient is summed over frames.
 Carrier levels: W1 compares normalised shapes, so only the carriers' *relative* levels matter; they
 are kept summing to 1 per frame and the absolute level is set afterwards by energy matching.
 
-Search: start from the 2-operator fit; grow one operator at a time (a new carrier, or a modulator
-under any operator) with every small integer ratio; rank each move by the one-sided slope of the loss
-at the new operator's level 0 — how much of what the current structure misses it explains — then
-optimise the most promising moves briefly on a few frames and keep a beam of the best structures.
+Search: from given starts (the 2-operator fits, or ``multi_op``'s two-pair starts) grow one operator at a
+time (a new carrier, or a modulator under any operator) with every small integer ratio; rank each move by
+its loss with the new operator's level at the best of a few entry levels per frame, the others fixed;
+optimise the most promising moves briefly on a few frames from there and keep a beam of the best structures.
 Feedback is tried on each operator of the best structure of each size.
 """
 

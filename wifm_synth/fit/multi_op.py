@@ -3,7 +3,8 @@
 Pipeline, after the 2-operator fit (``fitter``):
 1. screening frames (a few evenly spaced active frames) and refinement frames (every frame of the
    attack, then evenly thinned);
-2. structure search on the screening frames (``graph_fit.grow_structures``), from the 2-operator pair;
+2. structure search on the screening frames (``graph_fit.grow_structures``) in two trunks: from the
+   2-operator pairs, and from two carrier–modulator pairs (``two_pair_starts``);
 3. per operator count, the best structure's levels are interpolated onto the refinement frames and
    refined there with exact gradients (smoothness prior; warm-started from the screening solution);
 4. carrier levels energy-matched per frame (as the 2-operator fit), every operator's level trajectory
@@ -145,10 +146,10 @@ def search(analysis_inputs, pairs, max_operators: int | str):
         # refinement is most of the cost: only the largest counts are refined and offered to the render check
         if size <= 2 or size < largest - REFINED_COUNTS + 1:
             continue
-        starts = [fit, *runners_up.get(size, [])[:RUNNERS_UP_REFINED]]
-        if size in two_pairs and all(two_pairs[size].structure != start.structure for start in starts):
-            starts.append(two_pairs[size])
-        for start in starts:
+        of_size = [fit, *runners_up.get(size, [])[:RUNNERS_UP_REFINED]]
+        if size in two_pairs and all(two_pairs[size].structure != start.structure for start in of_size):
+            of_size.append(two_pairs[size])
+        for start in of_size:
             levels = _interpolated(start.levels, times[screen], times[refine])
             refined.append(optimise_levels(cache, start.structure, levels, start.feedback, axis, amplitudes[refine],
                                            weights[refine], graph_fit.REFINE_ITERATIONS))
