@@ -37,7 +37,7 @@ from wifm_synth.fit.ratio_search import (
     index_grid,
     weighted_mean,
 )
-from wifm_synth.fit.structures import CARRIER_ROOT, Structure, is_realisable, realise
+from wifm_synth.fit.structures import CARRIER_ROOT, Structure, realise
 from wifm_synth.fit.verify import render_distance_db
 from wifm_synth.voice.patch import Envelope, Operator
 from wifm_synth.voice.spectrum import harmonic_spectrum
@@ -96,9 +96,7 @@ def two_pair_starts(cache: SpectrumCache, axis, amplitudes, weights) -> list[Lev
     points = grid.size
     starts = []
     for first, second in itertools.combinations(pool, 2):
-        structure = Structure((CARRIER_ROOT, 0, CARRIER_ROOT, 2), (*first, *second))
-        if not is_realisable(structure):
-            continue
+        structure = Structure((CARRIER_ROOT, 0, CARRIER_ROOT, 2), (*first, *second))  # algorithm 1 plays any
         models = (shares[:, None, None, None] * tables[first][None, :, None, :]
                   + (1.0 - shares[:, None, None, None]) * tables[second][None, None, :, :])
         costs = grid_cost_table("w1", axis, amplitudes, models.reshape(-1, axis.size))
@@ -138,8 +136,7 @@ def search(analysis_inputs, pairs, max_operators: int | str):
     if largest >= 4:
         seeds = sorted(two_pair_starts(cache, axis, amplitudes[screen], weights[screen]),
                        key=lambda fit: fit.loss)[:graph_fit.BEAM_WIDTH]
-        if seeds:
-            two_pairs = graph_fit.grow_structures(cache, seeds, largest, axis, amplitudes[screen], weights[screen])
+        two_pairs = graph_fit.grow_structures(cache, seeds, largest, axis, amplitudes[screen], weights[screen])
     refine = refinement_frames(times, weights)
     refined = []
     for size, fit in sorted(screened.items()):
